@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make train   installs into .venv if needed, then runs the whole pipeline on the embedded default
+#   make test    installs into .venv if needed, then runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN_DIR ?= runs/default
+USERS ?= 2000
+ITEMS ?= 1000
+SEED ?= 7
+PYTEST_ARGS ?=
+
+.PHONY: install train test test-all bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg setup.py constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+train: install
+	$(BIN)/hiertcn synth --out $(RUN_DIR)/log.csv --users $(USERS) --items $(ITEMS) --seed $(SEED)
+	$(BIN)/hiertcn prepare --input $(RUN_DIR)/log.csv --format generic --out $(RUN_DIR)/prepared
+	$(BIN)/hiertcn stats $(RUN_DIR)/prepared
+
+test: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/bench_prepare.py
+	$(BIN)/python benchmarks/bench_batcher.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis *.egg-info

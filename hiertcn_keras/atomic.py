@@ -1,0 +1,82 @@
+"""Atomic writes: a failed run never leaves a partial artifact behind.
+
+Everything the project writes (prepared datasets, run directories, logs, stores) is first
+written under a temporary name in the destination's own folder, then renamed into place, which
+is atomic on POSIX file systems when both names live on the same file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_dir(path, *, overwrite=True):
+    """Yield a temporary folder that replaces `path` only if the block succeeds.
+
+    Args:
+        path: str or Path. The folder to create.
+        overwrite: bool. Replace an existing folder. Defaults to `True`.
+
+    Example:
+
+    >>> with atomic_dir(tmp / "prepared") as out:          # doctest: +SKIP
+    ...     (out / "stats.json").write_text("{}")
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{os.getpid()}"
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode="w"):
+    """Yield a file object whose content replaces `path` only if the block succeeds.
+
+    Args:
+        path: str or Path. The file to write.
+        mode: str. `"w"` (text) or `"wb"` (binary). Defaults to `"w"`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj):
+    """Write `obj` as indented JSON to `path`, atomically."""
+    with atomic_file(path) as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+
+
+def _json_default(value):
+    # NumPy scalars and arrays appear in statistics; JSON has no type for them.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,169 @@
+"""`PreparedDataset`: read a folder written by `prepare`, and the event views of each split.
+
+A *view* is what a model sees for one split: the visible events (inputs that build the state)
+and which of them are scored targets.
+
+| protocol | split        | visible events                     | scored targets                   |
+|----------|--------------|------------------------------------|----------------------------------|
+| temporal | train        | events before cut 1                | all of them                      |
+| temporal | valid / test | events before cut 2 / all events   | the split's events in catalogue  |
+| paper    | any          | the split's users' events          | those events in the catalogue    |
+
+Evaluation views keep only users with at least one scored target (the others cannot change
+any metric) but keep *all* their earlier events, so the state is built from the whole history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from hiertcn_keras.data import splits, vocabulary
+from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.data.prepare import FORMAT_VERSION
+
+EVENT_COLUMNS = ("user", "item", "timestamp", "session", "position", "split")
+
+
+@dataclasses.dataclass
+class EventView:
+    """The events of one split's view, sorted by (user, time).
+
+    Attributes:
+        user, item, timestamp, session, position: aligned arrays `[n]` (see `PreparedData`).
+        score: bool array `[n]`, `True` for the scored targets.
+        split: str. The split this view evaluates (or trains on).
+    """
+
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray
+    session: np.ndarray
+    position: np.ndarray
+    score: np.ndarray
+    split: str
+
+    def __len__(self):
+        return len(self.item)
+
+    @property
+    def n_scored(self):
+        return int(self.score.sum())
+
+
+class PreparedDataset:
+    """A prepared dataset folder (`events.parquet`, `items.parquet`, `users.parquet`,
+    `stats.json`, `config.json`).
+
+    Args:
+        path: str or Path. The folder written by `hiertcn prepare`.
+
+    Example:
+
+    >>> data = PreparedDataset("runs/default/prepared")     # doctest: +SKIP
+    >>> test = data.view("test")
+    >>> test.n_scored
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        missing = [
+            name
+            for name in ("events.parquet", "items.parquet", "users.parquet", "stats.json", "config.json")
+            if not (self.path / name).is_file()
+        ]
+        if missing:
+            raise DataError(
+                f"not a prepared dataset (missing {', '.join(missing)}); create one with `hiertcn prepare`",
+                path=self.path,
+            )
+        self.config = json.loads((self.path / "config.json").read_text())
+        if self.config.get("format_version") != FORMAT_VERSION:
+            raise DataError(
+                f"prepared with format version {self.config.get('format_version')}, this package reads "
+                f"version {FORMAT_VERSION}; prepare the data again",
+                path=self.path / "config.json",
+            )
+        self.stats = json.loads((self.path / "stats.json").read_text())
+        table = pq.read_table(self.path / "events.parquet")
+        absent = [c for c in EVENT_COLUMNS if c not in table.column_names]
+        if absent:
+            raise DataError(f"missing columns {absent}", path=self.path / "events.parquet")
+        self.events = {c: table.column(c).to_numpy() for c in EVENT_COLUMNS}
+        self.items = vocabulary.read_vocabulary(self.path / "items.parquet")
+        self.users = vocabulary.read_vocabulary(self.path / "users.parquet")
+        if len(self.events["item"]) != self.stats["n_events"]:
+            raise DataError(
+                f"events.parquet holds {len(self.events['item'])} events but stats.json says "
+                f"{self.stats['n_events']}; the folder is corrupt, prepare again",
+                path=self.path,
+            )
+
+    @property
+    def n_items(self):
+        """Vocabulary size including index 0 (padding / start token)."""
+        return len(self.items) + 1
+
+    @property
+    def n_catalogue(self):
+        """Items seen in training: indices `1..n_catalogue` are the rankable catalogue."""
+        return int(self.config["n_catalogue"])
+
+    @property
+    def n_users(self):
+        return len(self.users)
+
+    @property
+    def protocol(self):
+        return self.config["prepare"]["protocol"]
+
+    @property
+    def max_session_len(self):
+        return int(self.config["prepare"]["max_session_len"])
+
+    @property
+    def fingerprint(self):
+        return self.config["fingerprint"]
+
+    def item_counts(self, split="train"):
+        """Events per item index in a split, `[n_items]` int64 (0 at index 0)."""
+        mask = self.events["split"] == splits.split_code(split)
+        return np.bincount(self.events["item"][mask], minlength=self.n_items).astype(np.int64)
+
+    def view(self, split, *, scored_users_only=None):
+        """The events a model sees for `split`, and which are scored (see the module docstring).
+
+        Args:
+            split: str. `"train"`, `"valid"` or `"test"`.
+            scored_users_only: bool or `None`. Keep only users with a scored target. Defaults to
+                `True` for valid/test and `False` for train.
+
+        Returns:
+            `EventView`.
+        """
+        code = splits.split_code(split)
+        ev = self.events
+        if self.protocol == "temporal":
+            visible = ev["split"] <= code
+        else:
+            visible = ev["split"] == code
+        score = (ev["split"] == code) & (ev["item"] <= self.n_catalogue)
+        if scored_users_only is None:
+            scored_users_only = code != splits.TRAIN
+        if scored_users_only:
+            users_with_targets = np.zeros(self.n_users + 1, dtype=bool)
+            users_with_targets[ev["user"][score]] = True
+            visible &= users_with_targets[ev["user"]]
+        return EventView(
+            user=ev["user"][visible],
+            item=ev["item"][visible],
+            timestamp=ev["timestamp"][visible],
+            session=ev["session"][visible],
+            position=ev["position"][visible],
+            score=score[visible],
+            split=split,
+        )

@@ -1,0 +1,361 @@
+"""`prepare`: a loaded raw log → the prepared dataset every model and baseline reads.
+
+The steps run in this order; each counts what it removes under the reason in brackets, so
+`n_events + sum(dropped) == rows read` always holds:
+
+1. the loader (bad rows, only where the user asked to drop them: `bad_timestamp`, ...);
+2. interaction types the user (or a preset) excludes [`event_type`];
+3. sort by (user, timestamp, source row): equal timestamps keep their source order;
+4. exact duplicates of (user, item, timestamp[, event type]) after the first [`duplicate`]
+   (on by default; the XING preset keeps them, like the official code);
+5. items with fewer than `min_item_support` events [`item_support`];
+6. users with fewer than `min_user_events` [`user_too_few_events`] or more than
+   `max_user_events` [`user_too_many_events`] events (counted after step 5, once, like the
+   official code: the filters are not iterated to a fixed point);
+7. sessionize by idle gap (a gap ≥ `session_gap` seconds starts a session), or by the source's
+   session ids with `sessions="column"`;
+8. optionally collapse consecutive repeats of an item within a session [`repeat`];
+9. truncate every session to its first `max_session_len` events [`session_truncated`];
+10. drop sessions shorter than `min_session_len` [`short_session`];
+11. split (`temporal` time cuts or `paper` user split), then index users and items (0 reserved).
+
+Validation and test targets whose item never occurs in training stay in the data as inputs but
+are not scored; their number per split is in `stats.json` (`unseen_targets`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hiertcn_keras import atomic
+from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
+
+FORMAT_VERSION = 1
+
+DROP_REASONS = (
+    "event_type",
+    "duplicate",
+    "item_support",
+    "user_too_few_events",
+    "user_too_many_events",
+    "repeat",
+    "session_truncated",
+    "short_session",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of `prepare`.
+
+    Args:
+        session_gap: float. Idle seconds that start a new session (`>=`). Defaults to 1800.
+        max_session_len: int. Sessions are truncated to their first L events. Defaults to 20.
+        sessions: str. `"gap"` (idle-gap rule) or `"column"` (the source's session ids).
+            Defaults to `"gap"`.
+        collapse_repeats: bool. Drop an event that repeats the previous item of its session.
+            Defaults to `False`.
+        drop_duplicates: bool. Drop exact duplicate events. Defaults to `True`.
+        drop_event_types: tuple of str. Interaction types to exclude. Defaults to `()`.
+        min_item_support: int. Minimum events per item. Defaults to 1.
+        min_user_events: int. Minimum events per user. Defaults to 1.
+        max_user_events: int or `None`. Maximum events per user. Defaults to `None`.
+        min_session_len: int. Minimum events per session (after truncation). Defaults to 1.
+        protocol: str. `"temporal"` or `"paper"`. Defaults to `"temporal"`.
+        split_quantiles: pair of floats. Time quantiles of the temporal cuts. Defaults to
+            `(0.8, 0.9)`.
+        split_fractions: three floats. User fractions of the paper split. Defaults to
+            `(0.8, 0.1, 0.1)`.
+    """
+
+    session_gap: float = 1800.0
+    max_session_len: int = 20
+    sessions: str = "gap"
+    collapse_repeats: bool = False
+    drop_duplicates: bool = True
+    drop_event_types: tuple = ()
+    min_item_support: int = 1
+    min_user_events: int = 1
+    max_user_events: int | None = None
+    min_session_len: int = 1
+    protocol: str = "temporal"
+    split_quantiles: tuple = (0.8, 0.9)
+    split_fractions: tuple = (0.8, 0.1, 0.1)
+
+    def __post_init__(self):
+        if not self.session_gap > 0:
+            raise ValueError(f"session_gap must be > 0 seconds, got {self.session_gap}")
+        if self.max_session_len < 1:
+            raise ValueError(f"max_session_len must be ≥ 1, got {self.max_session_len}")
+        if self.sessions not in ("gap", "column"):
+            raise ValueError(f"sessions must be 'gap' or 'column', got {self.sessions!r}")
+        if self.protocol not in splits.PROTOCOLS:
+            raise ValueError(f"protocol must be one of {splits.PROTOCOLS}, got {self.protocol!r}")
+        if self.min_item_support < 1 or self.min_user_events < 1 or self.min_session_len < 1:
+            raise ValueError(
+                "min_item_support, min_user_events and min_session_len must be ≥ 1, got "
+                f"{self.min_item_support}, {self.min_user_events}, {self.min_session_len}"
+            )
+        if self.max_user_events is not None and self.max_user_events < self.min_user_events:
+            raise ValueError(
+                f"max_user_events ({self.max_user_events}) < min_user_events ({self.min_user_events})"
+            )
+        object.__setattr__(self, "drop_event_types", tuple(str(t) for t in self.drop_event_types))
+        object.__setattr__(self, "split_quantiles", tuple(float(q) for q in self.split_quantiles))
+        object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build a config from a dict, ignoring keys that are `None` and refusing unknown ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown prepare settings {sorted(unknown)}; valid: {sorted(names)}")
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """The in-memory result of `prepare`, written to disk by `write`.
+
+    Arrays are aligned, one entry per kept event, sorted by (user index, time, source row):
+    `user` (int32, 1..n_users), `item` (int32, 1..n_items), `timestamp` (float64 s),
+    `session` (int32 global session number, contiguous, ordered by user then time),
+    `position` (int16, within its session) and `split` (int8: 0 train, 1 valid, 2 test).
+    """
+
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray
+    session: np.ndarray
+    position: np.ndarray
+    split: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    item_train_count: np.ndarray
+    n_catalogue: int
+    stats: dict
+    config: PrepareConfig
+    source: dict
+
+    def write(self, out_dir):
+        """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind)."""
+        with atomic.atomic_dir(out_dir) as tmp:
+            pq.write_table(
+                pa.table(
+                    {
+                        "user": self.user,
+                        "item": self.item,
+                        "timestamp": self.timestamp,
+                        "session": self.session,
+                        "position": self.position,
+                        "split": self.split,
+                    }
+                ),
+                tmp / "events.parquet",
+                compression="zstd",
+            )
+            vocabulary.write_vocabulary(
+                tmp / "items.parquet",
+                self.item_ids,
+                {
+                    "train_count": self.item_train_count.astype(np.int64),
+                    "in_catalogue": np.arange(1, len(self.item_ids) + 1) <= self.n_catalogue,
+                },
+            )
+            vocabulary.write_vocabulary(tmp / "users.parquet", self.user_ids)
+            atomic.write_json(tmp / "stats.json", self.stats)
+            atomic.write_json(
+                tmp / "config.json",
+                {
+                    "format_version": FORMAT_VERSION,
+                    "prepare": dataclasses.asdict(self.config),
+                    "source": self.source,
+                    "n_catalogue": self.n_catalogue,
+                    "fingerprint": self.stats["fingerprint"],
+                },
+            )
+
+
+def prepare(log, config=None):
+    """Turn a `LoadedLog` into sessions, splits and vocabularies.
+
+    Args:
+        log: `hiertcn_keras.data.loaders.LoadedLog`.
+        config: `PrepareConfig` or `None` (defaults).
+
+    Returns:
+        `PreparedData`.
+    """
+    config = config or PrepareConfig()
+    started = time.perf_counter()
+    events = log.events
+    dropped = {reason: 0 for reason in log.dropped}
+    dropped.update(log.dropped)
+    for reason in DROP_REASONS:
+        dropped.setdefault(reason, 0)
+
+    user_codes, user_names = pd.factorize(events["user"], sort=False)
+    item_codes, item_names = pd.factorize(events["item"], sort=False)
+    user_codes = user_codes.astype(np.int64)
+    item_codes = item_codes.astype(np.int64)
+    timestamp = events["timestamp"].to_numpy(dtype=np.float64)
+    row = events["row"].to_numpy(dtype=np.int64)
+    input_time_sorted = bool(len(timestamp) < 2 or (np.diff(timestamp) >= 0).all())
+    keep = np.ones(len(events), dtype=bool)
+
+    # 2. Interaction types.
+    etype = None
+    if "event_type" in events.columns:
+        etype_codes, etype_names = pd.factorize(events["event_type"], sort=False)
+        etype = etype_codes.astype(np.int64)
+        if config.drop_event_types:
+            bad = np.isin(np.asarray(etype_names, dtype=object), list(config.drop_event_types))
+            excluded = bad[etype]
+            dropped["event_type"] += int(excluded.sum())
+            keep &= ~excluded
+    elif config.drop_event_types:
+        raise ValueError(
+            f"drop_event_types={config.drop_event_types} but the {log.format} log has no event type column"
+        )
+
+    # 3. Sort by (user, time, source row).
+    idx = np.flatnonzero(keep)
+    order = idx[np.lexsort((row[idx], timestamp[idx], user_codes[idx]))]
+    u, it, t, r = user_codes[order], item_codes[order], timestamp[order], row[order]
+    et = etype[order] if etype is not None else None
+    sess_key = None
+    if config.sessions == "column":
+        if "session" not in events.columns:
+            raise ValueError(f"sessions='column' but the {log.format} log has no session column")
+        sess_key = pd.factorize(events["session"], sort=False)[0][order]
+
+    # 4. Exact duplicates: they share (user, time), so only runs of equal (user, time) can hold
+    # them; check those few candidates with pandas instead of hashing every event.
+    if config.drop_duplicates and len(u) > 1:
+        same = np.zeros(len(u), dtype=bool)
+        same[1:] = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
+        candidates = same.copy()
+        candidates[:-1] |= same[1:]
+        cand = np.flatnonzero(candidates)
+        if len(cand):
+            frame = {"u": u[cand], "i": it[cand], "t": t[cand]}
+            if et is not None:
+                frame["e"] = et[cand]
+            dup = pd.DataFrame(frame).duplicated(keep="first").to_numpy()
+            is_dup = np.zeros(len(u), dtype=bool)
+            is_dup[cand[dup]] = True
+            dropped["duplicate"] += int(is_dup.sum())
+            u, it, t, r = u[~is_dup], it[~is_dup], t[~is_dup], r[~is_dup]
+            if sess_key is not None:
+                sess_key = sess_key[~is_dup]
+
+    def apply(mask, reason=None):
+        nonlocal u, it, t, r, sess_key
+        if reason is not None:
+            dropped[reason] += int((~mask).sum())
+        u, it, t, r = u[mask], it[mask], t[mask], r[mask]
+        if sess_key is not None:
+            sess_key = sess_key[mask]
+
+    # 5. Item support; 6. user activity.
+    apply(filters.min_count_mask(it, config.min_item_support, len(item_names)), "item_support")
+    too_few, too_many = filters.count_range_masks(
+        u, config.min_user_events, config.max_user_events, len(user_names)
+    )
+    dropped["user_too_few_events"] += int(too_few.sum())
+    dropped["user_too_many_events"] += int(too_many.sum())
+    apply(~(too_few | too_many))
+
+    # 7. Sessions; 8. repeats; 9. truncation; 10. short sessions.
+    starts = sessionize.session_starts(u, t, gap=config.session_gap, session_key=sess_key)
+    if config.collapse_repeats and len(u) > 1:
+        repeat = np.zeros(len(u), dtype=bool)
+        repeat[1:] = ~starts[1:] & (it[1:] == it[:-1])
+        starts = starts[~repeat]
+        apply(~repeat, "repeat")
+    pos = sessionize.positions(starts)
+    truncated = pos >= config.max_session_len
+    starts, pos = starts[~truncated], pos[~truncated]
+    apply(~truncated, "session_truncated")
+    sid = sessionize.session_ids(starts)
+    short = filters.group_size(sid) < config.min_session_len
+    starts, pos = starts[~short], pos[~short]
+    apply(~short, "short_session")
+    sid = sessionize.session_ids(starts)
+
+    # 11. Users indexed by sorted id; split; items indexed catalogue-first.
+    used_users = np.unique(u)
+    user_rank_order = used_users[vocabulary.sorted_id_order(np.asarray(user_names, dtype=object)[used_users])]
+    user_index = np.zeros(len(user_names), dtype=np.int64)
+    user_index[user_rank_order] = np.arange(1, len(user_rank_order) + 1)
+    uidx = user_index[u]
+    if config.protocol == "temporal":
+        split, cuts = splits.temporal_split(t, config.split_quantiles)
+    else:
+        split, cuts = splits.user_split(uidx - 1, config.split_fractions), None
+    # The user index order is the id order, but events are grouped by user code; re-sort by index.
+    if len(uidx):
+        regroup = np.argsort(uidx, kind="stable")
+        uidx, it, t, pos, split, starts = (a[regroup] for a in (uidx, it, t, pos, split, starts))
+        sid = sessionize.session_ids(starts)
+
+    used_items = np.unique(it)
+    local = np.searchsorted(used_items, it)
+    train_counts = np.bincount(local[split == splits.TRAIN], minlength=len(used_items))
+    names = np.asarray(item_names, dtype=object)[used_items]
+    order_items, n_catalogue = vocabulary.item_order(train_counts, names)
+    item_index = np.empty(len(used_items), dtype=np.int64)
+    item_index[order_items] = np.arange(1, len(used_items) + 1)
+    iidx = item_index[local]
+
+    user_ids = np.asarray(user_names, dtype=object)[user_rank_order].astype(str)
+    item_ids = names[order_items].astype(str)
+    prepared = PreparedData(
+        user=uidx.astype(np.int32),
+        item=iidx.astype(np.int32),
+        timestamp=t,
+        session=sid.astype(np.int32),
+        position=pos.astype(np.int16),
+        split=split.astype(np.int8),
+        user_ids=user_ids,
+        item_ids=item_ids,
+        item_train_count=train_counts[order_items],
+        n_catalogue=n_catalogue,
+        stats={},
+        config=config,
+        source={
+            "path": str(log.source),
+            "format": log.format,
+            "n_rows_read": int(log.n_rows),
+            "warnings": list(log.warnings),
+        },
+    )
+    prepared.stats = stats.compute_stats(
+        prepared,
+        n_rows_read=log.n_rows,
+        dropped=dropped,
+        cuts=cuts,
+        input_time_sorted=input_time_sorted,
+        warnings=list(log.warnings),
+        seconds=time.perf_counter() - started,
+    )
+    prepared.stats["fingerprint"] = fingerprint(prepared)
+    return prepared
+
+
+def fingerprint(prepared):
+    """A short content hash of the prepared events and vocabularies (hex, 16 chars)."""
+    h = hashlib.blake2b(digest_size=8)
+    for array in (prepared.user, prepared.item, prepared.timestamp, prepared.session, prepared.split):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(json.dumps([prepared.item_ids.tolist(), prepared.user_ids.tolist()]).encode())
+    return h.hexdigest()
