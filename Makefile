@@ -8,6 +8,7 @@ RUN_DIR ?= runs/default
 USERS ?= 2000
 ITEMS ?= 1000
 SEED ?= 7
+EPOCHS ?= 10
 PYTEST_ARGS ?=
 
 .PHONY: install train test test-all bench clean
@@ -24,6 +25,8 @@ train: install
 	$(BIN)/hiertcn synth --out $(RUN_DIR)/log.csv --users $(USERS) --items $(ITEMS) --seed $(SEED)
 	$(BIN)/hiertcn prepare --input $(RUN_DIR)/log.csv --format generic --out $(RUN_DIR)/prepared
 	$(BIN)/hiertcn stats $(RUN_DIR)/prepared
+	$(BIN)/hiertcn train --data $(RUN_DIR)/prepared --model hiertcn --out $(RUN_DIR)/hiertcn --epochs $(EPOCHS) --quiet
+	$(BIN)/hiertcn evaluate --data $(RUN_DIR)/prepared --run $(RUN_DIR)/hiertcn --out $(RUN_DIR)/hiertcn/test_metrics.json
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

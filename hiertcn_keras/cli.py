@@ -16,6 +16,10 @@ examples:
   hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7
   hiertcn prepare --input runs/default/log.csv --format generic --out runs/default/prepared
   hiertcn stats runs/default/prepared
+  hiertcn train --data runs/default/prepared --model hiertcn --out runs/default/hiertcn --epochs 10
+  hiertcn evaluate --data runs/default/prepared --run runs/default/hiertcn --out test.json
+  hiertcn evaluate --data runs/default/prepared --model pop --out pop.json
+  hiertcn compare --data runs/default/prepared --models hiertcn gru mv pop --out runs/default/compare
 
 Run `hiertcn VERB --help` for each verb's options and examples.
 """
@@ -129,6 +133,141 @@ def _add_stats(sub):
     p.set_defaults(func=cmd_stats)
 
 
+NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
+SIMPLE = ("mv", "maxitem", "pop", "sknn")
+
+
+def _add_model_options(p):
+    g = p.add_argument_group("model")
+    g.add_argument("--item-space", choices=("learned", "pretrained"), default="learned",
+                   help="learned ids with an untied softmax output (default), or frozen pretrained vectors")
+    g.add_argument("--item-embeddings", metavar="PATH", default=None,
+                   help=".npy matrix [n_items, D] (or [n_items-1, D]) of item vectors for --item-space pretrained "
+                   "and for the MV/MaxItem baselines")
+    g.add_argument("--loss", default=None,
+                   choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
+                   help="default: softmax (learned) or hinge (pretrained)")
+    g.add_argument("--negatives", type=int, default=None, metavar="K", help="sampled negatives (default 20)")
+    g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None)
+    g.add_argument("--embedding-dim", type=int, default=None, metavar="D", help="item embedding size (default 128)")
+    g.add_argument("--tcn-channels", type=int, nargs="+", default=None, metavar="C", help="default 128 128")
+    g.add_argument("--high-units", type=int, nargs="+", default=None, metavar="H", help="default 128 128")
+    g.add_argument("--batch-size", type=int, default=None, metavar="B", help="queues per batch (default 32)")
+    g.add_argument("--sessions-per-batch", type=int, default=None, metavar="S", help="default 10")
+    g.add_argument("--learning-rate", type=float, default=None, metavar="LR", help="Adam (default 1e-3)")
+    g.add_argument("--decay-bandwidth", type=float, default=None, metavar="S",
+                   help="high-level state decay exp(-gap/S) (default off)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10, help="maximum epochs (default 10)")
+    t.add_argument("--patience", type=int, default=3, help="early-stopping patience (default 3)")
+    t.add_argument("--monitor", default="recall@10", help="validation metric for early stopping (default recall@10)")
+    t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
+    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+
+
+def _model_overrides(args, model):
+    return {
+        "model": model,
+        "item_space": args.item_space,
+        "loss": args.loss,
+        "n_negatives": args.negatives,
+        "negative_distribution": args.negative_distribution,
+        "embedding_dim": args.embedding_dim,
+        "tcn_channels": tuple(args.tcn_channels) if args.tcn_channels else None,
+        "high_units": tuple(args.high_units) if args.high_units else None,
+        "batch_size": args.batch_size,
+        "sessions_per_batch": args.sessions_per_batch,
+        "learning_rate": args.learning_rate,
+        "decay_bandwidth": args.decay_bandwidth,
+        "seed": args.seed,
+    }
+
+
+def _add_train(sub):
+    p = sub.add_parser(
+        "train",
+        help="train a neural model and write its run directory",
+        formatter_class=_formatter,
+        description=textwrap.dedent(
+            """\
+            Train HierTCN or a neural baseline on a prepared dataset with queue-based batches
+            (each row's high-level state carried between batches, reset at user starts),
+            full-catalogue validation every epoch, early stopping on --monitor with the best
+            weights restored, and checkpoints: a killed run started again with the same
+            command resumes from RUN_DIR.partial/backup. Writes RUN_DIR/model.keras,
+            config.json, history.json, metrics.json (test split) and TensorBoard logs, atomically."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn train --data prepared --model hiertcn --out runs/hiertcn --epochs 10
+              hiertcn train --data prepared --model gru --out runs/gru
+              hiertcn train --data prepared --model hiertcn --item-space pretrained \\
+                  --item-embeddings items.npy --loss nce --out runs/hiertcn-nce"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser(
+        "evaluate",
+        help="full-catalogue ranking metrics of a trained run or a simple baseline",
+        formatter_class=_formatter,
+        description=textwrap.dedent(
+            """\
+            Rank every scored target of a split against the whole catalogue (items seen in
+            training) and report Recall@1/5/10/20, MRR, MRP and NDCG@10. Ties count against the
+            model by default (--tie-policy conservative); `optimistic` is the official code's."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn evaluate --data prepared --run runs/hiertcn --out hiertcn-test.json
+              hiertcn evaluate --data prepared --model mv --out mv.json
+              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", metavar="RUN_DIR", help="a run directory written by `hiertcn train`")
+    who.add_argument("--model", choices=SIMPLE, help="a simple baseline")
+    p.add_argument("--split", choices=("valid", "test"), default="test", help="default test")
+    p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
+    p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
+    p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem (.npy)")
+    p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_compare(sub):
+    p = sub.add_parser(
+        "compare",
+        help="train/evaluate several models on one dataset and print the paper-style table",
+        formatter_class=_formatter,
+        description="Train every neural model named (into OUT/MODEL), evaluate it and every simple baseline "
+        "on the same split, and print and save (OUT/table.md, OUT/table.json) the paper-style table.",
+        epilog=textwrap.dedent(
+            """\
+            example:
+              hiertcn compare --data prepared --models hiertcn hiergru hrnn tcn gru mv maxitem pop sknn \\
+                  --epochs 10 --out runs/compare"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
+    p.add_argument("--split", choices=("valid", "test"), default="test")
+    p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_compare)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="hiertcn",
@@ -141,6 +280,9 @@ def build_parser():
     _add_synth(sub)
     _add_prepare(sub)
     _add_stats(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_compare(sub)
     return parser
 
 
@@ -216,8 +358,107 @@ def cmd_stats(args):
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
 
 
+def _train_one(args, model, out):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.trainer import TrainConfig, load_item_matrix, model_config_for, train
+
+    dataset = PreparedDataset(args.data)
+    matrix = None
+    if args.item_space == "pretrained":
+        if not args.item_embeddings:
+            raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
+        matrix = load_item_matrix(args.item_embeddings, dataset.n_items)
+    config = model_config_for(dataset, **_model_overrides(args, model))
+    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
+                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1)
+    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
+    return metrics
+
+
+def cmd_train(args):
+    from hiertcn_keras.training.report import format_table
+
+    metrics = _train_one(args, args.model, args.out)
+    print(format_table([metrics]))
+    print(f"run written to {args.out}")
+
+
+def _simple_baseline(name, dataset, item_embeddings=None):
+    from hiertcn_keras.models import item_vectors, simple_baselines
+
+    train_view = dataset.view("train")
+    vectors = None
+    if name in ("mv", "maxitem"):
+        if item_embeddings:
+            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items)
+        else:
+            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
+    cls = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
+           "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}[name]
+    return cls().fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+
+
+def _evaluate(args, *, run=None, model=None):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.evaluate import evaluate_baseline, evaluate_recommender
+
+    dataset = PreparedDataset(args.data)
+    if run is not None:
+        from hiertcn_keras.training.trainer import load_run
+
+        recommender, record = load_run(run)
+        if record["data"]["fingerprint"] != dataset.fingerprint:
+            raise ValueError(f"{run} was trained on data with fingerprint {record['data']['fingerprint']}, "
+                             f"{args.data} has {dataset.fingerprint}")
+        return evaluate_recommender(recommender, dataset, args.split, tie_policy=args.tie_policy,
+                                    averaging=getattr(args, "averaging", "event"))
+    baseline = _simple_baseline(model, dataset, getattr(args, "item_embeddings", None))
+    return evaluate_baseline(baseline, dataset, args.split, name=model, tie_policy=args.tie_policy,
+                             averaging=getattr(args, "averaging", "event"))
+
+
+def cmd_evaluate(args):
+    from hiertcn_keras import atomic
+    from hiertcn_keras.training.report import format_table
+
+    metrics = _evaluate(args, run=args.run, model=args.model)
+    if args.run:
+        metrics["run"] = str(args.run)
+    if args.out:
+        atomic.write_json(args.out, metrics)
+    print(format_table([metrics]))
+
+
+def cmd_compare(args):
+    from pathlib import Path
+
+    from hiertcn_keras import atomic
+    from hiertcn_keras.training.report import format_table
+
+    out = Path(args.out)
+    results = []
+    for name in args.models:
+        print(f"== {name}", flush=True)
+        if name in NEURAL:
+            metrics = _train_one(args, name, out / name)
+            results.append(metrics if args.split == "test" and args.tie_policy == metrics["tie_policy"]
+                           else _evaluate(args, run=out / name))
+        else:
+            results.append(_evaluate(args, model=name))
+        print(format_table(results[-1:]), flush=True)
+    table = format_table(results)
+    atomic.write_json(out / "table.json", results)
+    with atomic.atomic_file(out / "table.md") as f:
+        f.write(table + "\n")
+    print(table)
+
+
 def main(argv=None):
     """Entry point of the `hiertcn` console script."""
+    import os
+
+    # TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise on a command line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     from hiertcn_keras.data.errors import DataError

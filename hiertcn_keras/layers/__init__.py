@@ -1,0 +1,18 @@
+"""Reusable Keras layers of HierTCN (keras.ops only; TensorFlow, JAX and PyTorch backends)."""
+
+from hiertcn_keras.layers.item_embedding import ItemEmbedding
+from hiertcn_keras.layers.session_distributed import SessionDistributed
+from hiertcn_keras.layers.session_gru import GateBias, SessionGRU
+from hiertcn_keras.layers.session_pooling import SessionPooling
+from hiertcn_keras.layers.tcn import TCN
+from hiertcn_keras.layers.temporal_block import TemporalBlock
+
+__all__ = [
+    "GateBias",
+    "ItemEmbedding",
+    "SessionDistributed",
+    "SessionGRU",
+    "SessionPooling",
+    "TCN",
+    "TemporalBlock",
+]

@@ -1,0 +1,175 @@
+"""Negative item sampling from the catalogue, uniform or by popularity^α, with log Q.
+
+The talk's web-scale setup took negatives from impression logs we don't have, so negatives are
+sampled from the catalogue (DESIGN.md §2), and we say which distribution:
+
+- `"uniform"`: Q(i) = 1 / (C − 1) over items 1..C−1 (index 0 is padding and the start token);
+- `"popularity"`: Q(i) ∝ count(i)^α (GRU4Rec's popularity^α, α = 0.75 by default, as word2vec).
+
+`log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. The sampler is a
+Keras layer so that a model holding it tracks its `SeedGenerator` (needed for JAX's stateless
+training steps, and saved with the model); it is registered and its config carries the counts.
+
+Popularity draws use `keras.random.categorical`: O(K log C) on TensorFlow and PyTorch, but the
+JAX backend draws by Gumbel-max, which materialises [K, C] noise; keep K·C moderate there.
+Uniform draws use `keras.random.randint` (exact and O(K) on every backend).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+DISTRIBUTIONS = ("uniform", "popularity")
+
+# Logit of items that must never be drawn: finite (−inf can make NaN in some backends'
+# categorical), and exp(it − max) underflows to exactly 0.
+_NEVER = -0.5 * float(np.finfo(np.float32).max)
+
+
+@keras.saving.register_keras_serializable(package="hiertcn")
+class NegativeSampler(keras.layers.Layer):
+    """Draws negative item ids shared by a batch, and reports their log probabilities.
+
+    Args:
+        distribution: str. `"uniform"` or `"popularity"`. Defaults to `"uniform"`.
+        alpha: float ≥ 0. Exponent of the popularity distribution, Q ∝ count^α. Defaults to
+            0.75.
+        counts: array [C] of non-negative interaction counts per item id (index 0 = padding),
+            needed for `"popularity"`; for `"uniform"` it only fixes C. Defaults to `None`.
+        n_items: int. C, the number of item ids including 0; inferred from `counts` when
+            omitted. Defaults to `None`.
+        exclude_zero: bool. Never draw id 0. Defaults to `True`.
+        seed: int or `None`. Seed of the layer's `keras.random.SeedGenerator`. Defaults to
+            `None`.
+        num_samples: int or `None`. Default K for `call`. Defaults to `None`.
+        **kwargs: base `Layer` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: int tensor [N] (any shape) of target ids.
+        num_samples: int or `None`. K; defaults to the constructor's `num_samples`.
+
+    Returns (from `call`):
+        Tuple `(sampled [K] int32, sampled_log_q [K], target_log_q [N])`, the arguments
+        `sampled_softmax_loss` wants.
+
+    Example:
+
+    >>> sampler = NegativeSampler("popularity", counts=[0, 10, 1, 5], seed=1)
+    >>> ids = sampler.sample(8)           # [8] ids in 1..3, mostly 1
+    >>> log_q = sampler.log_q(ids)        # [8] log(count^0.75 / Σ count^0.75)
+    """
+
+    def __init__(self, distribution="uniform", alpha=0.75, counts=None, n_items=None,
+                 exclude_zero=True, seed=None, num_samples=None, **kwargs):
+        super().__init__(**kwargs)
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+        if not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"alpha must be a finite number ≥ 0, got {alpha}")
+        if num_samples is not None and int(num_samples) < 1:
+            raise ValueError(f"num_samples must be ≥ 1, got {num_samples}")
+        if counts is not None:
+            counts = np.asarray(counts)
+            if counts.ndim != 1 or not np.issubdtype(counts.dtype, np.number):
+                raise ValueError(f"counts must have shape [n_items], got {counts.shape}")
+            bad = ~np.isfinite(counts) | (counts < 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"counts must be finite and ≥ 0, got {counts[i]} at item {i}")
+            if n_items is not None and n_items != counts.size:
+                raise ValueError(f"n_items={n_items} but counts has {counts.size} entries")
+            n_items = counts.size
+        elif distribution == "popularity":
+            raise ValueError('distribution="popularity" needs counts, got counts=None')
+        if n_items is None or int(n_items) < (2 if exclude_zero else 1):
+            raise ValueError(
+                f"n_items must be ≥ {2 if exclude_zero else 1} (id 0 "
+                f"{'excluded' if exclude_zero else 'included'}), got {n_items}"
+            )
+        self.distribution = distribution
+        self.alpha = float(alpha)
+        self.counts = counts
+        self.n_items = int(n_items)
+        self.exclude_zero = bool(exclude_zero)
+        self.seed = seed
+        self.num_samples = None if num_samples is None else int(num_samples)
+
+        if distribution == "uniform":
+            weights = np.ones(self.n_items)
+        else:
+            weights = counts.astype(np.float64) ** self.alpha
+        if self.exclude_zero:
+            weights[0] = 0.0
+        if weights.sum() <= 0:
+            raise ValueError("every item has probability 0: counts are all zero (besides id 0)")
+        probs = weights / weights.sum()
+        #: Q as NumPy float64 [n_items] (0 for ids never drawn).
+        self.probabilities = probs
+        with np.errstate(divide="ignore"):
+            self._log_probs = np.log(probs).astype(np.float32)  # −inf where Q = 0
+        self._logits = np.where(probs > 0, self._log_probs, _NEVER).astype(np.float32)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def sample(self, num_samples):
+        """Draws `num_samples` ids (with replacement).
+
+        Args:
+            num_samples: int. K.
+
+        Returns:
+            int32 tensor [K] of item ids; never 0 when `exclude_zero`.
+        """
+        if int(num_samples) < 1:
+            raise ValueError(f"num_samples must be ≥ 1, got {num_samples}")
+        if self.distribution == "uniform":
+            return keras.random.randint(
+                (int(num_samples),), minval=1 if self.exclude_zero else 0, maxval=self.n_items,
+                dtype="int32", seed=self.seed_generator,
+            )
+        logits = ops.expand_dims(ops.convert_to_tensor(self._logits), axis=0)
+        draws = keras.random.categorical(
+            logits, int(num_samples), dtype="int32", seed=self.seed_generator
+        )
+        return draws[0]
+
+    def log_q(self, ids):
+        """log Q(id) for every id (−inf for ids never drawn, such as 0).
+
+        Args:
+            ids: int tensor of any shape.
+
+        Returns:
+            float32 tensor shaped like `ids`.
+        """
+        return ops.take(ops.convert_to_tensor(self._log_probs), ops.cast(ids, "int32"), axis=0)
+
+    def call(self, inputs, num_samples=None):
+        num_samples = num_samples or self.num_samples
+        if num_samples is None:
+            raise ValueError("num_samples must be given to call() or to the constructor")
+        sampled = self.sample(num_samples)
+        return sampled, self.log_q(sampled), self.log_q(inputs)
+
+    def compute_output_spec(self, inputs, num_samples=None):
+        k = num_samples or self.num_samples
+        return (
+            keras.KerasTensor((k,), dtype="int32"),
+            keras.KerasTensor((k,), dtype="float32"),
+            keras.KerasTensor(inputs.shape, dtype="float32"),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            distribution=self.distribution,
+            alpha=self.alpha,
+            counts=None if self.counts is None else self.counts.tolist(),
+            n_items=self.n_items,
+            exclude_zero=self.exclude_zero,
+            seed=self.seed,
+            num_samples=self.num_samples,
+        )
+        return config

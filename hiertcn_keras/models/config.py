@@ -1,0 +1,117 @@
+"""`ModelConfig`: every setting of a model, frozen and recorded in the run directory.
+
+Defaults follow the official HierTCN code (REFERENCE.md §2): 32 rows × 10 sessions per batch,
+item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5 and dilations
+1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
+FLAT_MODELS = ("tcn", "gru")
+NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
+ITEM_SPACES = ("learned", "pretrained")
+LEARNED_LOSSES = ("softmax", "sampled_softmax")
+PRETRAINED_LOSSES = ("l2", "nce", "bpr", "hinge", "hinge_logsigmoid")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Settings of a neural model.
+
+    Args:
+        model: str. One of `hiertcn`, `hiergru`, `hrnn`, `tcn`, `gru`.
+        n_items: int. Vocabulary size including index 0.
+        n_catalogue: int. Items `1..n_catalogue` are rankable (seen in training).
+        item_space: str. `learned` (ids, untied output layer, softmax) or `pretrained`
+            (frozen item vectors as inputs and targets). Defaults to `learned`.
+        loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
+            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned) or `hinge`
+            (pretrained; the paper's best).
+        n_negatives: int. K sampled negatives (pairwise losses) or M (sampled softmax).
+        negative_distribution: str. `uniform` or `popularity` (count^alpha). Defaults to `uniform`.
+        alpha: float. Popularity exponent. Defaults to 0.75.
+        embedding_dim: int. Item embedding size (learned space). Defaults to 128.
+        high_units: tuple. High-level GRU units. Defaults to `(128, 128)`.
+        tcn_channels: tuple. Session TCN channels. Defaults to `(128, 128)`.
+        kernel_size: int. TCN kernel. Defaults to 5.
+        tcn_variant: str. `official` (one conv per block) or `bai`. Defaults to `official`.
+        low_gru_units: tuple. HierGRU's session GRU. Defaults to `(128, 128)`.
+        hrnn_units: int. HRNN session and user GRU units. Defaults to 128.
+        flat_tcn_channels: tuple. Defaults to `(128, 128, 128, 128, 256, 256)`.
+        flat_gru_units: tuple. Defaults to `(200, 200)`.
+        output_dim: int or `None`. User-embedding size; the pretrained space forces the item
+            vectors' dimension. Defaults to `embedding_dim`.
+        decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
+        dropout: float. Defaults to 0.
+        batch_size: int. B rows (queues). Defaults to 32.
+        sessions_per_batch: int. S session slots per row. Defaults to 10.
+        max_session_len: int. L. Defaults to 20.
+        flat_len: int. T, flat history chunk (cap). Defaults to 500.
+        learning_rate: float. Adam. Defaults to 1e-3.
+        seed: int. Defaults to 0.
+    """
+
+    model: str = "hiertcn"
+    n_items: int = 0
+    n_catalogue: int = 0
+    item_space: str = "learned"
+    loss: str | None = None
+    n_negatives: int = 20
+    negative_distribution: str = "uniform"
+    alpha: float = 0.75
+    embedding_dim: int = 128
+    high_units: tuple = (128, 128)
+    tcn_channels: tuple = (128, 128)
+    kernel_size: int = 5
+    tcn_variant: str = "official"
+    low_gru_units: tuple = (128, 128)
+    hrnn_units: int = 128
+    flat_tcn_channels: tuple = (128, 128, 128, 128, 256, 256)
+    flat_gru_units: tuple = (200, 200)
+    output_dim: int | None = None
+    decay_bandwidth: float | None = None
+    dropout: float = 0.0
+    batch_size: int = 32
+    sessions_per_batch: int = 10
+    max_session_len: int = 20
+    flat_len: int = 500
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.model not in NEURAL_MODELS:
+            raise ValueError(f"model must be one of {NEURAL_MODELS}, got {self.model!r}")
+        if self.item_space not in ITEM_SPACES:
+            raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
+        if self.loss is None:
+            object.__setattr__(self, "loss", "softmax" if self.item_space == "learned" else "hinge")
+        allowed = LEARNED_LOSSES if self.item_space == "learned" else PRETRAINED_LOSSES
+        if self.loss not in allowed:
+            raise ValueError(f"loss for the {self.item_space} item space must be one of {allowed}, got {self.loss!r}")
+        if self.n_items < 2 or not 1 <= self.n_catalogue < self.n_items:
+            raise ValueError(f"need n_items ≥ 2 and 1 ≤ n_catalogue < n_items, got {self.n_items}, {self.n_catalogue}")
+        for name in ("high_units", "tcn_channels", "low_gru_units", "flat_tcn_channels", "flat_gru_units"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        for name in ("batch_size", "sessions_per_batch", "max_session_len", "flat_len", "n_negatives", "kernel_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.output_dim is None:
+            object.__setattr__(self, "output_dim", self.embedding_dim)
+
+    @property
+    def hierarchical(self):
+        return self.model in HIERARCHICAL_MODELS
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})

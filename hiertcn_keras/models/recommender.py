@@ -1,0 +1,163 @@
+"""`Recommender`: a user model, its item space and its training objective, saved as one `.keras`.
+
+The functional user model maps a batch to user embeddings u `[B, S, L, E]` (or `[B, T, E]`).
+Scores are inner products with item vectors:
+
+- `learned` item space: an untied output table W `[n_catalogue + 1, E]` plus bias b; training
+  with full-softmax cross-entropy over the catalogue (never a softmax applied twice: the loss
+  takes logits) or sampled softmax with log-Q correction for large catalogues;
+- `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
+  NCE, BPR or Hinge (REFERENCE.md §2) with K negatives shared by the batch, drawn uniformly or
+  by popularity^α from the catalogue.
+
+Column / index 0 (padding, start token) is never a candidate. Only events whose `score` flag is
+set contribute to the loss, so padding weighs exactly zero.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from hiertcn_keras.losses import NegativeSampler, full_softmax_loss, pairwise_loss, sampled_softmax_loss
+from hiertcn_keras.models.config import ModelConfig
+
+_NEG = -1e9
+
+
+@keras.saving.register_keras_serializable(package="hiertcn")
+class OutputItems(keras.layers.Layer):
+    """The learned output item table: W `[n, E]` and bias `[n]` (untied from the inputs).
+
+    Args:
+        n_items: int. Rows (catalogue + 1; row 0 is never a candidate).
+        dim: int. E.
+    """
+
+    def __init__(self, n_items, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.n_items, self.dim = int(n_items), int(dim)
+        self.kernel = self.add_weight(shape=(self.n_items, self.dim), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="bias")
+        self.built = True
+
+    def call(self, u):
+        """Logits `[..., n]` with column 0 at a large negative value."""
+        logits = ops.matmul(u, ops.transpose(self.kernel)) + self.bias
+        column = ops.arange(self.n_items) > 0
+        return ops.where(column, logits, ops.full_like(logits, _NEG))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_items=self.n_items, dim=self.dim)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="hiertcn")
+class Recommender(keras.Model):
+    """Trains and scores a user model in its item space.
+
+    Args:
+        user_model: a `keras.Model` mapping a batch dict to u.
+        config: `ModelConfig` or its dict.
+        item_counts: int array `[n_items]` of training counts (popularity negatives), or `None`.
+
+    Call arguments:
+        batch: dict of tensors (see `hiertcn_keras.models.user_models`).
+
+    Returns:
+        u: float tensor `[B, S, L, E]` (hierarchical) or `[B, T, E]` (flat).
+    """
+
+    def __init__(self, user_model, config, item_counts=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user_model = user_model
+        self.input_keys = tuple(user_model.input.keys())
+        self.model_config = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config)
+        cfg = self.model_config
+        self.item_counts = None if item_counts is None else np.asarray(item_counts, dtype=np.int64)
+        n_candidates = cfg.n_catalogue + 1
+        self.output_items = (
+            OutputItems(n_candidates, cfg.output_dim, name="output_items") if cfg.item_space == "learned" else None
+        )
+        self.sampler = None
+        if cfg.loss not in ("softmax", "l2"):
+            counts = None
+            if cfg.negative_distribution == "popularity":
+                if self.item_counts is None:
+                    raise ValueError("popularity negatives need item_counts")
+                counts = self.item_counts[:n_candidates]
+            self.sampler = NegativeSampler(
+                cfg.negative_distribution, alpha=cfg.alpha, counts=counts, n_items=n_candidates,
+                seed=cfg.seed, name="negative_sampler",
+            )
+
+    def call(self, batch, training=False):
+        return self.user_model({key: batch[key] for key in self.input_keys}, training=training)
+
+    def item_table(self):
+        """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`."""
+        if self.output_items is not None:
+            return self.output_items.kernel, self.output_items.bias
+        table = self.user_model.get_layer("item_embedding").embeddings
+        return table[: self.model_config.n_catalogue + 1], None
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        cfg = self.model_config
+        dim = ops.shape(y_pred)[-1]
+        u = ops.reshape(y_pred, (-1, dim))
+        targets = ops.reshape(ops.cast(x["items"], "int32"), (-1,))
+        weight = ops.reshape(ops.cast(x["score"], u.dtype), (-1,))
+        # Targets outside the catalogue can only be flagged in evaluation views; clip to stay safe.
+        targets = ops.where(weight > 0, targets, ops.zeros_like(targets))
+        if cfg.loss == "softmax":
+            loss = full_softmax_loss(self.output_items(u), targets, weight)
+        elif cfg.loss == "sampled_softmax":
+            sampled, sampled_log_q, target_log_q = self.sampler(targets, num_samples=cfg.n_negatives)
+            loss = sampled_softmax_loss(
+                u, targets, self.output_items.kernel, self.output_items.bias, sampled,
+                sampled_log_q, target_log_q, weight,
+            )
+        else:
+            table, _ = self.item_table()
+            y_vec = ops.take(table, targets, axis=0)
+            negatives = None
+            if self.sampler is not None:
+                negatives = ops.take(table, self.sampler.sample(cfg.n_negatives), axis=0)
+            loss = pairwise_loss(cfg.loss, u, y_vec, negatives, weight)
+        if self.losses:
+            loss = loss + ops.sum(ops.stack(self.losses))
+        return loss
+
+    def reset_states(self):
+        """Zero every carried state (e.g. before an evaluation pass)."""
+        for layer in self.user_model.layers:
+            inner = getattr(layer, "layer", layer)
+            for candidate in (layer, inner):
+                if hasattr(candidate, "reset_state") and getattr(candidate, "built", False):
+                    candidate.reset_state()
+
+    def get_config(self):
+        return {
+            "user_model": keras.saving.serialize_keras_object(self.user_model),
+            "config": self.model_config.to_dict(),
+            "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        user_model = keras.saving.deserialize_keras_object(config.pop("user_model"))
+        return cls(user_model, **config)
+
+
+def build_recommender(config, item_matrix=None, item_counts=None):
+    """Build the user model named by `config.model` and wrap it in a `Recommender`."""
+    from hiertcn_keras.models.user_models import build_user_model
+
+    if config.item_space == "pretrained" and item_matrix is not None and config.output_dim != item_matrix.shape[1]:
+        config = config.replace(output_dim=int(item_matrix.shape[1]))
+    user_model = build_user_model(config, item_matrix)
+    return Recommender(user_model, config, item_counts=item_counts, name=f"{config.model}_recommender")

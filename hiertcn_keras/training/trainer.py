@@ -1,0 +1,179 @@
+"""`train`: fit a neural model on a prepared dataset and write its run directory.
+
+The loop is Keras' own `fit` over the tf.data queue batches (XLA-compiled on the TensorFlow
+backend), with: full-catalogue validation metrics every epoch, early stopping on a named
+metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
+started again with the same command resumes where it stopped, TensorBoard logs and progress
+bars. The high-level state of every queue row is carried between batches inside the model and
+reset exactly where a user starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hiertcn_keras import atomic
+from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.models.recommender import build_recommender
+from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
+from hiertcn_keras.training.run_dir import git_commit, partial_dir
+
+METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the training loop.
+
+    Args:
+        epochs: int. Maximum epochs. Defaults to 10.
+        monitor: str. Validation metric for early stopping (`recall@10`, `mrr`, ... or `loss`).
+            Defaults to `recall@10`.
+        patience: int. Epochs without improvement before stopping. Defaults to 3.
+        jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend. Defaults
+            to `"auto"`.
+        tie_policy: str. Defaults to `conservative`.
+        validate: bool. Evaluate the validation split every epoch. Defaults to `True`.
+        verbose: int. Keras progress: 0 silent, 1 bar, 2 one line per epoch. Defaults to 1.
+        seed: int. Shuffling and initialisation seed. Defaults to 0.
+    """
+
+    epochs: int = 10
+    monitor: str = "recall@10"
+    patience: int = 3
+    jit_compile: object = "auto"
+    tie_policy: str = "conservative"
+    validate: bool = True
+    verbose: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.monitor not in METRIC_KEYS + ("loss",):
+            raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
+
+
+def model_config_for(dataset, **overrides):
+    """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length)."""
+    values = {"n_items": dataset.n_items, "n_catalogue": dataset.n_catalogue,
+              "max_session_len": dataset.max_session_len}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ModelConfig(**values)
+
+
+def _jit(train_config):
+    if train_config.jit_compile == "auto":
+        return keras.backend.backend() == "tensorflow"
+    return bool(train_config.jit_compile)
+
+
+def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+    """Train a model and write `out_dir` (see `hiertcn_keras.training.run_dir`).
+
+    Args:
+        data_dir: str or Path. A prepared dataset folder.
+        model_config: `ModelConfig`.
+        train_config: `TrainConfig`.
+        out_dir: str or Path. The run directory to create (replaced atomically).
+        item_matrix: float array `[n_items, D]` for the pretrained item space, or `None`.
+        evaluate_test: bool. Evaluate the test split at the end. Defaults to `True`.
+
+    Returns:
+        `(model, history, metrics)`.
+    """
+    from hiertcn_keras.data.pipeline import make_dataset
+
+    keras.utils.set_random_seed(train_config.seed)
+    dataset = PreparedDataset(data_dir)
+    if model_config.n_items != dataset.n_items or model_config.n_catalogue != dataset.n_catalogue:
+        raise ValueError(
+            f"model is sized for {model_config.n_items} items / catalogue {model_config.n_catalogue}, "
+            f"the data has {dataset.n_items} / {dataset.n_catalogue}"
+        )
+    work = partial_dir(out_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    train_view = dataset.view("train")
+    batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
+    model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
+    model_config = model.model_config
+    units = model_config.sessions_per_batch if model_config.hierarchical else 1
+    model(batcher.table.gather(np.full((model_config.batch_size, units), -1)))  # build on a padding batch
+    model.compile(optimizer=keras.optimizers.Adam(model_config.learning_rate), jit_compile=_jit(train_config))
+
+    callbacks = [cb.EpochTimer(len(train_view))]
+    if train_config.validate:
+        callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy))
+        monitor = f"val_{train_config.monitor}"
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="min" if train_config.monitor in ("loss", "mrp") else "max",
+            patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
+        ))
+    callbacks.append(keras.callbacks.BackupAndRestore(str(work / "backup")))
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
+
+    # The queue batcher yields a varying number of batches per epoch (so no fixed
+    # steps_per_epoch), and the batch dict carries more keys than the user model reads.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+    started = time.perf_counter()
+    history = model.fit(make_dataset(batcher), epochs=train_config.epochs, callbacks=callbacks, shuffle=False,
+                        verbose=train_config.verbose)
+    train_seconds = time.perf_counter() - started
+    history_dict = {k: [float(v) for v in values] for k, values in history.history.items()}
+
+    metrics = {}
+    if evaluate_test:
+        metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+    config_record = {
+        "model": model_config.to_dict(),
+        "train": dataclasses.asdict(train_config),
+        "data": {"path": str(Path(data_dir).resolve()), "fingerprint": dataset.fingerprint,
+                 "protocol": dataset.protocol},
+        "git_commit": git_commit(),
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "train_seconds": round(train_seconds, 3),
+        "train_events_per_epoch": len(train_view),
+    }
+    with atomic.atomic_dir(out_dir) as tmp:
+        model.save(tmp / "model.keras")
+        atomic.write_json(tmp / "config.json", config_record)
+        atomic.write_json(tmp / "history.json", history_dict)
+        atomic.write_json(tmp / "metrics.json", metrics)
+        if (work / "logs").exists():
+            shutil.copytree(work / "logs", tmp / "logs")
+    shutil.rmtree(work, ignore_errors=True)
+    return model, history_dict, metrics
+
+
+def load_run(run_dir):
+    """Load a run directory: `(model, config_record)`."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.keras").is_file():
+        raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")
+    model = keras.models.load_model(run_dir / "model.keras")
+    return model, json.loads((run_dir / "config.json").read_text())
+
+
+def load_item_matrix(path, n_items):
+    """Read a `.npy` item matrix `[n_items, D]` (or `[n_items - 1, D]`, then row 0 = zeros)."""
+    matrix = np.load(path)
+    if matrix.ndim != 2:
+        raise ValueError(f"{path}: item matrix must be 2-D [n_items, D], got shape {matrix.shape}")
+    if matrix.shape[0] == n_items - 1:
+        matrix = np.vstack([np.zeros((1, matrix.shape[1]), matrix.dtype), matrix])
+    if matrix.shape[0] != n_items:
+        raise ValueError(f"{path}: item matrix has {matrix.shape[0]} rows, the data has {n_items} items (incl. 0)")
+    return matrix.astype(np.float32)
