@@ -25,8 +25,8 @@ train: install
 	$(BIN)/hiertcn synth --out $(RUN_DIR)/log.csv --users $(USERS) --items $(ITEMS) --seed $(SEED)
 	$(BIN)/hiertcn prepare --input $(RUN_DIR)/log.csv --format generic --out $(RUN_DIR)/prepared
 	$(BIN)/hiertcn stats $(RUN_DIR)/prepared
-	$(BIN)/hiertcn train --data $(RUN_DIR)/prepared --model hiertcn --out $(RUN_DIR)/hiertcn --epochs $(EPOCHS) --quiet
-	$(BIN)/hiertcn evaluate --data $(RUN_DIR)/prepared --run $(RUN_DIR)/hiertcn --out $(RUN_DIR)/hiertcn/test_metrics.json
+	$(BIN)/hiertcn compare --data $(RUN_DIR)/prepared --models hiertcn sknn mv pop --epochs $(EPOCHS) --quiet \
+		--oracle-log $(RUN_DIR)/log.csv --out $(RUN_DIR)/compare
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

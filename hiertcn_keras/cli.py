@@ -264,6 +264,8 @@ def _add_compare(sub):
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
     p.add_argument("--split", choices=("valid", "test"), default="test")
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
+    p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
+                   help="a log written by `hiertcn synth`: add the generator's oracle (upper bound) row")
     _add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -446,6 +448,14 @@ def cmd_compare(args):
         else:
             results.append(_evaluate(args, model=name))
         print(format_table(results[-1:]), flush=True)
+    if args.oracle_log:
+        from hiertcn_keras.data.dataset import PreparedDataset
+        from hiertcn_keras.data.oracle import oracle_for_split
+
+        dataset = PreparedDataset(args.data)
+        oracle = oracle_for_split(args.oracle_log, dataset, args.split)
+        oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
+        results.append(oracle)
     table = format_table(results)
     atomic.write_json(out / "table.json", results)
     with atomic.atomic_file(out / "table.md") as f:

@@ -115,6 +115,9 @@ class Recommender(keras.Model):
             loss = full_softmax_loss(self.output_items(u), targets, weight)
         elif cfg.loss == "sampled_softmax":
             sampled, sampled_log_q, target_log_q = self.sampler(targets, num_samples=cfg.n_negatives)
+            # Padded events have target 0, whose log Q is −inf: their loss is +inf − inf = NaN,
+            # which the masked mean drops in the forward pass but not in the gradient (0 · NaN).
+            target_log_q = ops.where(weight > 0, target_log_q, ops.zeros_like(target_log_q))
             loss = sampled_softmax_loss(
                 u, targets, self.output_items.kernel, self.output_items.bias, sampled,
                 sampled_log_q, target_log_q, weight,

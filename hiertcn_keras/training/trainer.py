@@ -160,6 +160,8 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
 
 def load_run(run_dir):
     """Load a run directory: `(model, config_record)`."""
+    import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
+
     run_dir = Path(run_dir)
     if not (run_dir / "model.keras").is_file():
         raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")

@@ -1,0 +1,349 @@
+"""`Recommender`: every model × item space trains, saves and loads; the loss glue is exact.
+
+Tiny sizes: B = 2 rows, S = 2 session slots, L = 4 steps, T = 8 flat steps, widths 8, a
+catalogue of 10 items (ids 1..10) plus one item (11) outside it; pretrained vectors have D = 6.
+
+Training runs eagerly (`run_eagerly=True`: no graph tracing, a few hundred ms per step at these
+sizes); one test trains through a traced `tf.function` (`jit_compile=False`), and the XLA
+variant is marked slow. Losses that sample negatives are compared before and after training
+with the sampler's seed state restored, so both numbers use the same negatives.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hiertcn_keras.models.config import NEURAL_MODELS, ModelConfig
+from hiertcn_keras.models.recommender import Recommender, build_recommender
+
+B, S, L, T, DIM, D_PRE = 2, 2, 4, 8, 8, 6
+N_CATALOGUE = 10
+N_ITEMS = N_CATALOGUE + 2  # 0 = padding / x̂, 1..10 catalogue, 11 = an item never seen in training
+
+TINY = dict(
+    n_items=N_ITEMS, n_catalogue=N_CATALOGUE, embedding_dim=DIM, high_units=(DIM, DIM),
+    tcn_channels=(DIM, DIM), kernel_size=2, low_gru_units=(DIM,), hrnn_units=DIM,
+    flat_tcn_channels=(DIM, DIM, DIM), flat_gru_units=(DIM,), batch_size=B,
+    sessions_per_batch=S, max_session_len=L, flat_len=T, n_negatives=5, learning_rate=1e-2,
+)
+
+# Every model in both learned losses; each pretrained loss on one model (and the paper's best,
+# hinge, also on HierTCN with popularity^α negatives).
+CASES = (
+    [(name, "learned", "softmax", "uniform") for name in NEURAL_MODELS]
+    + [(name, "learned", "sampled_softmax", "uniform") for name in NEURAL_MODELS]
+    + [
+        ("hiertcn", "pretrained", "l2", "uniform"),
+        ("hiergru", "pretrained", "nce", "uniform"),
+        ("hrnn", "pretrained", "bpr", "uniform"),
+        ("tcn", "pretrained", "hinge", "uniform"),
+        ("gru", "pretrained", "hinge_logsigmoid", "uniform"),
+        ("hiertcn", "pretrained", "hinge", "popularity"),
+    ]
+)
+CASE_IDS = ["-".join(case[:3]) + ("-pop" if case[3] == "popularity" else "") for case in CASES]
+
+ITEM_MATRIX = np.random.default_rng(0).normal(size=(N_ITEMS, D_PRE)).astype("float32")
+ITEM_COUNTS = np.array([0, 9, 7, 5, 4, 3, 3, 2, 2, 1, 1, 0], dtype=np.int64)
+
+
+def make_config(name, space="learned", loss="softmax", negatives="uniform"):
+    return ModelConfig(model=name, item_space=space, loss=loss, negative_distribution=negatives, **TINY)
+
+
+def make_recommender(config):
+    matrix = ITEM_MATRIX if config.item_space == "pretrained" else None
+    return build_recommender(config, item_matrix=matrix, item_counts=ITEM_COUNTS)
+
+
+def make_batch(config, seed=0):
+    """A batch as the queue batcher makes it: shifted inputs, padding at the end, score flags.
+
+    Row 1 is padded (a short last session, or a short last chunk); item 11 (outside the
+    catalogue) sits at one real position with `score` False, as evaluation views have it.
+    """
+    rng = np.random.default_rng(seed)
+    if config.hierarchical:
+        items = rng.integers(1, N_CATALOGUE + 1, size=(B, S, L)).astype("int32")
+        items[1, 1, 2:] = 0
+        items[0, 1, 1] = N_ITEMS - 1
+        mask = items > 0
+        inputs = np.zeros_like(items)
+        inputs[..., 1:] = items[..., :-1]
+        inputs[~mask] = 0
+        start = np.zeros((B, S), bool)
+        start[:, 0] = True
+        return {
+            "items": items, "inputs": inputs, "mask": mask, "score": mask & (items <= N_CATALOGUE),
+            "session_mask": mask[..., 0].copy(), "user_start": start, "gap": np.zeros((B, S), "float32"),
+            "user": np.array([[1, 1], [2, 2]], "int32"),
+        }
+    items = rng.integers(1, N_CATALOGUE + 1, size=(B, T)).astype("int32")
+    items[1, 5:] = 0
+    items[0, 3] = N_ITEMS - 1
+    inputs = np.zeros_like(items)
+    inputs[:, 1:] = items[:, :-1]
+    inputs[items == 0] = 0
+    mask = items > 0
+    return {
+        "items": items, "inputs": inputs, "mask": mask, "score": mask & (items <= N_CATALOGUE),
+        "user_start": np.ones(B, bool), "user": np.array([1, 2], "int32"),
+    }
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def predict(rec, batch):
+    rec.reset_states()
+    return to_numpy(rec(batch))
+
+
+def loss_of(rec, batch, u=None, seed_state=None):
+    """compute_loss as a float, with the sampler's seed state set first (same negatives)."""
+    if seed_state is not None:
+        rec.sampler.seed_generator.state.assign(seed_state)
+    if u is None:
+        u = rec(batch)
+    return float(to_numpy(rec.compute_loss(x=batch, y_pred=u)))
+
+
+def seed_state_of(rec):
+    return None if rec.sampler is None else to_numpy(rec.sampler.seed_generator.state.value)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Per case: the model trained 3 steps, the losses before/after, and the saved model path."""
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            keras.utils.set_random_seed(0)
+            config = make_config(*case)
+            rec = make_recommender(config)
+            batch = make_batch(config)
+            rec.reset_states()
+            state = seed_state_of(rec)
+            before = loss_of(rec, batch, seed_state=state)
+            rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), run_eagerly=True)
+            steps = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(3)]
+            after = loss_of(rec, batch, seed_state=state)
+            path = tmp_path_factory.mktemp("saved") / f"{'-'.join(case)}.keras"
+            rec.save(path)
+            cache[case] = dict(rec=rec, batch=batch, before=before, after=after, steps=steps, path=path)
+        return cache[case]
+
+    return get
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_trains_with_a_finite_decreasing_loss(trained, case):
+    result = trained(case)
+    assert np.isfinite([result["before"], result["after"], *result["steps"]]).all()
+    # The same batch, the same negatives: three Adam steps (lr 1e-2) must lower the loss.
+    assert result["after"] < result["before"], (result["before"], result["after"])
+    assert result["before"] > 0
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_keras_file_round_trip_gives_identical_predictions(trained, case):
+    result = trained(case)
+    rec, batch = result["rec"], result["batch"]
+    loaded = keras.models.load_model(result["path"])  # no custom_objects: all registered
+    assert isinstance(loaded, Recommender)
+    assert loaded.model_config == rec.model_config
+    np.testing.assert_array_equal(loaded.item_counts, ITEM_COUNTS)
+    # Both from a reset state (the carried state is a weight and was saved mid-stream).
+    np.testing.assert_array_equal(predict(loaded, batch), predict(rec, batch))
+    for a, b in zip(loaded.item_table(), rec.item_table()):
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    # The objective round-trips too (sampler distribution, counts, seed state).
+    state = seed_state_of(rec)
+    rec.reset_states()
+    expected = loss_of(rec, batch, seed_state=state)
+    loaded.reset_states()
+    assert loss_of(loaded, batch, seed_state=state) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("case", [
+    ("hiertcn", "learned", "softmax", "uniform"),
+    ("hrnn", "learned", "sampled_softmax", "uniform"),
+    ("gru", "learned", "softmax", "uniform"),
+    ("hiergru", "pretrained", "hinge", "popularity"),
+    ("tcn", "pretrained", "l2", "uniform"),
+], ids=lambda case: "-".join(case[:3]))
+def test_padding_and_unscored_events_add_exactly_nothing(case):
+    keras.utils.set_random_seed(0)
+    config = make_config(*case)
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    state = seed_state_of(rec)
+    rec.reset_states()
+    u = rec(batch)
+    base = loss_of(rec, batch, u, seed_state=state)
+    # 1. Padded positions (mask and score False): any item there, through the whole model.
+    padded = {k: v.copy() for k, v in batch.items()}
+    padded["items"][~batch["mask"]] = 7
+    rec.reset_states()
+    u_padded = rec(padded)
+    np.testing.assert_array_equal(to_numpy(u_padded), to_numpy(u))
+    assert loss_of(rec, padded, u_padded, seed_state=state) == base
+    # 2. Real but unscored targets (item 11, outside the catalogue): same u, any target id.
+    unscored = {k: v.copy() for k, v in batch.items()}
+    unscored["items"][batch["mask"] & ~batch["score"]] = 3
+    assert loss_of(rec, unscored, u, seed_state=state) == base
+    # ... while changing a scored target does change the loss.
+    scored = {k: v.copy() for k, v in batch.items()}
+    first = tuple(np.argwhere(batch["score"])[0])
+    scored["items"][first] = scored["items"][first] % N_CATALOGUE + 1
+    assert loss_of(rec, scored, u, seed_state=state) != base
+
+
+def _np_logits(rec, u):
+    kernel, bias = (to_numpy(t) for t in rec.item_table())
+    logits = u.reshape(-1, u.shape[-1]) @ kernel.T + bias
+    logits[:, 0] = -1e9  # column 0 (padding / x̂) is never a candidate
+    return logits
+
+
+@pytest.mark.parametrize("name", ["hiertcn", "gru"])
+def test_learned_loss_is_one_softmax_cross_entropy(name):
+    keras.utils.set_random_seed(0)
+    rec = make_recommender(make_config(name))
+    batch = make_batch(rec.model_config)
+    u = predict(rec, batch)
+    # NumPy: per scored event, logsumexp(z) − z_target over the catalogue (columns 0..10),
+    # averaged over scored events. A softmax applied twice would give a different number.
+    z = _np_logits(rec, u)
+    targets = batch["items"].reshape(-1)
+    score = batch["score"].reshape(-1)
+    top = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    expected = (lse - z[np.arange(len(z)), np.where(score, targets, 0)])[score].mean()
+    assert loss_of(rec, batch, u) == pytest.approx(expected, rel=1e-5)
+    # With untrained weights the loss is close to log(catalogue size) = log 10 = 2.30.
+    assert expected == pytest.approx(np.log(N_CATALOGUE), abs=0.2)
+
+
+def test_pretrained_l2_loss_regresses_onto_the_frozen_vectors():
+    keras.utils.set_random_seed(0)
+    rec = make_recommender(make_config("hiertcn", "pretrained", "l2"))
+    batch = make_batch(rec.model_config)
+    u = predict(rec, batch).reshape(-1, D_PRE)
+    score = batch["score"].reshape(-1)
+    y = ITEM_MATRIX[batch["items"].reshape(-1)]
+    expected = ((u - y) ** 2).sum(axis=1)[score].mean()  # Σ_d (u − y)², mean over scored
+    assert loss_of(rec, batch) == pytest.approx(expected, rel=1e-5)
+
+
+def test_learned_output_never_ranks_index_zero():
+    keras.utils.set_random_seed(0)
+    rec = make_recommender(make_config("tcn"))
+    batch = make_batch(rec.model_config)
+    u = predict(rec, batch).reshape(-1, DIM)
+    # Make row 0 of the output table as attractive as possible: it must still be masked.
+    kernel = to_numpy(rec.output_items.kernel)
+    kernel[0] = 100.0 * u.mean(axis=0)
+    bias = np.zeros(N_CATALOGUE + 1, "float32")
+    bias[0] = 1e6
+    rec.output_items.kernel.assign(kernel)
+    rec.output_items.bias.assign(bias)
+    logits = to_numpy(rec.output_items(u))
+    assert logits.shape == (B * T, N_CATALOGUE + 1)
+    np.testing.assert_array_equal(logits[:, 0], np.full(B * T, -1e9, "float32"))
+    assert (logits.argmax(axis=1) > 0).all()
+    np.testing.assert_allclose(logits[:, 1:], u @ kernel[1:].T, rtol=1e-5, atol=1e-4)
+
+
+def test_trains_in_a_traced_step_without_xla():
+    keras.utils.set_random_seed(0)
+    config = make_config("hiertcn")
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    before = loss_of(rec, batch)
+    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False)
+    losses = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(2)]
+    rec.reset_states()
+    assert np.isfinite(losses).all() and loss_of(rec, batch) < before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_trains_under_xla(name):
+    keras.utils.set_random_seed(0)
+    config = make_config(name, "learned", "sampled_softmax")
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    state = seed_state_of(rec)
+    before = loss_of(rec, batch, seed_state=state)
+    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=True)
+    losses = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(2)]
+    rec.reset_states()
+    assert np.isfinite(losses).all() and loss_of(rec, batch, seed_state=state) < before
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import keras
+    import numpy as np
+    from hiertcn_keras.models.config import ModelConfig
+    from hiertcn_keras.models.recommender import build_recommender
+
+    assert keras.backend.backend() == sys.argv[2], keras.backend.backend()
+    keras.utils.set_random_seed(0)
+    B, S, L, N = 2, 2, 4, 12
+    config = ModelConfig(model="hiertcn", n_items=N, n_catalogue=10, embedding_dim=8, high_units=(8, 8),
+                         tcn_channels=(8, 8), kernel_size=2, batch_size=B, sessions_per_batch=S,
+                         max_session_len=L, loss="sampled_softmax", n_negatives=5)
+    rec = build_recommender(config)
+    items = np.random.default_rng(0).integers(1, 11, size=(B, S, L)).astype("int32")
+    items[1, 1, 2:] = 0
+    mask = items > 0
+    inputs = np.zeros_like(items)
+    inputs[..., 1:] = items[..., :-1]
+    inputs[~mask] = 0
+    start = np.zeros((B, S), bool)
+    start[:, 0] = True
+    batch = {"items": items, "inputs": inputs, "mask": mask, "score": mask, "session_mask": mask[..., 0],
+             "user_start": start, "gap": np.zeros((B, S), "float32")}
+    rec.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    loss = float(keras.ops.convert_to_numpy(rec.train_on_batch(batch)))
+    assert np.isfinite(loss), loss
+    path = sys.argv[1]
+    rec.save(path)
+    loaded = keras.models.load_model(path)
+    outputs = []
+    for model in (rec, loaded):
+        model.reset_states()
+        outputs.append(np.asarray(model.predict_on_batch(batch)))
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+    print("OK", keras.backend.backend(), loss)
+    """
+)
+
+
+@pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
+def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"`import {module}` fails in {sys.executable}: the {backend} backend is not installed")
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "hiertcn.keras"), backend],
+        env=env, cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"OK {backend}" in done.stdout
