@@ -7,6 +7,7 @@ What happens at session slot i of a row, in this order (the heart of HierTCN):
 
 1. `user_start[i]`: a new user starts here, so the state is zeroed, exactly at this slot and
    not one slot late (the Hidasi & Czapp audit lists "reset a step late" as a classic bug).
+   The flag is obeyed at padded slots too: it marks a boundary between users.
 2. With `decay_bandwidth`, a real session (`session_mask[i]`) that continues a user decays
    the state: `state ← state · exp(−gap[i] / bandwidth)`.
 3. `context[i]` = the state now, i.e. BEFORE session i: session i is predicted from the
@@ -27,9 +28,12 @@ as in the official code, which fed the state back through placeholders).
 
 The GRU cells are `keras.layers.GRUCell`s with `reset_after=False` (the TF1 convention of the
 official code) and gate biases (update z, reset r) initialised to 1.0, candidate bias 0.
-With S ≈ 10 the loop over slots is a Python loop over the static S axis: XLA and JAX see a
-straight-line graph (no while-loop overhead for 10 steps); a dynamic S falls back to
-`keras.ops.scan` with the same step function.
+With S ≈ 10 the loop over slots is a Python loop over the static S axis, so XLA and JAX see
+a straight-line graph. `keras.ops.scan` is not an option for training on TensorFlow: its
+while loop with TensorArrays fails to compile under `jit_compile=True` once gradients flow
+through it (measured with Keras 3.15 / TF 2.21; on JAX it trains, with per-step times within
+noise of the loop). A dynamic S (a TF graph traced with an unknown number of slots) still
+falls back to `scan`, with the same step function and numbers (tested).
 """
 
 import keras
@@ -90,7 +94,9 @@ class SessionGRU(keras.layers.Layer):
         session_mask: bool tensor `[B, S]`, true at real sessions, false at padded slots.
             `None` means all slots are real.
         gap: float tensor `[B, S]`, seconds between the previous session and this one.
-            Required when `decay_bandwidth` is set; ignored otherwise.
+            Required when `decay_bandwidth` is set; ignored otherwise. Read only at real
+            sessions that continue a user (anything, even NaN, may sit elsewhere); negative
+            gaps count as 0.
         initial_state: float tensor `[B, H]`, the state before slot 0. `None` means the
             carried state (`stateful=True`) or zeros.
         training: bool. Passed to the GRU cells.
@@ -159,6 +165,12 @@ class SessionGRU(keras.layers.Layer):
             raise ValueError(
                 "SessionGRU expects session_vectors [B, S, F] with a known F, "
                 f"got shape {session_vectors_shape}"
+            )
+        batch = session_vectors_shape[0]
+        if self.stateful and batch is not None and batch != self.batch_size:
+            raise ValueError(
+                f"SessionGRU(stateful=True, batch_size={self.batch_size}) built for "
+                f"batches of {batch} rows: feed exactly batch_size rows"
             )
         width = session_vectors_shape[-1]
         for cell, units in zip(self.cells, self.units):

@@ -104,7 +104,6 @@ class TemporalBlock(keras.layers.Layer):
         ]
         # Created in build(): only needed when the input width differs from `filters`.
         self.downsample = None
-        self.supports_masking = False
 
     @property
     def receptive_field(self):

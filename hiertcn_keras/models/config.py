@@ -49,7 +49,10 @@ class ModelConfig:
         batch_size: int. B rows (queues). Defaults to 32.
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
-        flat_len: int. T, flat history chunk (cap). Defaults to 500.
+        flat_len: int. T of the flat TCN: its history window (the official cap). Defaults to 500.
+        gru_chunk_len: int. T of the flat GRU: it reads the whole history in chunks of this
+            many events with its state carried between chunks, so its forward pass equals one
+            pass over the whole history (gradients are truncated to a chunk). Defaults to 50.
         learning_rate: float. Adam. Defaults to 1e-3.
         seed: int. Defaults to 0.
     """
@@ -78,6 +81,7 @@ class ModelConfig:
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500
+    gru_chunk_len: int = 50
     learning_rate: float = 1e-3
     seed: int = 0
 
@@ -95,7 +99,7 @@ class ModelConfig:
             raise ValueError(f"need n_items ≥ 2 and 1 ≤ n_catalogue < n_items, got {self.n_items}, {self.n_catalogue}")
         for name in ("high_units", "tcn_channels", "low_gru_units", "flat_tcn_channels", "flat_gru_units"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        for name in ("batch_size", "sessions_per_batch", "max_session_len", "flat_len", "n_negatives", "kernel_size"):
+        for name in ("batch_size", "sessions_per_batch", "max_session_len", "flat_len", "gru_chunk_len", "n_negatives", "kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.output_dim is None:
@@ -104,6 +108,11 @@ class ModelConfig:
     @property
     def hierarchical(self):
         return self.model in HIERARCHICAL_MODELS
+
+    @property
+    def flat_chunk_len(self):
+        """T of the flat models' `[B, T]` batches: `gru_chunk_len` for the GRU, else `flat_len`."""
+        return self.gru_chunk_len if self.model == "gru" else self.flat_len
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

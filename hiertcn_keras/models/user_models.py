@@ -46,7 +46,7 @@ def hierarchical_inputs(config):
 
 
 def flat_inputs(config):
-    B, T = config.batch_size, config.flat_len
+    B, T = config.batch_size, config.flat_chunk_len
     return {
         "inputs": keras.Input((T,), batch_size=B, dtype="int32", name="inputs"),
         "mask": keras.Input((T,), batch_size=B, dtype="bool", name="mask"),

@@ -21,7 +21,7 @@ def table_for(config, view):
     """The `SessionTable` (hierarchical models) or `FlatTable` (flat models) of a view."""
     if config.hierarchical:
         return SessionTable.from_view(view, config.max_session_len)
-    return FlatTable.from_view(view, config.flat_len)
+    return FlatTable.from_view(view, config.flat_chunk_len)
 
 
 def batcher_for(config, view, *, shuffle=False, seed=0):
