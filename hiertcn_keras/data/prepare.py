@@ -162,6 +162,9 @@ class PreparedData:
                 ),
                 tmp / "events.parquet",
                 compression="zstd",
+                # Timestamps and session numbers are nearly unique: a dictionary only costs time
+                # (and a third bigger file) before Parquet falls back to plain encoding.
+                use_dictionary=["user", "item", "position", "split"],
             )
             vocabulary.write_vocabulary(
                 tmp / "items.parquet",
@@ -205,7 +208,13 @@ def prepare(log, config=None):
 
     user_codes, user_names = pd.factorize(events["user"], sort=False)
     item_codes, item_names = pd.factorize(events["item"], sort=False)
-    user_codes = user_codes.astype(np.int64)
+    # Code users by their rank in id order from the start: sorting by this code then groups
+    # events by the final user index, so no second sort is needed at the end.
+    user_names = np.asarray(user_names, dtype=object)
+    by_id = vocabulary.sorted_id_order(user_names)
+    rank = np.empty(len(by_id), dtype=np.int64)
+    rank[by_id] = np.arange(len(by_id))
+    user_codes, user_names = rank[user_codes], user_names[by_id]
     item_codes = item_codes.astype(np.int64)
     timestamp = events["timestamp"].to_numpy(dtype=np.float64)
     row = events["row"].to_numpy(dtype=np.int64)
@@ -229,7 +238,14 @@ def prepare(log, config=None):
 
     # 3. Sort by (user, time, source row).
     idx = np.flatnonzero(keep)
-    order = idx[np.lexsort((row[idx], timestamp[idx], user_codes[idx]))]
+    row_span = int(row.max()) + 1 if len(row) else 1
+    in_row_order = len(row) < 2 or bool((np.diff(row) > 0).all())
+    if input_time_sorted and in_row_order and len(user_names) * row_span < 2**63:
+        # A log in time order: (user, time, row) order is (user, row) order, one argsort of a
+        # unique int64 key (deterministic unstable sort), about twice as fast as lexsort.
+        order = idx[np.argsort(user_codes[idx] * row_span + row[idx])]
+    else:
+        order = idx[np.lexsort((row[idx], timestamp[idx], user_codes[idx]))]
     u, it, t, r = user_codes[order], item_codes[order], timestamp[order], row[order]
     et = etype[order] if etype is not None else None
     sess_key = None
@@ -262,6 +278,8 @@ def prepare(log, config=None):
         nonlocal u, it, t, r, sess_key
         if reason is not None:
             dropped[reason] += int((~mask).sum())
+        if mask.all():  # the usual case for most filters: no copies
+            return
         u, it, t, r = u[mask], it[mask], t[mask], r[mask]
         if sess_key is not None:
             sess_key = sess_key[mask]
@@ -284,32 +302,29 @@ def prepare(log, config=None):
         apply(~repeat, "repeat")
     pos = sessionize.positions(starts)
     truncated = pos >= config.max_session_len
-    starts, pos = starts[~truncated], pos[~truncated]
+    if truncated.any():
+        starts, pos = starts[~truncated], pos[~truncated]
     apply(~truncated, "session_truncated")
-    sid = sessionize.session_ids(starts)
-    short = filters.group_size(sid) < config.min_session_len
-    starts, pos = starts[~short], pos[~short]
-    apply(~short, "short_session")
+    if config.min_session_len > 1:
+        short = filters.group_size(sessionize.session_ids(starts)) < config.min_session_len
+        if short.any():
+            starts, pos = starts[~short], pos[~short]
+        apply(~short, "short_session")
     sid = sessionize.session_ids(starts)
 
     # 11. Users indexed by sorted id; split; items indexed catalogue-first.
-    used_users = np.unique(u)
-    user_rank_order = used_users[vocabulary.sorted_id_order(np.asarray(user_names, dtype=object)[used_users])]
-    user_index = np.zeros(len(user_names), dtype=np.int64)
-    user_index[user_rank_order] = np.arange(1, len(user_rank_order) + 1)
-    uidx = user_index[u]
+    # Users are coded in id order and events grouped by that code: index = rank among the
+    # users still present (a lookup table, not np.unique + a re-sort).
+    user_present = np.bincount(u, minlength=len(user_names)) > 0
+    uidx = np.cumsum(user_present)[u]
     if config.protocol == "temporal":
         split, cuts = splits.temporal_split(t, config.split_quantiles)
     else:
         split, cuts = splits.user_split(uidx - 1, config.split_fractions), None
-    # The user index order is the id order, but events are grouped by user code; re-sort by index.
-    if len(uidx):
-        regroup = np.argsort(uidx, kind="stable")
-        uidx, it, t, pos, split, starts = (a[regroup] for a in (uidx, it, t, pos, split, starts))
-        sid = sessionize.session_ids(starts)
-
-    used_items = np.unique(it)
-    local = np.searchsorted(used_items, it)
+    # Items present → 0..k-1 in code order (what np.unique + searchsorted gave), by lookup.
+    item_present = np.bincount(it, minlength=len(item_names)) > 0
+    used_items = np.flatnonzero(item_present)
+    local = (np.cumsum(item_present) - 1)[it]
     train_counts = np.bincount(local[split == splits.TRAIN], minlength=len(used_items))
     names = np.asarray(item_names, dtype=object)[used_items]
     order_items, n_catalogue = vocabulary.item_order(train_counts, names)
@@ -317,7 +332,7 @@ def prepare(log, config=None):
     item_index[order_items] = np.arange(1, len(used_items) + 1)
     iidx = item_index[local]
 
-    user_ids = np.asarray(user_names, dtype=object)[user_rank_order].astype(str)
+    user_ids = user_names[user_present].astype(str)
     item_ids = names[order_items].astype(str)
     prepared = PreparedData(
         user=uidx.astype(np.int32),

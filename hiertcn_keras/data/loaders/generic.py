@@ -164,7 +164,7 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
         "item": _to_text(parts["item"]),
         "timestamp": np.concatenate(timestamps).astype(np.float64, copy=False),
         "row": np.concatenate(rows).astype(np.int64, copy=False),
-    })
+    }, copy=False)  # the arrays are ours: no 2 x 80 MB copy per 10M rows
     for role in ("session", "event_type"):
         if role in columns:
             events[role] = _to_text(parts[role])
