@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import keras
+
+from hiertcn_keras import atomic
 
 
 class RankingValidation(keras.callbacks.Callback):
@@ -52,3 +56,27 @@ class EpochTimer(keras.callbacks.Callback):
             seconds = time.perf_counter() - self._started
             logs["epoch_seconds"] = seconds
             logs["events_per_second"] = self.events_per_epoch / max(seconds, 1e-9)
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """Appends every epoch's logs to a JSON file, so that a resumed run keeps the whole history.
+
+    Args:
+        path: str or Path. The file; epochs already in it (from a killed run) are kept.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.epochs = json.loads(self.path.read_text()) if self.path.is_file() else []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append({k: float(v) for k, v in (logs or {}).items()})
+        atomic.write_json(self.path, self.epochs)
+
+    def as_history(self):
+        """`{metric: [value per epoch]}` over every epoch, resumed ones included."""
+        keys = []
+        for logs in self.epochs:
+            keys.extend(k for k in logs if k not in keys)
+        return {k: [logs.get(k, float("nan")) for logs in self.epochs] for k in keys}

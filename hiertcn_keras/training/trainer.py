@@ -119,19 +119,25 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
             monitor=monitor, mode="min" if train_config.monitor in ("loss", "mrp") else "max",
             patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
         ))
+    # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
+    # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).
+    progress = cb.ProgressLog(work / "progress.json")
+    epochs_done = len(progress.epochs)
+    callbacks.append(progress)
     callbacks.append(keras.callbacks.BackupAndRestore(str(work / "backup")))
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
 
-    # The queue batcher yields a varying number of batches per epoch (so no fixed
-    # steps_per_epoch), and the batch dict carries more keys than the user model reads.
-    warnings.filterwarnings("ignore", message="Your input ran out of data")
-    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
     started = time.perf_counter()
-    history = model.fit(make_dataset(batcher), epochs=train_config.epochs, callbacks=callbacks, shuffle=False,
-                        verbose=train_config.verbose)
+    with warnings.catch_warnings():
+        # The queue batcher yields a varying number of batches per epoch (so no fixed
+        # steps_per_epoch), and the batch dict carries more keys than the user model reads.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+        model.fit(make_dataset(batcher, first_epoch=epochs_done), epochs=train_config.epochs,
+                  callbacks=callbacks, shuffle=False, verbose=train_config.verbose)
     train_seconds = time.perf_counter() - started
-    history_dict = {k: [float(v) for v in values] for k, values in history.history.items()}
+    history_dict = progress.as_history()
 
     metrics = {}
     if evaluate_test:

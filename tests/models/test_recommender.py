@@ -6,7 +6,9 @@ catalogue of 10 items (ids 1..10) plus one item (11) outside it; pretrained vect
 Training runs eagerly (`run_eagerly=True`: no graph tracing, a few hundred ms per step at these
 sizes); one test trains through a traced `tf.function` (`jit_compile=False`), and the XLA
 variant is marked slow. Losses that sample negatives are compared before and after training
-with the sampler's seed state restored, so both numbers use the same negatives.
+with the sampler's seed state restored, so both numbers use the same negatives. A subprocess
+with `KERAS_BACKEND=jax` (and `torch`) trains, saves and reloads a tiny HierTCN (slow; skipped,
+saying why, where the backend is not installed).
 """
 
 import importlib.util
@@ -31,7 +33,7 @@ TINY = dict(
     n_items=N_ITEMS, n_catalogue=N_CATALOGUE, embedding_dim=DIM, high_units=(DIM, DIM),
     tcn_channels=(DIM, DIM), kernel_size=2, low_gru_units=(DIM,), hrnn_units=DIM,
     flat_tcn_channels=(DIM, DIM, DIM), flat_gru_units=(DIM,), batch_size=B,
-    sessions_per_batch=S, max_session_len=L, flat_len=T, n_negatives=5, learning_rate=1e-2,
+    sessions_per_batch=S, max_session_len=L, flat_len=T, gru_chunk_len=T, n_negatives=5, learning_rate=1e-2,
 )
 
 # Every model in both learned losses; each pretrained loss on one model (and the paper's best,
@@ -122,7 +124,7 @@ def seed_state_of(rec):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Per case: the model trained 3 steps, the losses before/after, and the saved model path."""
+    """Per case: the model trained 2 steps, the losses before/after, and the saved model path."""
     cache = {}
 
     def get(case):
@@ -135,7 +137,7 @@ def trained(tmp_path_factory):
             state = seed_state_of(rec)
             before = loss_of(rec, batch, seed_state=state)
             rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), run_eagerly=True)
-            steps = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(3)]
+            steps = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(2)]
             after = loss_of(rec, batch, seed_state=state)
             path = tmp_path_factory.mktemp("saved") / f"{'-'.join(case)}.keras"
             rec.save(path)
@@ -149,12 +151,33 @@ def trained(tmp_path_factory):
 def test_trains_with_a_finite_decreasing_loss(trained, case):
     result = trained(case)
     assert np.isfinite([result["before"], result["after"], *result["steps"]]).all()
-    # The same batch, the same negatives: three Adam steps (lr 1e-2) must lower the loss.
+    # The same batch, the same negatives: two Adam steps (lr 1e-2) must lower the loss.
     assert result["after"] < result["before"], (result["before"], result["after"])
     assert result["before"] > 0
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("name", ["tcn", "hiertcn"])
+def test_sampled_softmax_weights_stay_finite_with_padded_events(name):
+    # Regression: a padded event's target is 0, whose log Q is −inf; its loss (+inf − inf = NaN)
+    # was dropped by the masked mean in the forward pass but not in the gradient (0 · NaN), so
+    # one training step on any padded batch turned every weight into NaN.
+    keras.utils.set_random_seed(0)
+    config = make_config(name, "learned", "sampled_softmax")
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    assert not batch["score"].all()
+    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), run_eagerly=True)
+    rec.train_on_batch(batch)
+    assert all(np.isfinite(to_numpy(w)).all() for w in rec.trainable_weights)
+
+
+# Every model in each item space: the learned one through sampled softmax (the sampler is saved
+# too), the pretrained one through its loss above. Plain softmax adds nothing to the file.
+ROUND_TRIP_CASES = [case for case in CASES if case[2] != "softmax"]
+ROUND_TRIP_IDS = [case_id for case, case_id in zip(CASES, CASE_IDS) if case[2] != "softmax"]
+
+
+@pytest.mark.parametrize("case", ROUND_TRIP_CASES, ids=ROUND_TRIP_IDS)
 def test_keras_file_round_trip_gives_identical_predictions(trained, case):
     result = trained(case)
     rec, batch = result["rec"], result["batch"]
@@ -204,10 +227,11 @@ def test_padding_and_unscored_events_add_exactly_nothing(case):
     unscored = {k: v.copy() for k, v in batch.items()}
     unscored["items"][batch["mask"] & ~batch["score"]] = 3
     assert loss_of(rec, unscored, u, seed_state=state) == base
-    # ... while changing a scored target does change the loss.
+    # ... while changing a scored target does change the loss (the last one: at a user's first
+    # step an untrained model's u is exactly 0, zero biases on a zero input, so all items tie).
     scored = {k: v.copy() for k, v in batch.items()}
-    first = tuple(np.argwhere(batch["score"])[0])
-    scored["items"][first] = scored["items"][first] % N_CATALOGUE + 1
+    last = tuple(np.argwhere(batch["score"])[-1])
+    scored["items"][last] = scored["items"][last] % N_CATALOGUE + 1
     assert loss_of(rec, scored, u, seed_state=state) != base
 
 
@@ -267,34 +291,22 @@ def test_learned_output_never_ranks_index_zero():
     np.testing.assert_allclose(logits[:, 1:], u @ kernel[1:].T, rtol=1e-5, atol=1e-4)
 
 
-def test_trains_in_a_traced_step_without_xla():
+# Tracing takes ~4 s, XLA ~8–20 s on 2 cores (slow); the trainer test also trains traced.
+@pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_trains_in_a_traced_step(jit_compile):
     keras.utils.set_random_seed(0)
-    config = make_config("hiertcn")
-    rec = make_recommender(config)
-    batch = make_batch(config)
-    before = loss_of(rec, batch)
-    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False)
-    losses = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(2)]
-    rec.reset_states()
-    assert np.isfinite(losses).all() and loss_of(rec, batch) < before
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NEURAL_MODELS)
-def test_trains_under_xla(name):
-    keras.utils.set_random_seed(0)
-    config = make_config(name, "learned", "sampled_softmax")
+    config = make_config("hiertcn", "learned", "sampled_softmax")
     rec = make_recommender(config)
     batch = make_batch(config)
     state = seed_state_of(rec)
     before = loss_of(rec, batch, seed_state=state)
-    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=True)
+    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
     losses = [float(to_numpy(rec.train_on_batch(batch))) for _ in range(2)]
     rec.reset_states()
     assert np.isfinite(losses).all() and loss_of(rec, batch, seed_state=state) < before
 
 
-JAX_SCRIPT = textwrap.dedent(
+BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys
     import keras
@@ -319,7 +331,7 @@ JAX_SCRIPT = textwrap.dedent(
     start[:, 0] = True
     batch = {"items": items, "inputs": inputs, "mask": mask, "score": mask, "session_mask": mask[..., 0],
              "user_start": start, "gap": np.zeros((B, S), "float32")}
-    rec.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    rec.compile(optimizer=keras.optimizers.Adam(1e-2))  # jit_compile="auto": XLA on JAX
     loss = float(keras.ops.convert_to_numpy(rec.train_on_batch(batch)))
     assert np.isfinite(loss), loss
     path = sys.argv[1]
@@ -335,6 +347,7 @@ JAX_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 25–60 s on 2 cores: imports, a JAX build of HierTCN (~11 s), XLA compile
 @pytest.mark.parametrize("backend, module", [("jax", "jax"), ("torch", "torch")])
 def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
     if importlib.util.find_spec(module) is None:
@@ -342,7 +355,7 @@ def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
     env = dict(os.environ, KERAS_BACKEND=backend)
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "hiertcn.keras"), backend],
+        [sys.executable, "-c", BACKEND_SCRIPT, str(tmp_path / "hiertcn.keras"), backend],
         env=env, cwd=root, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -1,0 +1,170 @@
+"""`train` end to end on a tiny prepared dataset: the run directory, and resuming a failed run.
+
+The dataset is the one of `test_evaluate.py` (6 users × 4 sessions, temporal protocol, 12
+catalogue items, 8 scored test events), built with `tests/data/conftest.py`'s `make_log`.
+Models are tiny (widths 8, B = 2, S = 2, T = 5) and train for 2 epochs through Keras' traced
+`fit` without XLA (`jit_compile=False`, the XLA compile of HierTCN alone takes ~20 s here).
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.data.prepare import PrepareConfig, prepare
+from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.models.recommender import Recommender
+from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
+from hiertcn_keras.training.run_dir import partial_dir
+from hiertcn_keras.training.trainer import TrainConfig, load_run, model_config_for, train
+
+TINY = dict(
+    embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, flat_tcn_channels=(8, 8),
+    batch_size=2, sessions_per_batch=2, flat_len=5, learning_rate=1e-2,
+)
+METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10", "n_events",
+               "protocol", "tie_policy", "model"}
+
+
+def _make_log():
+    spec = importlib.util.spec_from_file_location(
+        "data_conftest", Path(__file__).resolve().parents[1] / "data" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_log
+
+
+def tiny_log_rows():
+    """6 users × 4 sessions of 2–4 events (as in test_evaluate.py)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(6):
+        for j in range(4):
+            for p in range(int(rng.integers(2, 5))):
+                item = f"i{int(rng.integers(0, 12))}"
+                if (k, j, p) == (5, 3, 1):
+                    item = "fresh"
+                rows.append((f"u{k}", item, j * 7200 + k * 97 + p * 30))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("train") / "prepared"
+    prepare(_make_log()(tiny_log_rows()), PrepareConfig(max_session_len=4)).write(path)
+    return path
+
+
+def quiet(epochs=2, **kwargs):
+    return TrainConfig(epochs=epochs, jit_compile=False, verbose=0, patience=5, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def finished_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "hiertcn"
+    config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **TINY)
+    model, history, metrics = train(data_dir, config, quiet(), out)
+    return out, model, history, metrics
+
+
+def test_run_dir_holds_exactly_the_artifacts(finished_run):
+    out, *_ = finished_run
+    names = {p.name for p in out.iterdir()}
+    assert {"model.keras", "config.json", "history.json", "metrics.json"} <= names
+    assert names <= {"model.keras", "config.json", "history.json", "metrics.json", "logs"}
+    assert not partial_dir(out).exists()  # the .partial working folder is gone
+    assert [p.name for p in out.parent.iterdir()] == ["hiertcn"]  # no temporary leftovers
+
+
+def test_model_file_loads_with_plain_load_model(finished_run, data_dir):
+    out, model, *_ = finished_run
+    loaded = keras.models.load_model(out / "model.keras")  # no custom_objects
+    assert isinstance(loaded, Recommender) and loaded.model_config == model.model_config
+    batch = next(iter(batcher_for(model.model_config, PreparedDataset(data_dir).view("test")).batches()))
+    outputs = []
+    for m in (model, loaded):
+        m.reset_states()
+        outputs.append(np.asarray(m.predict_on_batch(batch)))
+    np.testing.assert_array_equal(outputs[1], outputs[0])
+    same, record = load_run(out)
+    assert isinstance(same, Recommender)
+    assert record == json.loads((out / "config.json").read_text())
+
+
+def test_config_records_model_data_and_commit(finished_run, data_dir):
+    out, model, *_ = finished_run
+    record = json.loads((out / "config.json").read_text())
+    assert "git_commit" in record  # a commit hash (with -dirty), or None outside a checkout
+    assert record["git_commit"] is None or isinstance(record["git_commit"], str)
+    assert record["data"]["fingerprint"] == PreparedDataset(data_dir).fingerprint
+    assert record["data"]["protocol"] == "temporal"
+    assert ModelConfig.from_dict(record["model"]) == model.model_config
+    assert record["train"]["epochs"] == 2 and record["train"]["jit_compile"] is False
+    assert record["backend"] == keras.backend.backend()
+
+
+def test_history_has_validation_metrics_per_epoch(finished_run):
+    out, _, history, _ = finished_run
+    on_disk = json.loads((out / "history.json").read_text())
+    assert on_disk == history
+    assert len(on_disk["loss"]) == 2 and len(on_disk["val_recall@10"]) == 2
+    assert np.isfinite(on_disk["loss"]).all()
+    assert all(0.0 <= r <= 1.0 for r in on_disk["val_recall@10"])
+
+
+def test_metrics_are_the_test_metrics_of_the_saved_model(finished_run, data_dir):
+    out, _, _, metrics = finished_run
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(on_disk)
+    assert (on_disk["n_events"], on_disk["protocol"], on_disk["tie_policy"], on_disk["model"]) == (
+        8, "temporal", "conservative", "hiertcn")
+    loaded = keras.models.load_model(out / "model.keras")
+    again = evaluate_recommender(loaded, PreparedDataset(data_dir), "test")
+    assert {k: again[k] for k in METRIC_KEYS} == pytest.approx({k: on_disk[k] for k in METRIC_KEYS})
+    assert on_disk == pytest.approx(metrics)
+
+
+def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data_dir, tmp_path, monkeypatch):
+    out = tmp_path / "tcn"
+    config = model_config_for(PreparedDataset(data_dir), model="tcn", **TINY)
+    original = cb.EpochTimer.on_epoch_begin
+    seen, weights = [], {}
+
+    def failing(self, epoch, logs=None):
+        seen.append(epoch)
+        weights[("failed", epoch)] = [np.array(w) for w in self.model.trainable_weights]
+        if epoch == 1:
+            raise RuntimeError("killed in epoch 2")
+        return original(self, epoch, logs)
+
+    monkeypatch.setattr(cb.EpochTimer, "on_epoch_begin", failing)
+    with pytest.raises(RuntimeError, match="killed in epoch 2"):
+        train(data_dir, config, quiet(), out)
+    assert seen == [0, 1]
+    assert not out.exists()  # no final run dir for a failed run
+    backup = partial_dir(out) / "backup"
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+
+    seen.clear()
+
+    def recording(self, epoch, logs=None):
+        seen.append(epoch)
+        weights[("rerun", epoch)] = [np.array(w) for w in self.model.trainable_weights]
+        return original(self, epoch, logs)
+
+    monkeypatch.setattr(cb.EpochTimer, "on_epoch_begin", recording)
+    _, history, _ = train(data_dir, config, quiet(), out)
+    assert seen == [1]  # epoch 1 (the second) only: epoch 0 is not trained again
+    # The history spans both epochs: the one of the killed run (from progress.json) and the rerun's.
+    assert len(history["loss"]) == 2 and len(history["val_recall@10"]) == 2
+    # ... from the weights the failed run had at the end of its first epoch.
+    for restored, backed_up in zip(weights[("rerun", 1)], weights[("failed", 1)]):
+        np.testing.assert_array_equal(restored, backed_up)
+    assert out.is_dir() and not partial_dir(out).exists()
+    assert json.loads((out / "history.json").read_text()) == history
