@@ -39,8 +39,22 @@ def _user_pointers(unit_user):
     return np.append(starts, len(unit_user)).astype(np.int64), unit_user[starts]
 
 
+class _PaddedTable:
+    """What both tables share: rows of units, the last row all padding."""
+
+    @property
+    def n_units(self):
+        """Real rows (sessions or chunks); row `n_units` is the padding row."""
+        return len(self.user) - 1
+
+    @property
+    def max_len(self):
+        """L (sessions) or T (chunks)."""
+        return self.items.shape[1]
+
+
 @dataclasses.dataclass
-class SessionTable:
+class SessionTable(_PaddedTable):
     """All sessions of a view as padded rows (plus one all-zero padding row at index N).
 
     Attributes:
@@ -63,14 +77,6 @@ class SessionTable:
     start_time: np.ndarray
     user_ptr: np.ndarray
     users: np.ndarray
-
-    @property
-    def n_units(self):
-        return len(self.user) - 1
-
-    @property
-    def max_len(self):
-        return self.items.shape[1]
 
     @classmethod
     def from_view(cls, view, max_session_len):
@@ -159,7 +165,7 @@ class SessionTable:
 
 
 @dataclasses.dataclass
-class FlatTable:
+class FlatTable(_PaddedTable):
     """Every user's whole history as consecutive chunks of T events (+ one padding row).
 
     Attributes:
@@ -178,14 +184,6 @@ class FlatTable:
     user_start: np.ndarray
     user_ptr: np.ndarray
     users: np.ndarray
-
-    @property
-    def n_units(self):
-        return len(self.user) - 1
-
-    @property
-    def max_len(self):
-        return self.items.shape[1]
 
     @classmethod
     def from_view(cls, view, max_len=500):
