@@ -50,13 +50,19 @@ def default_dataset(directory):
     return os.path.join(directory, "prepared")
 
 
-def measure(dataset, name, steps, warmup, jit):
-    config = model_config_for(dataset, model=name)
+def measure(dataset, name, steps, warmup, jit, item_space="learned", loss=None):
+    config = model_config_for(dataset, model=name, item_space=item_space, loss=loss)
+    matrix = None
+    if item_space == "pretrained":
+        # Speed does not depend on the vectors' values: random unit vectors of the default size.
+        rng = np.random.default_rng(0)
+        matrix = rng.normal(size=(dataset.n_items, config.embedding_dim)).astype("float32")
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     view = dataset.view("train")
     batcher = batcher_for(config, view, shuffle=True, seed=0)
     n_batches = batcher.n_batches(0)
     batches = list(itertools.islice(itertools.cycle(list(batcher.batches(0))), warmup + steps))
-    model = build_recommender(config, item_counts=dataset.item_counts("train"))
+    model = build_recommender(config, item_matrix=matrix, item_counts=dataset.item_counts("train"))
     model(batches[0])
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
     started = time.perf_counter()
@@ -71,6 +77,7 @@ def measure(dataset, name, steps, warmup, jit):
     rate = events / seconds
     return {
         "model": name,
+        "loss": config.loss,
         "events_per_second": rate,
         "epoch_seconds": len(view) / rate,
         "step_ms": 1000 * seconds / steps,
@@ -91,14 +98,20 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per model (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation)")
     parser.add_argument("--no-jit", action="store_true", help="disable XLA")
+    parser.add_argument("--item-space", choices=("learned", "pretrained"), default="learned",
+                        help="learned: full softmax over the catalogue (default); pretrained: frozen vectors "
+                        "and a pairwise loss, the talk's web-scale setup behind the paper's timing table")
+    parser.add_argument("--loss", default=None, help="loss (default: softmax / hinge)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         dataset = PreparedDataset(args.data or default_dataset(tmp))
-        results = [measure(dataset, name, args.steps, args.warmup, not args.no_jit) for name in args.models]
+        results = [measure(dataset, name, args.steps, args.warmup, not args.no_jit, args.item_space, args.loss)
+                   for name in args.models]
     base = next((r for r in results if r["model"] == "hiertcn"), results[0])
     print(f"backend {keras.backend.backend()}, XLA {'off' if args.no_jit else 'on'}, "
+          f"item space {args.item_space} ({results[0]['loss']}), "
           f"{len(dataset.view('train')):,} training events, {args.steps} timed steps per model")
     print(f"{'model':<8} {'events/s':>10} {'epoch s':>8} {'x HierTCN':>10} {'step ms':>8} "
           f"{'batch bytes':>12} {'events/batch':>13} {'params':>10}")
@@ -107,7 +120,8 @@ def main(argv=None):
         print(f"{r['model']:<8} {r['events_per_second']:>10,.0f} {r['epoch_seconds']:>8.1f} "
               f"{r['time_ratio_to_hiertcn']:>10.2f} {r['step_ms']:>8.1f} {r['batch_bytes']:>12,} "
               f"{r['events_per_batch']:>13,.0f} {r['params']:>10,}")
-    print(json.dumps({"bench": "training", "backend": keras.backend.backend(), "results": results}))
+    print(json.dumps({"bench": "training", "backend": keras.backend.backend(), "item_space": args.item_space,
+                      "results": results}))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
