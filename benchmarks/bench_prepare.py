@@ -140,7 +140,8 @@ def report(gen, res, profile):
     peak = res["peak_rss_bytes"]
     print(f"\nend to end {rate / 1e6:.2f}M events/s = {rate / TARGET_EVENTS_PER_S:.2f}x the "
           f"1M events/s target ({'met' if rate >= TARGET_EVENTS_PER_S else 'MISSED'}); "
-          f"CPU/wall = {total_cpu / total:.2f} (below 1: the process waited for a CPU or I/O)")
+          f"CPU/wall = {total_cpu / total:.2f}"
+          + (" (below 1: the process waited for a CPU or I/O)" if total_cpu < total else ""))
     print(f"peak RSS {peak / GB:.2f} GB = {peak / TARGET_PEAK_BYTES:.2f}x the 4 GB budget "
           f"({'met' if peak < TARGET_PEAK_BYTES else 'MISSED'}); "
           f"{res['rss_after_imports_bytes'] / MB:,.0f} MB of it is the interpreter and imports")
