@@ -37,6 +37,7 @@ test-all: install
 bench: install
 	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_batcher.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis *.egg-info
