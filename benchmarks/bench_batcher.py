@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from _common import MB, emit_json, format_table, machine, prepare_synthetic, temp_dir  # noqa: E402
+from _common import emit_json, format_table, machine, prepare_synthetic, temp_dir  # noqa: E402
 from hiertcn_keras.data.batcher import QueueBatcher  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
 from hiertcn_keras.data.pipeline import batch_nbytes, make_dataset  # noqa: E402

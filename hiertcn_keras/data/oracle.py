@@ -8,7 +8,6 @@ on exactly the events the models are scored on.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from hiertcn_keras.data import splits

@@ -12,15 +12,12 @@ user's history straddles several batches, and their weights are drawn at random 
 so that no two candidates tie by accident.
 """
 
-import importlib.util
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
-from hiertcn_keras.data.prepare import PrepareConfig, prepare
 from hiertcn_keras.models.config import NEURAL_MODELS
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import evaluate as evaluate_module
@@ -35,36 +32,9 @@ TINY = dict(
 )
 
 
-def _make_log():
-    spec = importlib.util.spec_from_file_location(
-        "data_conftest", Path(__file__).resolve().parents[1] / "data" / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_log
-
-
-def tiny_log_rows():
-    rng = np.random.default_rng(0)
-    rows = []
-    for k in range(6):
-        for j in range(4):
-            for p in range(int(rng.integers(2, 5))):
-                item = f"i{int(rng.integers(0, 12))}"
-                if (k, j, p) == (5, 3, 1):
-                    item = "fresh"  # first seen in the test period: an input, never a target
-                rows.append((f"u{k}", item, j * 7200 + k * 97 + p * 30))
-    return rows
-
-
-def write_tiny_dataset(path):
-    prepare(_make_log()(tiny_log_rows()), PrepareConfig(max_session_len=4)).write(path)
-    return PreparedDataset(path)
-
-
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("eval") / "prepared")
+def dataset(tiny_data_dir):
+    return PreparedDataset(tiny_data_dir)
 
 
 def test_tiny_dataset_is_what_the_docstring_says(dataset):

@@ -6,16 +6,13 @@ Models are tiny (widths 8, B = 2, S = 2, T = 5) and train for 2 epochs through K
 `fit` without XLA (`jit_compile=False`, the XLA compile of HierTCN alone takes ~20 s here).
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
-from hiertcn_keras.data.prepare import PrepareConfig, prepare
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import Recommender
 from hiertcn_keras.training import callbacks as cb
@@ -31,34 +28,9 @@ METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "
                "protocol", "tie_policy", "model"}
 
 
-def _make_log():
-    spec = importlib.util.spec_from_file_location(
-        "data_conftest", Path(__file__).resolve().parents[1] / "data" / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_log
-
-
-def tiny_log_rows():
-    """6 users × 4 sessions of 2–4 events (as in test_evaluate.py)."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for k in range(6):
-        for j in range(4):
-            for p in range(int(rng.integers(2, 5))):
-                item = f"i{int(rng.integers(0, 12))}"
-                if (k, j, p) == (5, 3, 1):
-                    item = "fresh"
-                rows.append((f"u{k}", item, j * 7200 + k * 97 + p * 30))
-    return rows
-
-
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("train") / "prepared"
-    prepare(_make_log()(tiny_log_rows()), PrepareConfig(max_session_len=4)).write(path)
-    return path
+def data_dir(tiny_data_dir):
+    return tiny_data_dir
 
 
 def quiet(epochs=2, **kwargs):
