@@ -142,8 +142,8 @@ def _add_model_options(p):
     g.add_argument("--item-space", choices=("learned", "pretrained"), default="learned",
                    help="learned ids with an untied softmax output (default), or frozen pretrained vectors")
     g.add_argument("--item-embeddings", metavar="PATH", default=None,
-                   help=".npy matrix [n_items, D] (or [n_items-1, D]) of item vectors for --item-space pretrained "
-                   "and for the MV/MaxItem baselines")
+                   help="item vectors for --item-space pretrained and the MV/MaxItem baselines: a store written "
+                   "by `hiertcn embed-items`, or a .npy matrix [n_items, D] (or [n_items-1, D])")
     g.add_argument("--loss", default=None,
                    choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
                    help="default: softmax (learned) or hinge (pretrained)")
@@ -240,7 +240,7 @@ def _add_evaluate(sub):
     p.add_argument("--split", choices=("valid", "test"), default="test", help="default test")
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
-    p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem (.npy)")
+    p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -270,6 +270,42 @@ def _add_compare(sub):
     p.set_defaults(func=cmd_compare)
 
 
+def _add_embed_items(sub):
+    p = sub.add_parser(
+        "embed-items",
+        help="train the PinSage-style item model and write a memory-mapped embedding store",
+        formatter_class=_formatter,
+        description=textwrap.dedent(
+            """\
+            Build the item co-interaction graph of the training events, PinSage importance
+            neighbourhoods (random walks with restart, top-T visits), train a two-layer
+            importance-pooled GraphSAGE model on items engaged one after the other (shared
+            negatives; max-margin or NCE), embed every item and write STORE_DIR atomically
+            (embeddings.bin memory-mapped on open, ids.parquet, manifest.json with a checksum).
+            Use the store with `hiertcn train --item-space pretrained --item-embeddings STORE_DIR`."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn embed-items --data runs/default/prepared --out runs/default/items --dim 64 --epochs 5
+              hiertcn embed-items --data prepared --out items --loss nce --content article_vectors.npy"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--out", required=True, metavar="STORE_DIR", help="embedding store to write")
+    p.add_argument("--dim", type=int, default=64, help="embedding size (default 64)")
+    p.add_argument("--epochs", type=int, default=5, help="default 5")
+    p.add_argument("--loss", choices=("max_margin", "nce"), default="max_margin", help="default max_margin")
+    p.add_argument("--negatives", type=int, default=500, help="shared negatives per batch (default 500)")
+    p.add_argument("--top-t", type=int, default=10, help="neighbours per item (default 10)")
+    p.add_argument("--content", metavar="PATH", default=None,
+                   help=".npy content features [n_items, C] (or [n_items-1, C]) in the dataset's item order")
+    p.add_argument("--float16", action="store_true", help="store the matrix as float16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_embed_items)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="hiertcn",
@@ -285,6 +321,7 @@ def build_parser():
     _add_train(sub)
     _add_evaluate(sub)
     _add_compare(sub)
+    _add_embed_items(sub)
     return parser
 
 
@@ -362,14 +399,15 @@ def cmd_stats(args):
 
 def _train_one(args, model, out):
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, load_item_matrix, model_config_for, train
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
 
     dataset = PreparedDataset(args.data)
     matrix = None
     if args.item_space == "pretrained":
         if not args.item_embeddings:
             raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
-        matrix = load_item_matrix(args.item_embeddings, dataset.n_items)
+        matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
     config = model_config_for(dataset, **_model_overrides(args, model))
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1)
@@ -392,7 +430,7 @@ def _simple_baseline(name, dataset, item_embeddings=None):
     vectors = None
     if name in ("mv", "maxitem"):
         if item_embeddings:
-            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items)
+            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
         else:
             vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
     cls = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
@@ -461,6 +499,26 @@ def cmd_compare(args):
     with atomic.atomic_file(out / "table.md") as f:
         f.write(table + "\n")
     print(table)
+
+
+def cmd_embed_items(args):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.item_quality import next_item_quality
+    from hiertcn_keras.training.item_training import ItemModelConfig, embed_items
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+
+    dataset = PreparedDataset(args.data)
+    content = load_item_vectors(args.content, dataset.n_items) if args.content else None
+    config = ItemModelConfig(dim=args.dim, epochs=args.epochs, loss=args.loss, n_negatives=args.negatives,
+                             top_t=args.top_t, seed=args.seed)
+    matrix, report = embed_items(args.data, args.out, config, content=content, verbose=2 if args.quiet else 1,
+                                 dtype="float16" if args.float16 else "float32")
+    quality = next_item_quality(matrix, dataset.view("valid"), dataset.n_catalogue)
+    print(f"graph: {report['graph']['edges']:,} edges over {report['graph']['nodes_with_edges']:,} items "
+          f"({report['graph_seconds']:.1f} s); trained on {report['pairs']:,} pairs in {report['train_seconds']:.1f} s")
+    print(f"next-item hit-rate@10 by nearest neighbour on the valid split: {quality['recall@10']:.4f} "
+          f"(MRR {quality['mrr']:.4f}, {quality['n_events']:,} pairs)")
+    print(f"store written to {args.out}")
 
 
 def main(argv=None):

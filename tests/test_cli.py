@@ -4,7 +4,7 @@ import pytest
 
 from hiertcn_keras import cli
 
-VERBS = ("synth", "prepare", "stats", "train", "evaluate", "compare")
+VERBS = ("synth", "prepare", "stats", "train", "evaluate", "compare", "embed-items")
 
 
 @pytest.mark.parametrize("verb", VERBS)

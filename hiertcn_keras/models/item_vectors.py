@@ -32,64 +32,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
+from hiertcn_keras.graph.cointeraction import cooccurrence_counts
+
 # Up to this many active items the PPMI matrix is factorised densely (exact, deterministic,
 # ~1 s); above it ARPACK computes only the top `dim` eigenpairs.
 _DENSE_SVD_LIMIT = 2000
-
-
-def _check_view_items(view, n_items):
-    if n_items < 2:
-        raise ValueError(f"n_items must be ≥ 2 (index 0 is padding), got {n_items}")
-    item = np.asarray(view.item)
-    if len(item) and (item.min() < 0 or item.max() >= n_items):
-        raise ValueError(
-            f"view items must lie in [0, {n_items}), got min {item.min()}, max {item.max()}"
-        )
-    return item
-
-
-def cooccurrence_counts(train_view, n_items, window=5):
-    """Symmetric co-occurrence counts of item pairs in the training events.
-
-    Args:
-        train_view: `EventView`. The training events, sorted by (user, time).
-        n_items: int. I, the vocabulary size including index 0.
-        window: int. Events at most this far apart in a user's history co-occur even across
-            sessions (0: only within sessions). Defaults to 5.
-
-    Returns:
-        `scipy.sparse.csr_matrix` float64 `[I, I]`, symmetric, zero diagonal. Entry (i, j)
-        counts the ordered event pairs (a, b), a ≠ b, with items (i, j) that co-occur.
-    """
-    if window < 0:
-        raise ValueError(f"window must be ≥ 0, got {window}")
-    item = _check_view_items(train_view, n_items).astype(np.int64)
-    user = np.asarray(train_view.user)
-    session = np.asarray(train_view.session)
-    n = len(item)
-    if n == 0:
-        return sp.csr_matrix((n_items, n_items), dtype=np.float64)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = (session[1:] != session[:-1]) | (user[1:] != user[:-1])
-    sid = np.cumsum(starts) - 1
-    # Within sessions: S^T S with S [sessions, I] counts every ordered pair of events of a
-    # session; its diagonal (same item, including an event with itself) is dropped below.
-    s_mat = sp.csr_matrix((np.ones(n), (sid, item)), shape=(int(sid[-1]) + 1, n_items))
-    counts = (s_mat.T @ s_mat).tocsr()
-    # Across sessions: pairs d = 1..window events apart, same user, different sessions (pairs
-    # inside a session are already counted above). Both directions, to stay symmetric.
-    rows, cols = [], []
-    for d in range(1, min(window, n - 1) + 1):
-        a = np.arange(n - d)
-        keep = (user[a] == user[a + d]) & (sid[a] != sid[a + d])
-        rows += [item[a[keep]], item[a[keep] + d]]
-        cols += [item[a[keep] + d], item[a[keep]]]
-    if rows:
-        r, c = np.concatenate(rows), np.concatenate(cols)
-        counts = counts + sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_items, n_items))
-    counts = sp.csr_matrix(counts - sp.diags(counts.diagonal()))
-    counts.eliminate_zeros()
-    return counts
 
 
 def ppmi(counts):
@@ -178,18 +125,24 @@ def cooccurrence_vectors(train_view, n_items, dim=64, window=5, seed=0):
     return out
 
 
-def load_item_vectors(path, n_items):
-    """Reads item vectors from a `.npy` matrix.
+def load_item_vectors(path, n_items, item_ids=None):
+    """Reads item vectors from a `.npy` matrix or an embedding store folder.
 
     Args:
         path: str or Path. A `.npy` file holding `[I, D]` (row 0 = the padding item) or
-            `[I - 1, D]` (items 1..I-1 only; a zero row 0 is prepended).
+            `[I - 1, D]` (items 1..I-1 only; a zero row 0 is prepended), or a store folder
+            written by `hiertcn embed-items` (`serving.embedding_store`).
         n_items: int. I, the vocabulary size including index 0.
+        item_ids: sequence of the dataset's item ids in index order (1..I-1), or `None`. With
+            a store, rows are looked up by id, so a store written for another vocabulary order
+            still lines up; an id missing from the store is an error.
 
     Returns:
         float32 `[I, D]`.
     """
     path = Path(path)
+    if path.is_dir():
+        return _load_store(path, n_items, item_ids)
     if not path.is_file():
         raise FileNotFoundError(f"item vectors file not found: {path}")
     try:
@@ -214,4 +167,22 @@ def load_item_vectors(path, n_items):
     if not np.isfinite(matrix).all():
         bad = np.argwhere(~np.isfinite(matrix))[0]
         raise ValueError(f"{path}: item vectors hold a non-finite value at row {bad[0]}, column {bad[1]}")
+    return matrix
+
+
+def _load_store(path, n_items, item_ids):
+    from hiertcn_keras.serving.embedding_store import EmbeddingStore
+
+    with EmbeddingStore.open(path) as store:
+        if item_ids is None:
+            if store.n_items != n_items:
+                raise ValueError(f"{path}: the store holds {store.n_items} rows, the data has {n_items} items (incl. 0)")
+            matrix = store.as_array("float32")
+        else:
+            if len(item_ids) != n_items - 1:
+                raise ValueError(f"item_ids has {len(item_ids)} ids, expected n_items - 1 = {n_items - 1}")
+            rows = store.index_of([str(i) for i in item_ids])
+            matrix = np.zeros((n_items, store.dim), dtype=np.float32)
+            matrix[1:] = store.vectors(rows)
+    matrix[0] = 0.0
     return matrix

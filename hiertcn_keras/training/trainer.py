@@ -173,15 +173,3 @@ def load_run(run_dir):
         raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")
     model = keras.models.load_model(run_dir / "model.keras")
     return model, json.loads((run_dir / "config.json").read_text())
-
-
-def load_item_matrix(path, n_items):
-    """Read a `.npy` item matrix `[n_items, D]` (or `[n_items - 1, D]`, then row 0 = zeros)."""
-    matrix = np.load(path)
-    if matrix.ndim != 2:
-        raise ValueError(f"{path}: item matrix must be 2-D [n_items, D], got shape {matrix.shape}")
-    if matrix.shape[0] == n_items - 1:
-        matrix = np.vstack([np.zeros((1, matrix.shape[1]), matrix.dtype), matrix])
-    if matrix.shape[0] != n_items:
-        raise ValueError(f"{path}: item matrix has {matrix.shape[0]} rows, the data has {n_items} items (incl. 0)")
-    return matrix.astype(np.float32)
