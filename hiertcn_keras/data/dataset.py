@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from hiertcn_keras.data import splits, vocabulary
+from hiertcn_keras.data import sessionize, splits, vocabulary
 from hiertcn_keras.data.errors import DataError
 from hiertcn_keras.data.prepare import FORMAT_VERSION
 
@@ -49,6 +49,33 @@ class EventView:
 
     def __len__(self):
         return len(self.item)
+
+    @classmethod
+    def from_arrays(cls, user, item, session, *, timestamp=None, score=None, split="test"):
+        """A view from aligned arrays already sorted by (user, time) — handy for small examples.
+
+        Args:
+            user, item, session: int arrays `[n]`.
+            timestamp: float array `[n]` or `None` (then 0, 1, 2, ... in order).
+            score: bool array `[n]` or `None` (then every event is scored).
+            split: str. Defaults to `"test"`.
+
+        Returns:
+            `EventView`, with positions counted within each (user, session) run.
+        """
+        user, item, session = (np.asarray(a, dtype=np.int64) for a in (user, item, session))
+        n = len(item)
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = (session[1:] != session[:-1]) | (user[1:] != user[:-1])
+        return cls(
+            user=user.astype(np.int32),
+            item=item.astype(np.int32),
+            timestamp=np.arange(n, dtype=np.float64) if timestamp is None else np.asarray(timestamp, np.float64),
+            session=session.astype(np.int32),
+            position=sessionize.positions(starts).astype(np.int16),
+            score=np.ones(n, dtype=bool) if score is None else np.asarray(score, bool),
+            split=split,
+        )
 
     @property
     def n_scored(self):

@@ -65,8 +65,8 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
             continue
         u = np.asarray(model.predict_on_batch(batch))
         targets = batch["items"][selected]
-        users = np.broadcast_to(batch["user"][..., None], selected.shape)[selected] if config.hierarchical \
-            else np.broadcast_to(batch["user"][:, None], selected.shape)[selected]
+        # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps.
+        users = np.broadcast_to(batch["user"][..., None], selected.shape)[selected]
         ranks = inner_product_ranks(u[selected], table, targets, item_bias=bias, candidates=candidates,
                                     tie_policy=tie_policy)
         metrics.update(ranks, users)
@@ -76,8 +76,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
     result.update(tie_policy=tie_policy, split=split, model=config.model, protocol=dataset.protocol,
                   averaging=averaging)
     if return_ranks:
-        arrays = tuple(np.concatenate(parts) if parts else np.zeros(0) for parts in zip(*collected)) \
-            if collected else (np.zeros(0),) * 3
+        arrays = tuple(np.concatenate(parts) for parts in zip(*collected)) if collected else (np.zeros(0),) * 3
         return result, arrays
     return result
 

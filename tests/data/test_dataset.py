@@ -48,3 +48,12 @@ def test_item_counts(temporal_dir):
     counts = data.item_counts("train")
     assert counts[0] == 0 and counts.sum() == (data.events["split"] == 0).sum()
     assert (np.diff(counts[1 : data.n_catalogue + 1]) <= 0).all()  # catalogue ordered by count
+
+
+def test_event_view_from_arrays_counts_positions_per_session_and_user():
+    from hiertcn_keras.data.dataset import EventView
+
+    view = EventView.from_arrays([1, 1, 1, 2], [5, 6, 7, 5], [0, 0, 1, 1])
+    # user 1: session 0 = [5, 6], session 1 = [7]; user 2 also labelled session 1 but a new user.
+    assert view.position.tolist() == [0, 1, 0, 0]
+    assert view.timestamp.tolist() == [0.0, 1.0, 2.0, 3.0] and view.score.all() and len(view) == 4

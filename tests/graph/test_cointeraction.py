@@ -7,20 +7,7 @@ from hiertcn_keras.graph import cointeraction_graph, graph_stats
 
 def make_view(users, items, sessions):
     """An EventView from aligned lists (timestamps = order, positions within sessions)."""
-    users, items, sessions = (np.asarray(a, dtype=np.int64) for a in (users, items, sessions))
-    n = len(items)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = (sessions[1:] != sessions[:-1]) | (users[1:] != users[:-1])
-    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-    return EventView(
-        user=users.astype(np.int32),
-        item=items.astype(np.int32),
-        timestamp=np.arange(n, dtype=np.int64),
-        session=sessions.astype(np.int32),
-        position=(np.arange(n) - first).astype(np.int32),
-        score=np.ones(n, dtype=bool),
-        split="train",
-    )
+    return EventView.from_arrays(users, items, sessions, split="train")
 
 
 # User 1: items [1, 2, 1 | 3] (| = session break); user 2: [2, 3]. Items 4 and 5 never occur.

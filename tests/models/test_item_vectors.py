@@ -13,20 +13,7 @@ from hiertcn_keras.models.item_vectors import (
 
 def make_view(users, items, sessions):
     """An EventView from aligned lists (timestamps = order, positions within sessions)."""
-    users, items, sessions = (np.asarray(a, dtype=np.int64) for a in (users, items, sessions))
-    n = len(items)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = (sessions[1:] != sessions[:-1]) | (users[1:] != users[:-1])
-    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-    return EventView(
-        user=users.astype(np.int32),
-        item=items.astype(np.int32),
-        timestamp=np.arange(n, dtype=np.int64),
-        session=sessions.astype(np.int32),
-        position=(np.arange(n) - first).astype(np.int32),
-        score=np.ones(n, dtype=bool),
-        split="train",
-    )
+    return EventView.from_arrays(users, items, sessions, split="train")
 
 
 def test_counts_worked_example():

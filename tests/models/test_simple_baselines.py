@@ -21,20 +21,7 @@ R6, R1 = np.sqrt(0.6), np.sqrt(0.1)
 
 def make_view(users, items, sessions, split="test"):
     """An EventView from aligned lists (timestamps = order, positions within sessions)."""
-    users, items, sessions = (np.asarray(a, dtype=np.int64) for a in (users, items, sessions))
-    n = len(items)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = (sessions[1:] != sessions[:-1]) | (users[1:] != users[:-1])
-    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0)) if n else np.zeros(0, int)
-    return EventView(
-        user=users.astype(np.int32),
-        item=items.astype(np.int32),
-        timestamp=np.arange(n, dtype=np.int64),
-        session=sessions.astype(np.int32),
-        position=(np.arange(n) - first).astype(np.int32),
-        score=np.ones(n, dtype=bool),
-        split=split,
-    )
+    return EventView.from_arrays(users, items, sessions, split=split)
 
 
 # Hand-picked 2-D item space: n_items = 7 (0 = padding), catalogue 1..5, item 6 outside it.
