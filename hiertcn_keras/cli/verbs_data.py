@@ -1,0 +1,194 @@
+"""The data verbs: `synth`, `prepare`, `stats`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+from hiertcn_keras.cli.common import formatter
+
+ORDER = 10
+
+
+def register(sub):
+    """Adds this module's verbs to the subparsers `sub`."""
+    _add_synth(sub)
+    _add_prepare(sub)
+    _add_stats(sub)
+
+
+def _add_synth(sub):
+    p = sub.add_parser(
+        "synth",
+        help="write a synthetic click log (the embedded default dataset)",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            Write a synthetic click log in the generic format (user_id,item_id,timestamp) whose
+            users have slowly drifting long-term interests, sessions with a short-term intent,
+            within-session sequential structure and heavy-tailed item popularity. Next to FILE it
+            saves the generator's parameters (FILE stem + .generator.json) and the per-event
+            oracle ranks (.oracle.parquet) for an upper bound on any model's accuracy."""
+        ),
+        epilog="example:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7",
+    )
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the log")
+    p.add_argument("--users", type=int, default=2000, help="number of users (default 2000)")
+    p.add_argument("--items", type=int, default=1000, help="number of items (default 1000)")
+    p.add_argument("--topics", type=int, default=None, help="number of latent topics (default 20)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--no-oracle", action="store_true", help="skip the oracle ranks (faster for huge logs)")
+    p.set_defaults(func=cmd_synth)
+
+
+def _add_prepare(sub):
+    p = sub.add_parser(
+        "prepare",
+        help="turn a raw click log into sessions, splits and vocabularies",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            Load a raw interaction log, sessionize it (a new session when the idle gap is >= the
+            threshold), filter, truncate sessions, split (temporal time cuts or the paper's user
+            split) and index ids, then write DIR/events.parquet, DIR/items.parquet,
+            DIR/users.parquet, DIR/config.json and DIR/stats.json. Every dropped event is counted
+            by reason in stats.json. A format's preset (e.g. XING's official filters) applies
+            unless a flag overrides it. The folder is written atomically."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn prepare --input log.csv --format generic --out prepared
+              hiertcn prepare --input clicks.tsv --user-col uid --item-col pin --time-col ts \\
+                  --time-unit ms --out prepared
+              hiertcn prepare --input xing/interactions.csv --format xing --out xing-prepared
+              hiertcn prepare --input globo/clicks --format globo --out globo-prepared --protocol temporal
+              hiertcn prepare --input ml-1m --format movielens --out ml1m-prepared"""
+        ),
+    )
+    p.add_argument("--input", required=True, metavar="PATH", help="file or folder to read")
+    p.add_argument(
+        "--format", default="generic", choices=("generic", "globo", "xing", "movielens"), help="input format"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    g = p.add_argument_group("generic format")
+    g.add_argument("--user-col", default="user_id", help="user column (default user_id)")
+    g.add_argument("--item-col", default="item_id", help="item column (default item_id)")
+    g.add_argument("--time-col", default="timestamp", help="timestamp column (default timestamp)")
+    g.add_argument("--session-col", default=None, help="optional session id column")
+    g.add_argument("--event-col", default=None, help="optional event type column")
+    g.add_argument("--time-unit", default="s", choices=("s", "ms", "iso"), help="timestamp unit (default s)")
+    g.add_argument("--sep", default=None, help="field separator (default: by file extension)")
+    p.add_argument(
+        "--on-bad-rows",
+        default="error",
+        choices=("error", "drop"),
+        help="stop at the first unusable row (default) or drop and count such rows",
+    )
+    s = p.add_argument_group("sessions and filters")
+    s.add_argument("--session-gap", type=float, default=None, metavar="S", help="idle seconds (default 1800)")
+    s.add_argument("--max-session-len", type=int, default=None, metavar="L", help="truncate sessions (default 20)")
+    s.add_argument("--sessions", choices=("gap", "column"), default=None, help="session rule (default gap)")
+    s.add_argument("--collapse-repeats", action="store_true", default=None, help="drop consecutive repeats")
+    s.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate events")
+    s.add_argument("--drop-event-types", nargs="*", default=None, metavar="T", help="event types to exclude")
+    s.add_argument("--min-item-support", type=int, default=None, metavar="N", help="min events per item")
+    s.add_argument("--min-user-events", type=int, default=None, metavar="N", help="min events per user")
+    s.add_argument("--max-user-events", type=int, default=None, metavar="N", help="max events per user")
+    s.add_argument("--min-session-len", type=int, default=None, metavar="N", help="min events per session")
+    s.add_argument("--protocol", choices=("temporal", "paper"), default=None, help="split (default temporal)")
+    s.add_argument(
+        "--split-quantiles", type=float, nargs=2, default=None, metavar=("Q1", "Q2"),
+        help="time quantiles of the temporal cuts (default 0.8 0.9)",
+    )
+    s.add_argument(
+        "--split-fractions", type=float, nargs=3, default=None, metavar=("TR", "VA", "TE"),
+        help="user fractions of the paper split (default 0.8 0.1 0.1)",
+    )
+    p.set_defaults(func=cmd_prepare)
+
+
+def _add_stats(sub):
+    p = sub.add_parser(
+        "stats",
+        help="print a prepared dataset's statistics",
+        formatter_class=formatter,
+        description="Print DIR/stats.json readably (or as JSON with --json).",
+        epilog="examples:\n  hiertcn stats runs/default/prepared\n  hiertcn stats runs/default/prepared --json",
+    )
+    p.add_argument("dir", metavar="DIR", help="a folder written by `hiertcn prepare`")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(func=cmd_stats)
+
+
+def cmd_synth(args):
+    from hiertcn_keras.data import synthetic
+
+    options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
+    if args.topics is not None:
+        options["n_topics"] = args.topics
+    config = synthetic.SyntheticConfig(**options)
+    log = synthetic.generate(config, with_oracle=not args.no_oracle)
+    synthetic.save(log, args.out)
+    print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
+
+
+def cmd_prepare(args):
+    from hiertcn_keras.data import loaders
+    from hiertcn_keras.data.prepare import PrepareConfig, prepare
+
+    options = {"on_bad_rows": args.on_bad_rows}
+    if args.format == "generic":
+        options.update(
+            user_col=args.user_col,
+            item_col=args.item_col,
+            time_col=args.time_col,
+            session_col=args.session_col,
+            event_col=args.event_col,
+            time_unit=args.time_unit,
+            sep=args.sep,
+        )
+    elif args.format in ("xing", "movielens"):
+        options = {}
+    log = loaders.load(args.input, args.format, **options)
+    settings = dict(log.preset)
+    explicit = {
+        "session_gap": args.session_gap,
+        "max_session_len": args.max_session_len,
+        "sessions": args.sessions,
+        "collapse_repeats": args.collapse_repeats,
+        "drop_duplicates": False if args.keep_duplicates else None,
+        "drop_event_types": tuple(args.drop_event_types) if args.drop_event_types is not None else None,
+        "min_item_support": args.min_item_support,
+        "min_user_events": args.min_user_events,
+        "max_user_events": args.max_user_events,
+        "min_session_len": args.min_session_len,
+        "protocol": args.protocol,
+        "split_quantiles": tuple(args.split_quantiles) if args.split_quantiles else None,
+        "split_fractions": tuple(args.split_fractions) if args.split_fractions else None,
+    }
+    settings.update({k: v for k, v in explicit.items() if v is not None})
+    for warning in log.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    prepared = prepare(log, PrepareConfig.from_dict(settings))
+    prepared.write(args.out)
+    s = prepared.stats
+    print(
+        f"prepared {s['n_events']:,} events ({s['n_rows_read']:,} rows read, "
+        f"{sum(s['dropped'].values()):,} dropped), {s['n_users']:,} users, {s['n_items']:,} items, "
+        f"{s['n_sessions']:,} sessions in {s['prepare_seconds']:.2f} s -> {args.out}"
+    )
+
+
+def cmd_stats(args):
+    from pathlib import Path
+
+    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.data.stats import format_stats
+
+    path = Path(args.dir) / "stats.json"
+    if not path.is_file():
+        raise DataError("no stats.json here; is this a folder written by `hiertcn prepare`?", path=args.dir)
+    stats = json.loads(path.read_text())
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))

@@ -1,0 +1,206 @@
+"""The model verbs: `train`, `evaluate`, `compare`."""
+
+from __future__ import annotations
+
+import textwrap
+
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter, model_overrides
+
+ORDER = 20
+
+
+def register(sub):
+    """Adds this module's verbs to the subparsers `sub`."""
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_compare(sub)
+
+
+def _add_train(sub):
+    p = sub.add_parser(
+        "train",
+        help="train a neural model and write its run directory",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            Train HierTCN or a neural baseline on a prepared dataset with queue-based batches
+            (each row's high-level state carried between batches, reset at user starts),
+            full-catalogue validation every epoch, early stopping on --monitor with the best
+            weights restored, and checkpoints: a killed run started again with the same
+            command resumes from RUN_DIR.partial/backup. Writes RUN_DIR/model.keras,
+            config.json, history.json, metrics.json (test split) and TensorBoard logs, atomically."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn train --data prepared --model hiertcn --out runs/hiertcn --epochs 10
+              hiertcn train --data prepared --model gru --out runs/gru
+              hiertcn train --data prepared --model hiertcn --item-space pretrained \\
+                  --item-embeddings items.npy --loss nce --out runs/hiertcn-nce"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    add_model_options(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser(
+        "evaluate",
+        help="full-catalogue ranking metrics of a trained run or a simple baseline",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            Rank every scored target of a split against the whole catalogue (items seen in
+            training) and report Recall@1/5/10/20, MRR, MRP and NDCG@10. Ties count against the
+            model by default (--tie-policy conservative); `optimistic` is the official code's."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn evaluate --data prepared --run runs/hiertcn --out hiertcn-test.json
+              hiertcn evaluate --data prepared --model mv --out mv.json
+              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", metavar="RUN_DIR", help="a run directory written by `hiertcn train`")
+    who.add_argument("--model", choices=SIMPLE, help="a simple baseline")
+    p.add_argument("--split", choices=("valid", "test"), default="test", help="default test")
+    p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
+    p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
+    p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
+    p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_compare(sub):
+    p = sub.add_parser(
+        "compare",
+        help="train/evaluate several models on one dataset and print the paper-style table",
+        formatter_class=formatter,
+        description="Train every neural model named (into OUT/MODEL), evaluate it and every simple baseline "
+        "on the same split, and print and save (OUT/table.md, OUT/table.json) the paper-style table.",
+        epilog=textwrap.dedent(
+            """\
+            example:
+              hiertcn compare --data prepared --models hiertcn hiergru hrnn tcn gru mv maxitem pop sknn \\
+                  --epochs 10 --out runs/compare"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
+    p.add_argument("--split", choices=("valid", "test"), default="test")
+    p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
+    p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
+                   help="a log written by `hiertcn synth`: add the generator's oracle (upper bound) row")
+    add_model_options(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def _train_one(args, model, out):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+
+    dataset = PreparedDataset(args.data)
+    matrix = None
+    if args.item_space == "pretrained":
+        if not args.item_embeddings:
+            raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
+        matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    config = model_config_for(dataset, **model_overrides(args, model))
+    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
+                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1)
+    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
+    return metrics
+
+
+def cmd_train(args):
+    from hiertcn_keras.training.report import format_table
+
+    metrics = _train_one(args, args.model, args.out)
+    print(format_table([metrics]))
+    print(f"run written to {args.out}")
+
+
+def _simple_baseline(name, dataset, item_embeddings=None):
+    from hiertcn_keras.models import item_vectors, simple_baselines
+
+    train_view = dataset.view("train")
+    vectors = None
+    if name in ("mv", "maxitem"):
+        if item_embeddings:
+            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+        else:
+            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
+    cls = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
+           "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}[name]
+    return cls().fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+
+
+def _evaluate(args, *, run=None, model=None):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.evaluate import evaluate_baseline, evaluate_recommender
+
+    dataset = PreparedDataset(args.data)
+    if run is not None:
+        from hiertcn_keras.training.trainer import load_run
+
+        recommender, record = load_run(run)
+        if record["data"]["fingerprint"] != dataset.fingerprint:
+            raise ValueError(f"{run} was trained on data with fingerprint {record['data']['fingerprint']}, "
+                             f"{args.data} has {dataset.fingerprint}")
+        return evaluate_recommender(recommender, dataset, args.split, tie_policy=args.tie_policy,
+                                    averaging=getattr(args, "averaging", "event"))
+    baseline = _simple_baseline(model, dataset, getattr(args, "item_embeddings", None))
+    return evaluate_baseline(baseline, dataset, args.split, name=model, tie_policy=args.tie_policy,
+                             averaging=getattr(args, "averaging", "event"))
+
+
+def cmd_evaluate(args):
+    from hiertcn_keras import atomic
+    from hiertcn_keras.training.report import format_table
+
+    metrics = _evaluate(args, run=args.run, model=args.model)
+    if args.run:
+        metrics["run"] = str(args.run)
+    if args.out:
+        atomic.write_json(args.out, metrics)
+    print(format_table([metrics]))
+
+
+def cmd_compare(args):
+    from pathlib import Path
+
+    from hiertcn_keras import atomic
+    from hiertcn_keras.training.report import format_table
+
+    out = Path(args.out)
+    results = []
+    for name in args.models:
+        print(f"== {name}", flush=True)
+        if name in NEURAL:
+            metrics = _train_one(args, name, out / name)
+            results.append(metrics if args.split == "test" and args.tie_policy == metrics["tie_policy"]
+                           else _evaluate(args, run=out / name))
+        else:
+            results.append(_evaluate(args, model=name))
+        print(format_table(results[-1:]), flush=True)
+    if args.oracle_log:
+        from hiertcn_keras.data.dataset import PreparedDataset
+        from hiertcn_keras.data.oracle import oracle_for_split
+
+        dataset = PreparedDataset(args.data)
+        oracle = oracle_for_split(args.oracle_log, dataset, args.split)
+        oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
+        results.append(oracle)
+    table = format_table(results)
+    atomic.write_json(out / "table.json", results)
+    with atomic.atomic_file(out / "table.md") as f:
+        f.write(table + "\n")
+    print(table)
