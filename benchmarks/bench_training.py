@@ -50,8 +50,8 @@ def default_dataset(directory):
     return os.path.join(directory, "prepared")
 
 
-def measure(dataset, name, steps, warmup, jit, item_space="learned", loss=None):
-    config = model_config_for(dataset, model=name, item_space=item_space, loss=loss)
+def measure(dataset, name, steps, warmup, jit, item_space="learned", loss=None, **overrides):
+    config = model_config_for(dataset, model=name, item_space=item_space, loss=loss, **overrides)
     matrix = None
     if item_space == "pretrained":
         # Speed does not depend on the vectors' values: random unit vectors of the default size.
@@ -91,6 +91,30 @@ def measure(dataset, name, steps, warmup, jit, item_space="learned", loss=None):
     }
 
 
+def run(dataset, models=MODELS, *, steps=20, warmup=3, jit=True, item_space="learned", loss=None, **overrides):
+    """Measure every model side by side on one dataset; add `time_ratio_to_hiertcn`.
+
+    Args:
+        dataset: `PreparedDataset`.
+        models: sequence of model names. Defaults to all five.
+        steps: int. Timed steps per model. Defaults to 20.
+        warmup: int. Untimed steps first (compilation). Defaults to 3.
+        jit: bool. XLA. Defaults to `True`.
+        item_space: str. `learned` or `pretrained`. Defaults to `learned`.
+        loss: str or `None`. Defaults to the item space's default.
+        **overrides: other `ModelConfig` fields (e.g. smaller widths for a quick check).
+
+    Returns:
+        list of dicts, one per model (see `measure`), in `models` order.
+    """
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    results = [measure(dataset, name, steps, warmup, jit, item_space, loss, **overrides) for name in models]
+    base = next((r for r in results if r["model"] == "hiertcn"), results[0])
+    for r in results:
+        r["time_ratio_to_hiertcn"] = r["epoch_seconds"] / base["epoch_seconds"]
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="prepared dataset (default: synthesize the default one)")
@@ -107,16 +131,14 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         dataset = PreparedDataset(args.data or default_dataset(tmp))
-        results = [measure(dataset, name, args.steps, args.warmup, not args.no_jit, args.item_space, args.loss)
-                   for name in args.models]
-    base = next((r for r in results if r["model"] == "hiertcn"), results[0])
+        results = run(dataset, args.models, steps=args.steps, warmup=args.warmup, jit=not args.no_jit,
+                      item_space=args.item_space, loss=args.loss)
     print(f"backend {keras.backend.backend()}, XLA {'off' if args.no_jit else 'on'}, "
           f"item space {args.item_space} ({results[0]['loss']}), "
           f"{len(dataset.view('train')):,} training events, {args.steps} timed steps per model")
     print(f"{'model':<8} {'events/s':>10} {'epoch s':>8} {'x HierTCN':>10} {'step ms':>8} "
           f"{'batch bytes':>12} {'events/batch':>13} {'params':>10}")
     for r in results:
-        r["time_ratio_to_hiertcn"] = r["epoch_seconds"] / base["epoch_seconds"]
         print(f"{r['model']:<8} {r['events_per_second']:>10,.0f} {r['epoch_seconds']:>8.1f} "
               f"{r['time_ratio_to_hiertcn']:>10.2f} {r['step_ms']:>8.1f} {r['batch_bytes']:>12,} "
               f"{r['events_per_batch']:>13,.0f} {r['params']:>10,}")

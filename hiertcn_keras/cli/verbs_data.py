@@ -51,7 +51,8 @@ def _add_prepare(sub):
             """\
             Load a raw interaction log, sessionize it (a new session when the idle gap is >= the
             threshold), filter, truncate sessions, split (temporal time cuts or the paper's user
-            split) and index ids, then write DIR/events.parquet, DIR/items.parquet,
+            split) and index ids, then write DIR/events.parquet (with --engine spark, the same
+            events as part files DIR/events/part-*.parquet), DIR/items.parquet,
             DIR/users.parquet, DIR/config.json and DIR/stats.json. Every dropped event is counted
             by reason in stats.json. A format's preset (e.g. XING's official filters) applies
             unless a flag overrides it. The folder is written atomically."""
@@ -64,7 +65,10 @@ def _add_prepare(sub):
                   --time-unit ms --out prepared
               hiertcn prepare --input xing/interactions.csv --format xing --out xing-prepared
               hiertcn prepare --input globo/clicks --format globo --out globo-prepared --protocol temporal
-              hiertcn prepare --input ml-1m --format movielens --out ml1m-prepared"""
+              hiertcn prepare --input ml-1m --format movielens --out ml1m-prepared
+              hiertcn prepare --input logs/ --engine spark --spark-master local[4] --out prepared
+              spark-submit --master yarn .../hiertcn_keras/data/spark/submit.py --input ... --out ...
+                  (docs/spark.md)"""
         ),
     )
     p.add_argument("--input", required=True, metavar="PATH", help="file or folder to read")
@@ -72,6 +76,19 @@ def _add_prepare(sub):
         "--format", default="generic", choices=("generic", "globo", "xing", "movielens"), help="input format"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    e = p.add_argument_group("engine")
+    e.add_argument(
+        "--engine", choices=("pandas", "spark"), default="pandas",
+        help="pandas (one machine, default) or spark (same output; events as part files under "
+        "DIR/events/; needs `pip install hiertcn-keras[spark]`, see docs/spark.md)",
+    )
+    e.add_argument("--spark-master", default=None, metavar="URL",
+                   help="Spark master (default: what spark-submit set, else local[*])")
+    e.add_argument("--events-per-bucket", type=int, default=2_000_000, metavar="N",
+                   help="spark: events per user bucket = per part file and per task (default 2000000)")
+    e.add_argument("--graph-window", type=int, default=None, metavar="W",
+                   help="spark: also write the item co-interaction edge counts of the training "
+                   "events (window W) to DIR/cointeraction/")
     g = p.add_argument_group("generic format")
     g.add_argument("--user-col", default="user_id", help="user column (default user_id)")
     g.add_argument("--item-col", default="item_id", help="item column (default item_id)")
@@ -134,10 +151,7 @@ def cmd_synth(args):
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
 
 
-def cmd_prepare(args):
-    from hiertcn_keras.data import loaders
-    from hiertcn_keras.data.prepare import PrepareConfig, prepare
-
+def _load_options(args):
     options = {"on_bad_rows": args.on_bad_rows}
     if args.format == "generic":
         options.update(
@@ -151,8 +165,14 @@ def cmd_prepare(args):
         )
     elif args.format in ("xing", "movielens"):
         options = {}
-    log = loaders.load(args.input, args.format, **options)
-    settings = dict(log.preset)
+    return options
+
+
+def _prepare_config(args, preset):
+    """The format's preset, overridden by the flags given."""
+    from hiertcn_keras.data.prepare import PrepareConfig
+
+    settings = dict(preset)
     explicit = {
         "session_gap": args.session_gap,
         "max_session_len": args.max_session_len,
@@ -169,15 +189,49 @@ def cmd_prepare(args):
         "split_fractions": tuple(args.split_fractions) if args.split_fractions else None,
     }
     settings.update({k: v for k, v in explicit.items() if v is not None})
+    return PrepareConfig.from_dict(settings)
+
+
+def cmd_prepare(args):
+    if args.engine == "spark":
+        return _prepare_spark(args)
+    from hiertcn_keras.data import loaders
+    from hiertcn_keras.data.prepare import prepare
+
+    log = loaders.load(args.input, args.format, **_load_options(args))
     for warning in log.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    prepared = prepare(log, PrepareConfig.from_dict(settings))
+    prepared = prepare(log, _prepare_config(args, log.preset))
     prepared.write(args.out)
-    s = prepared.stats
+    _print_prepared(prepared.stats, args.out)
+
+
+def _prepare_spark(args):
+    from hiertcn_keras.data.spark import require_pyspark
+
+    try:
+        require_pyspark()
+    except ImportError as error:
+        raise ValueError(str(error)) from None  # the CLI prints it as a one-line error
+    from hiertcn_keras.data.spark.pipeline import SparkOptions, prepare_spark
+    from hiertcn_keras.data.spark.session import get_session
+    from hiertcn_keras.data.spark.sources import plan_source
+
+    plan = plan_source(args.input, args.format, **_load_options(args))
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    config = _prepare_config(args, plan.preset)
+    options = SparkOptions(events_per_bucket=args.events_per_bucket, graph_window=args.graph_window)
+    spark = get_session(args.spark_master)
+    stats = prepare_spark(spark, plan, config, args.out, options)
+    _print_prepared(stats, args.out)
+
+
+def _print_prepared(s, out):
     print(
         f"prepared {s['n_events']:,} events ({s['n_rows_read']:,} rows read, "
         f"{sum(s['dropped'].values()):,} dropped), {s['n_users']:,} users, {s['n_items']:,} items, "
-        f"{s['n_sessions']:,} sessions in {s['prepare_seconds']:.2f} s -> {args.out}"
+        f"{s['n_sessions']:,} sessions in {s['prepare_seconds']:.2f} s -> {out}"
     )
 
 

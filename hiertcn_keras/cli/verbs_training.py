@@ -36,13 +36,23 @@ def _add_train(sub):
               hiertcn train --data prepared --model hiertcn --out runs/hiertcn --epochs 10
               hiertcn train --data prepared --model gru --out runs/gru
               hiertcn train --data prepared --model hiertcn --item-space pretrained \\
-                  --item-embeddings items.npy --loss nce --out runs/hiertcn-nce"""
+                  --item-embeddings items.npy --loss nce --out runs/hiertcn-nce
+              hiertcn train --data prepared --model hiertcn --out runs/hiertcn --strategy mirrored
+              # on every machine of the cluster, with its own TF_CONFIG (docs/distributed.md):
+              TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}' \\
+                  hiertcn train --data /shared/prepared --model hiertcn --out /shared/runs/hiertcn \\
+                  --strategy multi-worker --batch-size 64"""
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
     p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     add_model_options(p)
+    p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
+                   help="default: one device; mirrored: every local GPU (or logical CPU device); "
+                   "multi-worker: the machines of TF_CONFIG, each running this same command, worker K>0 "
+                   "writing RUN_DIR.worker-K (docs/distributed.md). --batch-size stays the global batch, "
+                   "split evenly over the replicas")
     p.set_defaults(func=cmd_train)
 
 
@@ -115,7 +125,8 @@ def _train_one(args, model, out):
         matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
     config = model_config_for(dataset, **model_overrides(args, model))
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
-                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1)
+                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
+                               strategy=getattr(args, "strategy", "default"))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
     return metrics
 
@@ -124,6 +135,13 @@ def cmd_train(args):
     from hiertcn_keras.training.report import format_table
 
     metrics = _train_one(args, args.model, args.out)
+    if not metrics:  # a multi-worker run's worker K > 0: the chief scores and writes the run
+        import json
+        import os
+
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        print(f"worker copy written to {args.out}.{task['type']}-{task['index']} (the chief writes {args.out})")
+        return
     print(format_table([metrics]))
     print(f"run written to {args.out}")
 

@@ -40,6 +40,8 @@ from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
 
 FORMAT_VERSION = 1
 
+EVENT_COLUMNS = ("user", "item", "timestamp", "session", "position", "split")
+
 DROP_REASONS = (
     "event_type",
     "duplicate",
@@ -149,22 +151,9 @@ class PreparedData:
     def write(self, out_dir):
         """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind)."""
         with atomic.atomic_dir(out_dir) as tmp:
-            pq.write_table(
-                pa.table(
-                    {
-                        "user": self.user,
-                        "item": self.item,
-                        "timestamp": self.timestamp,
-                        "session": self.session,
-                        "position": self.position,
-                        "split": self.split,
-                    }
-                ),
+            write_events(
                 tmp / "events.parquet",
-                compression="snappy",
-                # Timestamps and session numbers are nearly unique: a dictionary only costs time
-                # (and a third bigger file) before Parquet falls back to plain encoding.
-                use_dictionary=["user", "item", "position", "split"],
+                {column: getattr(self, column) for column in EVENT_COLUMNS},
             )
             vocabulary.write_vocabulary(
                 tmp / "items.parquet",
@@ -178,14 +167,39 @@ class PreparedData:
             atomic.write_json(tmp / "stats.json", self.stats)
             atomic.write_json(
                 tmp / "config.json",
-                {
-                    "format_version": FORMAT_VERSION,
-                    "prepare": dataclasses.asdict(self.config),
-                    "source": self.source,
-                    "n_catalogue": self.n_catalogue,
-                    "fingerprint": self.stats["fingerprint"],
-                },
+                config_record(self.config, self.source, self.n_catalogue, self.stats["fingerprint"]),
             )
+
+
+def config_record(config, source, n_catalogue, fingerprint):
+    """The content of `config.json` (both engines write it through here)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "prepare": dataclasses.asdict(config),
+        "source": source,
+        "n_catalogue": int(n_catalogue),
+        "fingerprint": fingerprint,
+    }
+
+
+def write_events(path, columns):
+    """Write event columns (`EVENT_COLUMNS`, in `PreparedData` dtypes) to one Parquet file.
+
+    Both engines write through here, so a part file of the Spark engine is encoded exactly like
+    the pandas engine's `events.parquet`.
+
+    Args:
+        path: str or Path.
+        columns: dict of column name → array `[n]`.
+    """
+    pq.write_table(
+        pa.table({column: columns[column] for column in EVENT_COLUMNS}),
+        path,
+        compression="snappy",
+        # Timestamps and session numbers are nearly unique: a dictionary only costs time
+        # (and a third bigger file) before Parquet falls back to plain encoding.
+        use_dictionary=["user", "item", "position", "split"],
+    )
 
 
 def prepare(log, config=None):
@@ -254,21 +268,10 @@ def prepare(log, config=None):
             raise ValueError(f"sessions='column' but the {log.format} log has no session column")
         sess_key = pd.factorize(events["session"], sort=False)[0][order]
 
-    # 4. Exact duplicates: they share (user, time), so only runs of equal (user, time) can hold
-    # them; check those few candidates with pandas instead of hashing every event.
+    # 4. Exact duplicates.
     if config.drop_duplicates and len(u) > 1:
-        same = np.zeros(len(u), dtype=bool)
-        same[1:] = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
-        candidates = same.copy()
-        candidates[:-1] |= same[1:]
-        cand = np.flatnonzero(candidates)
-        if len(cand):
-            frame = {"u": u[cand], "i": it[cand], "t": t[cand]}
-            if et is not None:
-                frame["e"] = et[cand]
-            dup = pd.DataFrame(frame).duplicated(keep="first").to_numpy()
-            is_dup = np.zeros(len(u), dtype=bool)
-            is_dup[cand[dup]] = True
+        is_dup = duplicate_mask(u, it, t, et)
+        if is_dup.any():
             dropped["duplicate"] += int(is_dup.sum())
             u, it, t, r = u[~is_dup], it[~is_dup], t[~is_dup], r[~is_dup]
             if sess_key is not None:
@@ -294,22 +297,11 @@ def prepare(log, config=None):
     apply(~(too_few | too_many))
 
     # 7. Sessions; 8. repeats; 9. truncation; 10. short sessions.
-    starts = sessionize.session_starts(u, t, gap=config.session_gap, session_key=sess_key)
-    if config.collapse_repeats and len(u) > 1:
-        repeat = np.zeros(len(u), dtype=bool)
-        repeat[1:] = ~starts[1:] & (it[1:] == it[:-1])
-        starts = starts[~repeat]
-        apply(~repeat, "repeat")
-    pos = sessionize.positions(starts)
-    truncated = pos >= config.max_session_len
-    if truncated.any():
-        starts, pos = starts[~truncated], pos[~truncated]
-    apply(~truncated, "session_truncated")
-    if config.min_session_len > 1:
-        short = filters.group_size(sessionize.session_ids(starts)) < config.min_session_len
-        if short.any():
-            starts, pos = starts[~short], pos[~short]
-        apply(~short, "short_session")
+    keep, starts, pos, removed_by = session_steps(u, it, t, config, session_key=sess_key)
+    removed = np.bincount(removed_by, minlength=len(SESSION_DROP_REASONS) + 1)
+    for k, reason in enumerate(SESSION_DROP_REASONS):
+        dropped[reason] += int(removed[k + 1])
+    apply(keep)
     sid = sessionize.session_ids(starts)
 
     # 11. Users indexed by sorted id; split; items indexed catalogue-first.
@@ -367,6 +359,86 @@ def prepare(log, config=None):
     return prepared
 
 
+def duplicate_mask(user, item, timestamp, event_type=None):
+    """Step 4: exact duplicates of (user, item, timestamp[, event type]) after the first.
+
+    Duplicates share (user, time), so only runs of equal (user, time) can hold them; those few
+    candidates are checked with pandas instead of hashing every event.
+
+    Args:
+        user, item: int arrays `[n]`. Codes, sorted by (user, time, source row).
+        timestamp: float array `[n]`.
+        event_type: int array `[n]` or `None`. Interaction type codes.
+
+    Returns:
+        bool array `[n]`, `True` for every event that repeats an earlier one.
+    """
+    n = len(user)
+    is_dup = np.zeros(n, dtype=bool)
+    if n < 2:
+        return is_dup
+    same = np.zeros(n, dtype=bool)
+    same[1:] = (user[1:] == user[:-1]) & (timestamp[1:] == timestamp[:-1])
+    candidates = same.copy()
+    candidates[:-1] |= same[1:]
+    cand = np.flatnonzero(candidates)
+    if len(cand):
+        frame = {"u": user[cand], "i": item[cand], "t": timestamp[cand]}
+        if event_type is not None:
+            frame["e"] = event_type[cand]
+        dup = pd.DataFrame(frame).duplicated(keep="first").to_numpy()
+        is_dup[cand[dup]] = True
+    return is_dup
+
+
+SESSION_DROP_REASONS = ("repeat", "session_truncated", "short_session")
+
+
+def session_steps(user, item, timestamp, config, session_key=None):
+    """Steps 7–10: sessionize, collapse repeats, truncate, drop short sessions.
+
+    Every step looks at one user's events only, so the events of any set of whole users can be
+    processed alone (the Spark engine runs this per bucket of users).
+
+    Args:
+        user, item: int arrays `[n]`. Codes, sorted by (user, time, source row).
+        timestamp: float array `[n]`.
+        config: `PrepareConfig`.
+        session_key: int array `[n]` or `None`. Source session codes (`sessions="column"`).
+
+    Returns:
+        `(keep, starts, position, removed_by)`: bool array `[n]` of the events kept; for the
+        kept events, session-start flags and positions within the session; and int8 `[n]`:
+        0 for kept events, else 1 + the index in `SESSION_DROP_REASONS` of the step that
+        removed the event.
+    """
+    n = len(user)
+    kept = np.arange(n)
+    removed_by = np.zeros(n, dtype=np.int8)
+    starts = sessionize.session_starts(user, timestamp, gap=config.session_gap, session_key=session_key)
+    if config.collapse_repeats and n > 1:
+        repeat = np.zeros(n, dtype=bool)
+        repeat[1:] = ~starts[1:] & (item[1:] == item[:-1])
+        if repeat.any():
+            removed_by[repeat] = 1
+            starts, kept = starts[~repeat], kept[~repeat]
+    pos = sessionize.positions(starts)
+    truncated = pos >= config.max_session_len
+    if truncated.any():
+        removed_by[kept[truncated]] = 2
+        starts, pos, kept = starts[~truncated], pos[~truncated], kept[~truncated]
+    if config.min_session_len > 1:
+        short = filters.group_size(sessionize.session_ids(starts)) < config.min_session_len
+        if short.any():
+            removed_by[kept[short]] = 3
+            starts, pos, kept = starts[~short], pos[~short], kept[~short]
+    return removed_by == 0, starts, pos, removed_by
+
+
+FINGERPRINT_COLUMNS = ("user", "item", "timestamp", "split")
+FINGERPRINT_DTYPES = {"user": np.int32, "item": np.int32, "timestamp": np.float64, "split": np.int8}
+
+
 def fingerprint(prepared):
     """A short content hash of the prepared events and vocabularies (hex, 16 chars).
 
@@ -374,9 +446,30 @@ def fingerprint(prepared):
     instead of those arrays. SHA-256: the fastest of hashlib's hashes on CPUs with SHA
     instructions.
     """
+    return fingerprint_chunks(
+        lambda column: [getattr(prepared, column)], prepared.config, prepared.item_ids, prepared.user_ids
+    )
+
+
+def fingerprint_chunks(chunks, config, item_ids, user_ids):
+    """`fingerprint` from the event columns given piece by piece (e.g. one part file at a time).
+
+    The hash is that of each whole column in event order, so it depends on the content only,
+    not on how the events are cut into parts.
+
+    Args:
+        chunks: callable. `chunks(column)` yields the arrays of `column` (`"user"`, `"item"`,
+            `"timestamp"`, `"split"`) in event order; called once per column.
+        config: `PrepareConfig`.
+        item_ids, user_ids: arrays of str, in index order.
+
+    Returns:
+        str, 16 hex characters.
+    """
     h = hashlib.sha256()
-    for array in (prepared.user, prepared.item, prepared.timestamp, prepared.split):
-        h.update(np.ascontiguousarray(array).tobytes())
-    h.update(json.dumps(dataclasses.asdict(prepared.config), sort_keys=True).encode())
-    h.update(json.dumps([prepared.item_ids.tolist(), prepared.user_ids.tolist()]).encode())
+    for column in FINGERPRINT_COLUMNS:
+        for array in chunks(column):
+            h.update(np.ascontiguousarray(array, dtype=FINGERPRINT_DTYPES[column]).tobytes())
+    h.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    h.update(json.dumps([np.asarray(item_ids).tolist(), np.asarray(user_ids).tolist()]).encode())
     return h.hexdigest()[:16]

@@ -50,6 +50,25 @@ def temporal_split(timestamp, quantiles=(0.8, 0.9)):
     return split, (float(cut1), float(cut2))
 
 
+def lower_quantile_ranks(n, quantiles):
+    """0-based ranks of the order statistics `np.quantile(x, quantiles, method="lower")` returns.
+
+    For `n` sorted values `v`, `np.quantile(v, q, method="lower") == v[floor((n - 1) * q)]`,
+    computed in float64 exactly as NumPy does, so an engine that can only find the k-th smallest
+    value (Spark) reproduces the temporal cuts bit for bit.
+
+    Args:
+        n: int. Number of values (≥ 1).
+        quantiles: sequence of floats in [0, 1].
+
+    Returns:
+        list of int.
+    """
+    if n < 1:
+        raise ValueError(f"need at least one value, got n={n}")
+    return [int(k) for k in np.floor((n - 1) * np.asarray(quantiles, dtype=np.float64)).astype(np.intp)]
+
+
 def user_split(user_rank, fractions=(0.8, 0.1, 0.1)):
     """Split users by their rank in id order, as the official code does.
 

@@ -48,26 +48,109 @@ def compute_stats(prepared, *, n_rows_read, dropped, cuts, input_time_sorted, wa
         `splits` (events, users, scored targets, unseen targets per split), `time_range`,
         `split_cuts`, `protocol`, `input_time_sorted`, `warnings`, `prepare_seconds`.
     """
-    n_events = int(len(prepared.item))
-    n_sessions = int(prepared.session[-1]) + 1 if n_events else 0
-    session_len = np.bincount(prepared.session) if n_events else np.zeros(0, np.int64)
-    if n_events:
-        first_of_session = np.ones(n_events, dtype=bool)
-        first_of_session[1:] = prepared.session[1:] != prepared.session[:-1]
-        sessions_per_user = np.bincount(prepared.user[first_of_session])[1:]
-        events_per_user = np.bincount(prepared.user)[1:]
-    else:
-        sessions_per_user = events_per_user = np.zeros(0, np.int64)
-    per_split = {}
+    summary = summarize(prepared.user, prepared.item, prepared.timestamp, prepared.session,
+                        prepared.split, prepared.n_catalogue)
+    return stats_from_summary(
+        summary,
+        n_users=len(prepared.user_ids),
+        n_items=len(prepared.item_ids),
+        n_catalogue=prepared.n_catalogue,
+        protocol=prepared.config.protocol,
+        n_rows_read=n_rows_read,
+        dropped=dropped,
+        cuts=cuts,
+        input_time_sorted=input_time_sorted,
+        warnings=warnings,
+        seconds=seconds,
+    )
+
+
+def summarize(user, item, timestamp, session, split, n_catalogue):
+    """Additive summary of the events of whole users: counts and integer histograms.
+
+    Summaries of disjoint sets of whole users add up (`merge_summaries`) to the summary of all
+    their events, so an engine that holds the events in parts (Spark) computes exactly the
+    statistics of the single-array path.
+
+    Args:
+        user, item, timestamp, session, split: aligned arrays `[n]` sorted by (user, time),
+            as in `PreparedData`; sessions contiguous.
+        n_catalogue: int.
+
+    Returns:
+        dict of ints, floats and int64 histograms (`session_length`, `sessions_per_user`,
+        `events_per_user`: counts per value).
+    """
+    n = int(len(item))
+    empty = np.zeros(0, np.int64)
+    out = {"n_events": n, "n_sessions": 0, "session_length": empty, "sessions_per_user": empty,
+           "events_per_user": empty, "t_min": None, "t_max": None, "splits": {}}
     for code, name in enumerate(splits.SPLITS):
-        mask = prepared.split == code
-        in_catalogue = prepared.item[mask] <= prepared.n_catalogue
-        per_split[name] = {
+        mask = split == code
+        in_catalogue = item[mask] <= n_catalogue
+        out["splits"][name] = {
             "events": int(mask.sum()),
-            "users": int(np.count_nonzero(np.bincount(prepared.user[mask]))),
+            "users": int(np.count_nonzero(np.bincount(user[mask]))) if mask.any() else 0,
             "scored_targets": int(in_catalogue.sum()),
             "unseen_targets": int((~in_catalogue).sum()),
         }
+    if n == 0:
+        return out
+    first_of_session = np.ones(n, dtype=bool)
+    first_of_session[1:] = session[1:] != session[:-1]
+    first_of_user = np.ones(n, dtype=bool)
+    first_of_user[1:] = user[1:] != user[:-1]
+    session_len = np.diff(np.r_[np.flatnonzero(first_of_session), n])
+    user_starts = np.flatnonzero(first_of_user)
+    events_per_user = np.diff(np.r_[user_starts, n])
+    sessions_per_user = np.add.reduceat(first_of_session.astype(np.int64), user_starts)
+    out.update(
+        n_sessions=int(first_of_session.sum()),
+        session_length=np.bincount(session_len),
+        sessions_per_user=np.bincount(sessions_per_user),
+        events_per_user=np.bincount(events_per_user),
+        t_min=float(timestamp.min()),
+        t_max=float(timestamp.max()),
+    )
+    return out
+
+
+def merge_summaries(summaries):
+    """The summary of the union of disjoint sets of whole users (see `summarize`)."""
+    summaries = list(summaries)
+    out = {"n_events": 0, "n_sessions": 0, "t_min": None, "t_max": None,
+           "splits": {name: {"events": 0, "users": 0, "scored_targets": 0, "unseen_targets": 0}
+                      for name in splits.SPLITS}}
+    for key in ("session_length", "sessions_per_user", "events_per_user"):
+        size = max((len(s[key]) for s in summaries), default=0)
+        total = np.zeros(size, np.int64)
+        for s in summaries:
+            total[: len(s[key])] += np.asarray(s[key], np.int64)
+        out[key] = total
+    for s in summaries:
+        out["n_events"] += s["n_events"]
+        out["n_sessions"] += s["n_sessions"]
+        for name, counts in s["splits"].items():
+            for k, v in counts.items():
+                out["splits"][name][k] += v
+        if s["t_min"] is not None:
+            out["t_min"] = s["t_min"] if out["t_min"] is None else min(out["t_min"], s["t_min"])
+            out["t_max"] = s["t_max"] if out["t_max"] is None else max(out["t_max"], s["t_max"])
+    return out
+
+
+def _from_histogram(counts):
+    # The sorted values themselves, so `distribution` sees exactly the multiset the arrays hold
+    # (quantiles, mean and histogram depend on nothing else).
+    counts = np.asarray(counts, np.int64)
+    dtype = np.min_scalar_type(max(len(counts) - 1, 0))
+    return np.repeat(np.arange(len(counts), dtype=dtype), counts)
+
+
+def stats_from_summary(summary, *, n_users, n_items, n_catalogue, protocol, n_rows_read, dropped,
+                       cuts, input_time_sorted, warnings, seconds):
+    """`stats.json` content from a (merged) `summarize` result; see `compute_stats`."""
+    n_events = int(summary["n_events"])
     total_dropped = int(sum(dropped.values()))
     if n_events + total_dropped != n_rows_read:
         raise AssertionError(
@@ -76,20 +159,18 @@ def compute_stats(prepared, *, n_rows_read, dropped, cuts, input_time_sorted, wa
     return {
         "n_rows_read": int(n_rows_read),
         "n_events": n_events,
-        "n_users": int(len(prepared.user_ids)),
-        "n_items": int(len(prepared.item_ids)),
-        "n_catalogue": int(prepared.n_catalogue),
-        "n_sessions": n_sessions,
+        "n_users": int(n_users),
+        "n_items": int(n_items),
+        "n_catalogue": int(n_catalogue),
+        "n_sessions": int(summary["n_sessions"]),
         "dropped": {k: int(v) for k, v in dropped.items()},
-        "session_length": distribution(session_len),
-        "sessions_per_user": distribution(sessions_per_user, histogram_max=50),
-        "events_per_user": distribution(events_per_user, histogram_max=0),
-        "splits": per_split,
-        "protocol": prepared.config.protocol,
+        "session_length": distribution(_from_histogram(summary["session_length"])),
+        "sessions_per_user": distribution(_from_histogram(summary["sessions_per_user"]), histogram_max=50),
+        "events_per_user": distribution(_from_histogram(summary["events_per_user"]), histogram_max=0),
+        "splits": {name: dict(counts) for name, counts in summary["splits"].items()},
+        "protocol": protocol,
         "split_cuts": None if cuts is None else [float(c) for c in cuts],
-        "time_range": [float(prepared.timestamp.min()), float(prepared.timestamp.max())]
-        if n_events
-        else None,
+        "time_range": [float(summary["t_min"]), float(summary["t_max"])] if n_events else None,
         "input_time_sorted": bool(input_time_sorted),
         "warnings": warnings,
         "prepare_seconds": round(float(seconds), 3),

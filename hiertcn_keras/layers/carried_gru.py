@@ -60,7 +60,10 @@ class CarriedGRU(keras.layers.Layer):
             features = units
         self.states = [
             self.add_weight(
-                shape=(self.batch_size, u), initializer="zeros", trainable=False, name=f"state_{k}"
+                shape=(self.batch_size, u), initializer="zeros", trainable=False, name=f"state_{k}",
+                # A per-row carried state: per replica under a tf.distribute strategy
+                # (hiertcn_keras/training/distribute.py); no effect without a strategy.
+                aggregation="only_first_replica",
             )
             for k, u in enumerate(self.units)
         ]

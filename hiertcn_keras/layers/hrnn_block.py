@@ -61,7 +61,10 @@ class HRNNBlock(keras.layers.Layer):
         if not self.init_dense.built:
             self.init_dense.build((self.batch_size, self.user_units))
         self.state = self.add_weight(
-            shape=(self.batch_size, self.user_units), initializer="zeros", trainable=False, name="user_state"
+            shape=(self.batch_size, self.user_units), initializer="zeros", trainable=False, name="user_state",
+            # A per-row carried state: each tf.distribute replica keeps its own rows' copy
+            # (hiertcn_keras/training/distribute.py); no effect without a strategy.
+            aggregation="only_first_replica",
         )
 
     def reset_state(self):

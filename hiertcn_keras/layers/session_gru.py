@@ -23,8 +23,10 @@ straddle batches) with `stateful=True`: the final state lands in a non-trainable
 `[batch_size, H]` that the next call starts from; `reset_state()` zeroes it. As in Keras'
 stateful RNNs, the variable is assigned inside `call`, which works under
 `jit_compile=True` on TensorFlow and JAX (the trainers carry non-trainable variables).
-No gradient flows through the carried state across batches (truncated back-propagation,
-as in the official code, which fed the state back through placeholders).
+Under a `tf.distribute` strategy each replica keeps its own rows' state (`[B / N, H]`, see
+`hiertcn_keras/training/distribute.py`). No gradient flows through the carried state across
+batches (truncated back-propagation, as in the official code, which fed the state back
+through placeholders).
 
 The GRU cells are `keras.layers.GRUCell`s with `reset_after=False` (the TF1 convention of the
 official code) and gate biases (update z, reset r) initialised to 1.0, candidate bias 0.
@@ -182,6 +184,10 @@ class SessionGRU(keras.layers.Layer):
                 shape=(self.batch_size, self.state_size),
                 initializer="zeros",
                 trainable=False,
+                # Marks a per-row carried state: under a tf.distribute strategy every replica
+                # keeps its own rows' copy (hiertcn_keras/training/distribute.py); no effect
+                # without a strategy.
+                aggregation="only_first_replica",
                 name="state",
             )
 

@@ -7,8 +7,10 @@ model as non-trainable tables, so the `.keras` file is self-contained), then
 `G2 · ReLU(G1 h + g)` and an L2 normalisation give the item embedding z.
 
 Training pairs (q, i) are items engaged one after the other in a training session; the
-negatives are K items shared by the whole mini-batch (uniform or popularity^α). Losses: NCE
-(the talk's slide) or max-margin `max(0, z_q·z_n − z_q·z_i + Δ)` (the PinSage paper).
+negatives are K items shared by the whole mini-batch (uniform or popularity^α), plus, with
+PinSage's curriculum, hard negatives from the query's two-hop neighbourhood. Losses
+(`models.item_objective`): NCE (the talk's slide), max-margin `max(0, z_q·z_n − z_q·z_i + Δ)`
+(the PinSage paper) or a sampled softmax.
 
 Shape legend: N items in a batch, T neighbours per item, F features, D embedding size.
 """
@@ -21,7 +23,8 @@ from keras import ops
 
 from hiertcn_keras.layers import ItemEmbedding
 from hiertcn_keras.layers.sage_conv import PinSageConv
-from hiertcn_keras.losses import NegativeSampler, hinge_loss, nce_loss
+from hiertcn_keras.losses import NegativeSampler
+from hiertcn_keras.models.item_objective import ITEM_LOSSES, item_pair_loss, two_hop_negatives
 
 
 @keras.saving.register_keras_serializable(package="hiertcn")
@@ -128,46 +131,76 @@ class ItemGraphEncoder(keras.layers.Layer):
 class ItemModel(keras.Model):
     """Trains an `ItemGraphEncoder` on co-interacted pairs `{"query": [N], "positive": [N]}`.
 
+    Every pair is scored against K negatives shared by the batch (a shared negative that is
+    the pair's positive does not count) and, once `hard_count` is above 0, against that many
+    hard negatives of its own from the query's two-hop neighbourhood (PinSage's curriculum:
+    `HardNegativeCurriculum` raises `hard_count` by one per epoch). Objectives:
+    `models.item_objective`.
+
     Args:
         encoder: `ItemGraphEncoder`.
-        loss_name: str. `nce` or `max_margin`. Defaults to `max_margin`.
+        loss_name: str. `softmax`, `max_margin` or `nce`. Defaults to `softmax`.
         n_negatives: int. K shared negatives per batch. Defaults to 500 (PinSage).
         margin: float. Δ of the max-margin loss. Defaults to 0.1.
         item_counts: int array `[n_items]` for popularity negatives, or `None` (uniform).
         alpha: float. Popularity exponent. Defaults to 0.75.
         seed: int. Defaults to 0.
+        temperature: float. τ of the `nce` and `softmax` losses. Defaults to 0.1.
+        max_hard_negatives: int. H, the most hard negatives per pair. Defaults to 0 (none).
     """
 
-    def __init__(self, encoder, loss_name="max_margin", n_negatives=500, margin=0.1, item_counts=None,
-                 alpha=0.75, seed=0, **kwargs):
+    def __init__(self, encoder, loss_name="softmax", n_negatives=500, margin=0.1, item_counts=None,
+                 alpha=0.75, seed=0, temperature=0.1, max_hard_negatives=0, **kwargs):
         super().__init__(**kwargs)
-        if loss_name not in ("nce", "max_margin"):
-            raise ValueError(f"loss_name must be 'nce' or 'max_margin', got {loss_name!r}")
+        if loss_name not in ITEM_LOSSES:
+            raise ValueError(f"loss_name must be one of {ITEM_LOSSES}, got {loss_name!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if int(max_hard_negatives) < 0:
+            raise ValueError(f"max_hard_negatives must be ≥ 0, got {max_hard_negatives}")
         self.encoder = encoder
         self.loss_name, self.n_negatives, self.margin = loss_name, int(n_negatives), float(margin)
-        self.alpha, self.seed = float(alpha), int(seed)
+        self.alpha, self.seed, self.temperature = float(alpha), int(seed), float(temperature)
+        self.max_hard_negatives = int(max_hard_negatives)
         self.item_counts = None if item_counts is None else np.asarray(item_counts, np.int64)
         self.sampler = NegativeSampler(
             "popularity" if self.item_counts is not None else "uniform", alpha=self.alpha,
             counts=self.item_counts, n_items=encoder.n_items, seed=self.seed, name="negatives",
         )
+        self.hard_seed = keras.random.SeedGenerator(self.seed + 1)
+        #: How many of the `max_hard_negatives` count now (the curriculum sets it per epoch).
+        self.hard_count = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False,
+                                          name="hard_count")
 
     def call(self, batch, training=False):
         return self.encoder(batch["query"]), self.encoder(batch["positive"])
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         z_q, z_i = y_pred
-        z_n = self.encoder(self.sampler.sample(self.n_negatives))
-        if self.loss_name == "nce":
-            return nce_loss(z_q, z_i, z_n)
-        return hinge_loss(z_q, z_i, z_n, margin=self.margin)
+        query, positive = ops.cast(x["query"], "int32"), ops.cast(x["positive"], "int32")
+        shared = self.sampler.sample(self.n_negatives)  # [K]
+        scores = ops.matmul(z_q, ops.transpose(self.encoder(shared)))  # [N, K]
+        valid = ops.expand_dims(shared, 0) != ops.expand_dims(positive, -1)
+        if self.max_hard_negatives:
+            h = self.max_hard_negatives
+            hard = two_hop_negatives(self.encoder.neighbours, query, h, self.hard_seed)  # [N, H]
+            z_h = ops.reshape(self.encoder(ops.reshape(hard, (-1,))), (-1, h, self.encoder.dim))
+            scores = ops.concatenate([scores, ops.einsum("nd,nhd->nh", z_q, z_h)], axis=-1)
+            slot = ops.expand_dims(ops.arange(h, dtype="int32"), 0)
+            hard_valid = ((hard > 0) & (hard != ops.expand_dims(positive, -1)) & (hard != ops.expand_dims(query, -1))
+                          & (slot < self.hard_count))
+            valid = ops.concatenate([valid, hard_valid], axis=-1)
+        positive_scores = ops.sum(z_q * z_i, axis=-1)
+        return item_pair_loss(self.loss_name, positive_scores, scores, valid, margin=self.margin,
+                              temperature=self.temperature)
 
     def get_config(self):
         return {
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "loss_name": self.loss_name, "n_negatives": self.n_negatives, "margin": self.margin,
             "item_counts": None if self.item_counts is None else self.item_counts.tolist(),
-            "alpha": self.alpha, "seed": self.seed, "name": self.name,
+            "alpha": self.alpha, "seed": self.seed, "temperature": self.temperature,
+            "max_hard_negatives": self.max_hard_negatives, "name": self.name,
         }
 
     @classmethod
@@ -175,6 +208,13 @@ class ItemModel(keras.Model):
         config = dict(config)
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
         return cls(encoder, **config)
+
+
+class HardNegativeCurriculum(keras.callbacks.Callback):
+    """PinSage's curriculum: epoch e (from 0) trains with min(e, H) hard negatives per pair."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.hard_count.assign(min(int(epoch), self.model.max_hard_negatives))
 
 
 def training_pairs(view):
@@ -189,10 +229,15 @@ def training_pairs(view):
     return query[keep].astype(np.int32), positive[keep].astype(np.int32)
 
 
+def embed_range(encoder, start, stop, batch_size=4096):
+    """Embed item indices `start..stop−1` in batches: float32 `[stop − start, D]` (index 0 → zeros)."""
+    out = np.zeros((stop - start, encoder.dim), dtype=np.float32)
+    for first in range(max(start, 1), stop, batch_size):
+        ids = np.arange(first, min(first + batch_size, stop), dtype=np.int32)
+        out[ids - start] = np.asarray(encoder(ids))
+    return out
+
+
 def embed_all(encoder, n_items, batch_size=4096):
     """Embed every item index 0..n_items−1 in batches: float32 `[n_items, D]` (row 0 zeros)."""
-    out = np.zeros((n_items, encoder.dim), dtype=np.float32)
-    for start in range(1, n_items, batch_size):
-        ids = np.arange(start, min(start + batch_size, n_items), dtype=np.int32)
-        out[ids] = np.asarray(encoder(ids))
-    return out
+    return embed_range(encoder, 0, n_items, batch_size)

@@ -156,11 +156,14 @@ class Recommender(keras.Model):
         return cls(user_model, **config)
 
 
-def build_recommender(config, item_matrix=None, item_counts=None):
-    """Build the user model named by `config.model` and wrap it in a `Recommender`."""
+def build_recommender(config, item_matrix=None, item_counts=None, *, cls=None):
+    """Build the user model named by `config.model` and wrap it in a `Recommender`.
+
+    `cls` is a `Recommender` subclass to build instead (the replicas of a distributed run).
+    """
     from hiertcn_keras.models.user_models import build_user_model
 
     if config.item_space == "pretrained" and item_matrix is not None and config.output_dim != item_matrix.shape[1]:
         config = config.replace(output_dim=int(item_matrix.shape[1]))
     user_model = build_user_model(config, item_matrix)
-    return Recommender(user_model, config, item_counts=item_counts, name=f"{config.model}_recommender")
+    return (cls or Recommender)(user_model, config, item_counts=item_counts, name=f"{config.model}_recommender")

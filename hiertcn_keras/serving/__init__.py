@@ -1,7 +1,30 @@
-"""Serving: the item embedding store (and, later, user-interest store and online recommender)."""
+"""Serving: the item embedding store, the user-interest store, the online recommender, HTTP.
 
-from hiertcn_keras.serving.embedding_store import (
-    FORMAT_VERSION, EmbeddingStore, save_npy_as_store, write_store,
-)
+Modules: `embedding_store` (memory-mapped item vectors), `serving_run` and `item_catalog` (what
+a run directory serves), `online_model` (the trained model's two online steps), `sessionizer`
+(prepare's session rule, one event at a time), `user_state`, `user_store`, `sqlite_store`,
+`redis_store` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
+`online_recommender` (`OnlineRecommender`), `http_schema` and `http_server` (the HTTP API).
 
-__all__ = ["FORMAT_VERSION", "EmbeddingStore", "save_npy_as_store", "write_store"]
+The names below are imported on first use, so that a process needing only the user store (a
+writer, a tool) does not load pandas, pyarrow or Keras.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "FORMAT_VERSION": "embedding_store",
+    "EmbeddingStore": "embedding_store",
+    "save_npy_as_store": "embedding_store",
+    "write_store": "embedding_store",
+    "OnlineRecommender": "online_recommender",
+    "open_user_store": "user_store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,8 @@ online serving. A store is a folder:
   padding row, its id is null.
 - `manifest.json`: format version, `n_items`, `dim`, `dtype`, `nbytes`, `sha256` of
   `embeddings.bin`, the training config and the creation time.
+- A store written by many workers (`store_shards.write_shard`) has `sharding` in its manifest
+  and `shards/shard-i-of-n.json` records, one per shard, each with its rows' sha256.
 
 Opening maps the file (`numpy.memmap`, read-only) instead of reading it, so it costs the same
 for 10 items or 10M: the kernel pages rows in when they are first gathered, and processes that
@@ -33,7 +35,6 @@ import datetime
 import hashlib
 import json
 import mmap
-import os
 from pathlib import Path
 
 import numpy as np
@@ -176,9 +177,10 @@ class EmbeddingStore:
 
         Args:
             path: str or Path. The store folder.
-            verify: str. `"size"` checks `embeddings.bin`'s size against the manifest (O(1));
-                `"full"` also recomputes its sha256 (reads the file); `"none"` trusts it.
-                Defaults to `"size"`.
+            verify: str. `"size"` checks `embeddings.bin`'s size against the manifest (O(1)),
+                and for a sharded store that every shard is written; `"full"` also recomputes
+                the sha256 (of every shard's rows for a sharded store; reads the file);
+                `"none"` trusts it. Defaults to `"size"`.
 
         Returns:
             `EmbeddingStore`.
@@ -207,7 +209,12 @@ class EmbeddingStore:
                 raise DataError(f"file is {what}: {actual} bytes, expected {expected} "
                                 f"({manifest['n_items']} × {manifest['dim']} {manifest['dtype']})",
                                 path=bin_path)
-        if verify == "full":
+        if manifest.get("sharding") is not None:
+            from hiertcn_keras.serving.store_shards import verify_shards
+
+            if verify != "none":
+                verify_shards(path, manifest, full=verify == "full")
+        elif verify == "full":
             actual_sha = _sha256_file(bin_path)
             if actual_sha != manifest.get("sha256"):
                 raise DataError(f"checksum mismatch: sha256 {actual_sha}, manifest says "

@@ -22,11 +22,14 @@ class RankingValidation(keras.callbacks.Callback):
         split: str. Defaults to `"valid"`.
         tie_policy: str. Defaults to `"conservative"`.
         every: int. Evaluate every `every` epochs (and always at the last). Defaults to 1.
+        model: `Recommender` to evaluate instead of the model being trained (a distributed
+            run evaluates the single-device twin of its replicas). Defaults to `None`.
     """
 
-    def __init__(self, dataset, split="valid", tie_policy="conservative", every=1):
+    def __init__(self, dataset, split="valid", tie_policy="conservative", every=1, *, model=None):
         super().__init__()
         self.dataset, self.split, self.tie_policy, self.every = dataset, split, tie_policy, every
+        self.evaluated = model
 
     def on_epoch_end(self, epoch, logs=None):
         from hiertcn_keras.training.evaluate import evaluate_recommender
@@ -34,7 +37,8 @@ class RankingValidation(keras.callbacks.Callback):
         if logs is None or (epoch + 1) % self.every:
             return
         started = time.perf_counter()
-        result = evaluate_recommender(self.model, self.dataset, self.split, tie_policy=self.tie_policy)
+        model = self.model if self.evaluated is None else self.evaluated
+        result = evaluate_recommender(model, self.dataset, self.split, tie_policy=self.tie_policy)
         for key, value in result.items():
             if isinstance(value, float):
                 logs[f"val_{key}"] = value

@@ -1,5 +1,8 @@
 """`embed_items`: build the item graph, train the item model and write the embedding store.
 
+`embed_items_shard` embeds one slice of the catalogue with a saved model, so that many
+workers fill one store.
+
 Steps: co-interaction graph of the training events → PinSage importance neighbourhoods (random
 walks with restart, top-T visits) → `ItemModel` trained on consecutive pairs with shared
 negatives → every item embedded in batches → an embedding store (`serving.embedding_store`)
@@ -9,66 +12,40 @@ that HierTCN's pretrained item space and serving open by memory map.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import time
 import warnings
+from pathlib import Path
 
 import keras
-import numpy as np
 
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.graph import cointeraction_graph, graph_stats, importance_neighbourhoods
-from hiertcn_keras.models.item_model import ItemGraphEncoder, ItemModel, embed_all, training_pairs
+from hiertcn_keras.models.item_model import (
+    HardNegativeCurriculum,
+    ItemGraphEncoder,
+    ItemModel,
+    embed_all,
+    embed_range,
+    training_pairs,
+)
 from hiertcn_keras.serving.embedding_store import write_store
+from hiertcn_keras.serving.store_shards import shard_rows, write_shard
+from hiertcn_keras.training.item_config import ItemModelConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class ItemModelConfig:
-    """Settings of `embed_items`.
-
-    Args:
-        dim: int. Embedding size D. Defaults to 64.
-        epochs: int. Defaults to 5.
-        batch_size: int. Pairs per batch. Defaults to 512.
-        n_negatives: int. Shared negatives per batch. Defaults to 500 (PinSage).
-        loss: str. `max_margin` (PinSage) or `nce` (the talk). Defaults to `max_margin`.
-        margin: float. Defaults to 0.1.
-        negative_distribution: str. `uniform` or `popularity`. Defaults to `uniform`.
-        top_t: int. Neighbours per item. Defaults to 10.
-        n_walks: int. Random walks per item. Defaults to 50.
-        walk_length: int. Defaults to 3.
-        window: int. Co-interaction window (events of one user). Defaults to 5.
-        learning_rate: float. Defaults to 1e-3.
-        seed: int. Defaults to 0.
-    """
-
-    dim: int = 64
-    epochs: int = 5
-    batch_size: int = 512
-    n_negatives: int = 500
-    loss: str = "max_margin"
-    margin: float = 0.1
-    negative_distribution: str = "uniform"
-    top_t: int = 10
-    n_walks: int = 50
-    walk_length: int = 3
-    window: int = 5
-    learning_rate: float = 1e-3
-    seed: int = 0
-
-
-def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dtype="float32"):
-    """Train the item model on a prepared dataset and write the embedding store.
+def train_item_model(data_dir, config=None, *, content=None, verbose=1):
+    """Build the item graph of a prepared dataset's training events and train the item model.
 
     Args:
         data_dir: str or Path. Prepared dataset.
-        out_store: str or Path. Store folder to write (atomically).
         config: `ItemModelConfig` or `None`.
         content: float array `[n_items, C]` of content features, or `None`.
         verbose: int. Keras progress. Defaults to 1.
-        dtype: str. Store dtype. Defaults to `float32`.
 
     Returns:
-        `(matrix [n_items, D], report dict)`.
+        `(ItemModel, report dict)`.
     """
     import tensorflow as tf
 
@@ -85,7 +62,8 @@ def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dt
                                name="item_encoder")
     counts = dataset.item_counts("train") if config.negative_distribution == "popularity" else None
     model = ItemModel(encoder, loss_name=config.loss, n_negatives=config.n_negatives, margin=config.margin,
-                      item_counts=counts, seed=config.seed)
+                      item_counts=counts, seed=config.seed, temperature=config.temperature,
+                      max_hard_negatives=config.hard_negatives)
     query, positive = training_pairs(view)
     if len(query) == 0:
         raise ValueError(f"{data_dir}: no consecutive item pairs in the training sessions to train on")
@@ -97,18 +75,98 @@ def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dt
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
-        history = model.fit(pairs, epochs=config.epochs, verbose=verbose)
-    train_seconds = time.perf_counter() - started
-    matrix = embed_all(encoder, dataset.n_items)
-    ids = [""] + dataset.items["id"].astype(str).tolist()
+        history = model.fit(pairs, epochs=config.epochs, verbose=verbose, callbacks=[HardNegativeCurriculum()])
     report = {
         "config": dataclasses.asdict(config),
         "graph": graph_stats(graph),
         "graph_seconds": round(graph_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
+        "train_seconds": round(time.perf_counter() - started, 3),
         "pairs": int(len(query)),
         "loss": [float(v) for v in history.history["loss"]],
         "data_fingerprint": dataset.fingerprint,
     }
-    write_store(out_store, matrix, ids, dtype=dtype, config=report)
+    return model, report
+
+
+def save_item_model(model, path):
+    """Save an `ItemModel` as a `.keras` file atomically; returns its sha256 (the model fingerprint)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"the item model file must end in .keras, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    try:
+        model.save(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return model_fingerprint(path)
+
+
+def model_fingerprint(path):
+    """sha256 of a saved model file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _store_ids(dataset):
+    return [""] + dataset.items["id"].astype(str).tolist()
+
+
+def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dtype="float32", model_out=None):
+    """Train the item model on a prepared dataset and write the embedding store.
+
+    Args:
+        data_dir: str or Path. Prepared dataset.
+        out_store: str or Path. Store folder to write (atomically).
+        config: `ItemModelConfig` or `None`.
+        content: float array `[n_items, C]` of content features, or `None`.
+        verbose: int. Keras progress. Defaults to 1.
+        dtype: str. Store dtype. Defaults to `float32`.
+        model_out: str, Path or `None`. Also save the trained model here (`.keras`), for
+            `embed_items_shard`. Defaults to `None`.
+
+    Returns:
+        `(matrix [n_items, D], report dict)`.
+    """
+    model, report = train_item_model(data_dir, config, content=content, verbose=verbose)
+    if model_out is not None:
+        report["model_fingerprint"] = save_item_model(model, model_out)
+    dataset = PreparedDataset(data_dir)
+    matrix = embed_all(model.encoder, dataset.n_items)
+    write_store(out_store, matrix, _store_ids(dataset), dtype=dtype, config=report)
     return matrix, report
+
+
+def embed_items_shard(data_dir, model_path, out_store, shard, n_shards, *, dtype="float32", batch_size=4096):
+    """Embed one shard of the catalogue with a trained item model into a shared store.
+
+    Many workers, each with its own `shard`, fill one store (`serving.store_shards`); the store
+    opens once every shard is written.
+
+    Args:
+        data_dir: str or Path. The prepared dataset the model was trained on.
+        model_path: str or Path. An item model saved by `embed_items(..., model_out=...)`.
+        out_store: str or Path. The shared store folder.
+        shard: int. This worker's shard, 0 ≤ shard < n_shards.
+        n_shards: int.
+        dtype: str. Store dtype. Defaults to `float32`.
+        batch_size: int. Items per forward pass. Defaults to 4096.
+
+    Returns:
+        `(start, stop)`: the rows written.
+    """
+    dataset = PreparedDataset(data_dir)
+    model = keras.models.load_model(model_path)
+    if model.encoder.n_items != dataset.n_items:
+        raise ValueError(f"{model_path} embeds {model.encoder.n_items} items but {data_dir} has {dataset.n_items}; "
+                         "was it trained on this dataset?")
+    start, stop = shard_rows(dataset.n_items, shard, n_shards)
+    rows = embed_range(model.encoder, start, stop, batch_size)
+    write_shard(out_store, rows, _store_ids(dataset), n_items=dataset.n_items, index=shard, count=n_shards,
+                dtype=dtype, model_fingerprint=model_fingerprint(model_path),
+                config={"model_file": Path(model_path).name, "data_fingerprint": dataset.fingerprint})
+    return start, stop

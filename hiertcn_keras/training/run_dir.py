@@ -13,8 +13,11 @@ killed run resumes from); the final folder appears only when the run has succeed
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
+
+import numpy as np
 
 
 def partial_dir(run_dir):
@@ -33,3 +36,10 @@ def git_commit():
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def item_matrix_fingerprint(item_matrix):
+    """sha256 of an item matrix as float32 (`None` for `None`): what a pretrained run was trained on."""
+    if item_matrix is None:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(item_matrix, dtype=np.float32).tobytes()).hexdigest()

@@ -26,8 +26,9 @@ from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.run_dir import git_commit, partial_dir
+from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint, partial_dir
 
+STRATEGIES = ("default", "mirrored", "multi-worker")
 METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
 
 
@@ -40,12 +41,17 @@ class TrainConfig:
         monitor: str. Validation metric for early stopping (`recall@10`, `mrr`, ... or `loss`).
             Defaults to `recall@10`.
         patience: int. Epochs without improvement before stopping. Defaults to 3.
-        jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend. Defaults
-            to `"auto"`.
+        jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend without a
+            strategy. Defaults to `"auto"`.
         tie_policy: str. Defaults to `conservative`.
         validate: bool. Evaluate the validation split every epoch. Defaults to `True`.
         verbose: int. Keras progress: 0 silent, 1 bar, 2 one line per epoch. Defaults to 1.
         seed: int. Shuffling and initialisation seed. Defaults to 0.
+        strategy: str. `default` (one device), `mirrored` (every local GPU, or every logical
+            CPU device) or `multi-worker` (the machines of `TF_CONFIG`); see
+            `hiertcn_keras.training.distribute` and docs/distributed.md. The model's
+            `batch_size` stays the global batch: each of N replicas carries B / N rows.
+            Defaults to `default`.
     """
 
     epochs: int = 10
@@ -56,8 +62,11 @@ class TrainConfig:
     validate: bool = True
     verbose: int = 1
     seed: int = 0
+    strategy: str = "default"
 
     def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
         if self.monitor not in METRIC_KEYS + ("loss",):
@@ -74,7 +83,9 @@ def model_config_for(dataset, **overrides):
 
 def _jit(train_config):
     if train_config.jit_compile == "auto":
-        return keras.backend.backend() == "tensorflow"
+        # Not under a strategy: the all-gather of sparse (embedding) gradients between workers
+        # has no XLA CPU kernel (CollectiveGatherV2, measured with TF 2.21).
+        return keras.backend.backend() == "tensorflow" and train_config.strategy == "default"
     return bool(train_config.jit_compile)
 
 
@@ -94,6 +105,12 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     """
     from hiertcn_keras.data.pipeline import make_dataset
 
+    strategy = None
+    if train_config.strategy != "default":
+        from hiertcn_keras.training import distribute
+
+        strategy = distribute.make_strategy(train_config.strategy)  # before any TensorFlow op
+        out_dir = distribute.worker_run_dir(out_dir, strategy)
     keras.utils.set_random_seed(train_config.seed)
     dataset = PreparedDataset(data_dir)
     if model_config.n_items != dataset.n_items or model_config.n_catalogue != dataset.n_catalogue:
@@ -105,15 +122,30 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     work.mkdir(parents=True, exist_ok=True)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
-    model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
-    model_config = model.model_config
     units = model_config.sessions_per_batch if model_config.hierarchical else 1
-    model(batcher.table.gather(np.full((model_config.batch_size, units), -1)))  # build on a padding batch
-    model.compile(optimizer=keras.optimizers.Adam(model_config.learning_rate), jit_compile=_jit(train_config))
+    padding = batcher.table.gather(np.full((model_config.batch_size, units), -1))
+    if strategy is None:
+        model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
+        model(padding)  # build on a padding batch
+        model.compile(optimizer=keras.optimizers.Adam(model_config.learning_rate), jit_compile=_jit(train_config))
+        fitted = model
+    else:
+        # `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and saved.
+        replicas = distribute.Replicas(strategy, model_config, item_matrix=item_matrix,
+                                       item_counts=dataset.item_counts("train"))
+        replicas.build(padding)
+        replicas.compile(model_config.learning_rate, _jit(train_config))
+        model, fitted = replicas.twin, replicas.model
+    model_config = model.model_config
 
     callbacks = [cb.EpochTimer(len(train_view))]
     if train_config.validate:
-        callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy))
+        if strategy is None:
+            callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy))
+        else:
+            callbacks.append(distribute.TwinValidation(replicas))
+            callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy, model=model))
+            callbacks.append(distribute.AgreeOnLogs(strategy))
         monitor = f"val_{train_config.monitor}"
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min" if train_config.monitor in ("loss", "mrp") else "max",
@@ -124,6 +156,11 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     progress = cb.ProgressLog(work / "progress.json")
     epochs_done = len(progress.epochs)
     callbacks.append(progress)
+    if strategy is None:
+        data = make_dataset(batcher, first_epoch=epochs_done)
+    else:
+        data = replicas.dataset(batcher, first_epoch=epochs_done)
+        callbacks.insert(0, distribute.AlignOptimizerSteps())
     callbacks.append(keras.callbacks.BackupAndRestore(str(work / "backup")))
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
@@ -134,12 +171,17 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         # steps_per_epoch), and the batch dict carries more keys than the user model reads.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
-        model.fit(make_dataset(batcher, first_epoch=epochs_done), epochs=train_config.epochs,
-                  callbacks=callbacks, shuffle=False, verbose=train_config.verbose)
+        fitted.fit(data, epochs=train_config.epochs, callbacks=callbacks, shuffle=False,
+                   verbose=train_config.verbose)
     train_seconds = time.perf_counter() - started
+    if strategy is not None:
+        replicas.sync_twin()  # the final (or, with early stopping, the restored best) weights
     history_dict = progress.as_history()
 
     metrics = {}
+    if strategy is not None:
+        # Every worker ends with the same weights; only the chief scores the test split.
+        evaluate_test = evaluate_test and distribute.worker_task(strategy)[2]
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
     config_record = {
@@ -152,7 +194,11 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         "keras_version": keras.__version__,
         "train_seconds": round(train_seconds, 3),
         "train_events_per_epoch": len(train_view),
+        # Which frozen item vectors a pretrained-space run was trained on (None: learned ids).
+        "item_matrix_sha256": item_matrix_fingerprint(item_matrix),
     }
+    if strategy is not None:
+        config_record["distribution"] = distribute.describe(strategy, replicas.layout)
     with atomic.atomic_dir(out_dir) as tmp:
         model.save(tmp / "model.keras")
         atomic.write_json(tmp / "config.json", config_record)

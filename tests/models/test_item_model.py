@@ -77,3 +77,38 @@ def test_training_pairs_stay_inside_sessions():
     q, p = training_pairs(view)
     # (5,6) yes; (6,6) is a repeat; (6,7) crosses sessions; (7,8) crosses users; (8,9) yes.
     assert list(zip(q.tolist(), p.tolist())) == [(5, 6), (8, 9)]
+
+
+def test_hard_negative_curriculum_and_softmax_round_trip(tmp_path):
+    from hiertcn_keras.models.item_model import HardNegativeCurriculum
+
+    nb, w = tables()
+    model = ItemModel(ItemGraphEncoder(N_ITEMS, nb, w, dim=6), loss_name="softmax", n_negatives=8, seed=1,
+                      temperature=0.1, max_hard_negatives=2)
+    q = np.arange(1, N_ITEMS, dtype=np.int32)
+    p = ((q % (N_ITEMS - 1)) + 1).astype(np.int32)
+    model({"query": q[:2], "positive": p[:2]})
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(int(np.asarray(self.model.hard_count)))
+
+    history = model.fit(tf.data.Dataset.from_tensor_slices({"query": q, "positive": p}).batch(8), epochs=4,
+                        verbose=0, callbacks=[HardNegativeCurriculum(), Record()])
+    assert seen == [0, 1, 2, 2]  # epoch e trains with min(e, 2) hard negatives
+    assert np.isfinite(history.history["loss"]).all()
+    model.save(tmp_path / "items.keras")
+    loaded = keras.models.load_model(tmp_path / "items.keras")
+    assert (loaded.loss_name, loaded.temperature, loaded.max_hard_negatives) == ("softmax", 0.1, 2)
+    np.testing.assert_allclose(embed_all(loaded.encoder, N_ITEMS), embed_all(model.encoder, N_ITEMS), atol=1e-6)
+
+
+def test_item_model_refuses_bad_settings():
+    nb, w = tables()
+    encoder = ItemGraphEncoder(N_ITEMS, nb, w, dim=6)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        ItemModel(encoder, loss_name="nce", temperature=0)
+    with pytest.raises(ValueError, match="loss_name must be one of"):
+        ItemModel(encoder, loss_name="triplet")

@@ -4,7 +4,7 @@ from hiertcn_keras import cli
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.item_vectors import load_item_vectors
 from hiertcn_keras.serving.embedding_store import EmbeddingStore
-from hiertcn_keras.training.item_training import ItemModelConfig, embed_items
+from hiertcn_keras.training.item_training import ItemModelConfig, embed_items, embed_items_shard, model_fingerprint
 
 TINY = ItemModelConfig(dim=8, epochs=2, batch_size=16, n_negatives=10, top_t=3, n_walks=5)
 
@@ -28,3 +28,22 @@ def test_embed_items_command(tiny_data_dir, tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "hit-rate@10" in out and (tmp_path / "s" / "manifest.json").is_file()
+
+
+def test_shards_embedded_with_the_saved_model_equal_the_whole_store(tiny_data_dir, tmp_path):
+    config = ItemModelConfig(dim=8, epochs=2, batch_size=16, n_negatives=10, top_t=3, n_walks=5, hard_negatives=2,
+                             loss="softmax", temperature=0.1)
+    matrix, report = embed_items(tiny_data_dir, tmp_path / "whole", config, verbose=0,
+                                 model_out=tmp_path / "item_model.keras")
+    assert report["model_fingerprint"] == model_fingerprint(tmp_path / "item_model.keras")
+    # Three workers, in any order, with the saved model: the same rows as the single run.
+    for shard in (2, 0, 1):
+        embed_items_shard(tiny_data_dir, tmp_path / "item_model.keras", tmp_path / "sharded", shard, 3)
+    with EmbeddingStore.open(tmp_path / "sharded", verify="full") as store:
+        np.testing.assert_allclose(store.as_array(), matrix, atol=1e-6)
+        assert store.manifest["sharding"]["model_fingerprint"] == report["model_fingerprint"]
+
+
+def test_shard_command_needs_a_model(tiny_data_dir, tmp_path, capsys):
+    assert cli.main(["embed-items", "--data", str(tiny_data_dir), "--out", str(tmp_path / "s"), "--shard", "0/2"]) == 2
+    assert "--shard needs --model" in capsys.readouterr().err

@@ -1,0 +1,193 @@
+"""Bounded HTTP load test of `hiertcn serve` on 127.0.0.1, with a final consistency check.
+
+Starts `hiertcn serve` as its own process (a synthetic servable run of `--items` items, see
+`_serving_common.synthetic_run`, or `--run`/`--items-store` of a real run, whose item ids the
+events are then drawn from), with a fresh SQLite user store, then runs `--clients` concurrent
+clients (threads of this process, one keep-alive connection each) for `--seconds`. Each client
+owns its own users, so every user's events arrive in time order; a client sends `POST /events`
+(one event) and after every `--recommend-every`-th event `GET /users/{id}/recommendations?k=10`.
+Reported: requests served, errors (any non-2xx or transport failure; must be 0 since every
+request is valid), latency percentiles per route and requests/s. Finally every user's stored
+state is read back (`GET /users/{id}/state`) and its event count compared with the events the
+server accepted for that user: `mismatched_users` must be 0.
+
+Usage:
+
+    python benchmarks/bench_http_load.py                     # 100k items, 8 clients, 30 s
+    python benchmarks/bench_http_load.py --items 5000 --clients 4 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
+from _serving_common import percentiles_ms, synthetic_run  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_server(run_dir, items_dir, store, extra=()):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve",
+               "--run", str(run_dir), "--store", store, "--port", "0", *extra]
+    if items_dir is not None:
+        command += ["--items", str(items_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if " on http://" in line:
+            url = line.split(" on ")[1].split()[0]
+            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
+            host, port = url[len("http://"):].split(":")
+            return process, host, int(port), lines
+    process.kill()
+    raise RuntimeError("the server did not start:\n" + "".join(lines))
+
+
+class Client(threading.Thread):
+    """One keep-alive connection sending one user-partition's events until `stop_at`."""
+
+    def __init__(self, host, port, users, item_ids, stop_at, recommend_every, seed):
+        super().__init__(daemon=True)
+        self.host, self.port, self.users, self.item_ids = host, port, users, item_ids
+        self.stop_at, self.recommend_every = stop_at, recommend_every
+        self.rng = np.random.default_rng(seed)
+        self.latency = collections.defaultdict(list)
+        self.errors = collections.Counter()
+        self.accepted = collections.Counter()
+        self.clock = {u: 1.7e9 + float(self.rng.uniform(0, 3600)) for u in users}
+
+    def call(self, conn, method, path, body=None):
+        started = time.perf_counter()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        return response.status, payload, time.perf_counter() - started
+
+    def run(self):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        n = 0
+        while time.monotonic() < self.stop_at:
+            user = self.users[int(self.rng.integers(len(self.users)))]
+            self.clock[user] += float(self.rng.uniform(3600, 7200) if self.rng.random() < 0.15 else
+                                      self.rng.uniform(5, 120))
+            item = self.item_ids[int(self.rng.integers(len(self.item_ids)))]
+            body = json.dumps({"user": user, "item": item, "timestamp": self.clock[user]})
+            try:
+                status, payload, seconds = self.call(conn, "POST", "/events", body)
+                self.latency["events"].append(seconds)
+                if status == 200:
+                    self.accepted[user] += json.loads(payload)["accepted"]
+                else:
+                    self.errors[f"events {status}"] += 1
+                n += 1
+                if n % self.recommend_every == 0:
+                    status, _, seconds = self.call(conn, "GET", f"/users/{user}/recommendations?k=10")
+                    self.latency["recommendations"].append(seconds)
+                    if status != 200:
+                        self.errors[f"recommendations {status}"] += 1
+            except (OSError, http.client.HTTPException) as error:
+                self.errors[type(error).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        conn.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000, help="synthetic catalogue size")
+    parser.add_argument("--run", default=None, help="serve this run instead of a synthetic one")
+    parser.add_argument("--items-store", default=None, help="the item store of --run")
+    parser.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--users-per-client", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--recommend-every", type=int, default=4)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    with temp_dir(prefix="hiertcn-bench-http-") as tmp:
+        if args.run:
+            run_dir, items_dir = Path(args.run), args.items_store
+            from hiertcn_keras.serving.serving_run import ServingRun
+
+            run = ServingRun.open(run_dir)
+            item_ids = list(run.item_ids[1 : run.n_catalogue + 1])
+        else:
+            run_dir, items_dir = synthetic_run(tmp / "synthetic", args.items)
+            item_ids = [f"item{k}" for k in range(args.items)]
+        process, host, port, lines = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}",
+                                                  ["--retrieval", args.retrieval])
+        try:
+            stop_at = time.monotonic() + args.seconds
+            clients = [Client(host, port, [f"c{c}-u{u}" for u in range(args.users_per_client)], item_ids, stop_at,
+                              args.recommend_every, seed=c) for c in range(args.clients)]
+            started = time.perf_counter()
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join()
+            elapsed = time.perf_counter() - started
+
+            accepted = collections.Counter()
+            for client in clients:
+                accepted.update(client.accepted)
+            conn = http.client.HTTPConnection(host, port, timeout=60)
+            mismatched = []
+            for user, n in sorted(accepted.items()):
+                conn.request("GET", f"/users/{user}/state")
+                response = conn.getresponse()
+                payload = json.loads(response.read())
+                if response.status != 200 or payload["n_events"] != n:
+                    mismatched.append((user, n, payload.get("n_events")))
+            conn.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+    latency = collections.defaultdict(list)
+    errors = collections.Counter()
+    for client in clients:
+        for route, values in client.latency.items():
+            latency[route].extend(values)
+        errors.update(client.errors)
+    served = sum(len(v) for v in latency.values())
+    record = {
+        "benchmark": "http_load", "machine": machine(), "items": None if args.run else args.items,
+        "retrieval": args.retrieval, "clients": args.clients, "seconds": round(elapsed, 2),
+        "requests": served, "requests_per_s": round(served / elapsed, 1), "errors": dict(errors),
+        "error_count": sum(errors.values()), "events_accepted": sum(accepted.values()),
+        "users_checked": len(accepted), "mismatched_users": len(mismatched), "mismatch_examples": mismatched[:5],
+        "latency": {route: {"n": len(v), **percentiles_ms(v)} for route, v in latency.items()},
+    }
+    rows = [[route, v["n"], v["p50_ms"], v["p90_ms"], v["p99_ms"]] for route, v in record["latency"].items()]
+    print(format_table(["route", "requests", "p50 ms", "p90 ms", "p99 ms"], rows))
+    print(f"{served} requests in {elapsed:.1f} s ({record['requests_per_s']}/s) from {args.clients} clients; "
+          f"errors: {record['error_count']}; users whose state misses an accepted event: {len(mismatched)} "
+          f"of {len(accepted)}")
+    emit_json(record, args.json)
+    return 0 if record["error_count"] == 0 and not mismatched else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Benchmark online serving: per-event latency (observe + top-10) and events/s on one core.
+
+For each catalogue size (`--items`, default 100k and 1M) a synthetic servable run is written
+(`_serving_common.synthetic_run`: an untrained HierTCN with the official sizes, pretrained
+item space, 128-d clustered item vectors in a memory-mapped store), then the same synthetic
+event stream is replayed through `OnlineRecommender` with each retrieval (`exact`, `ivf`,
+`hnsw`), side by side in one process pinned to one CPU core (and TF, BLAS and faiss limited to
+one thread). Each event is timed end to end: `observe` (SQLite user store read, session rule,
+fold at session starts, low-level TCN, store write) + top-10 excluding the open session.
+Reported per configuration: p50/p90/p99 ms, events/s, the two halves' p50, and for faiss its
+recall@10 against exact search on the replay's own user embeddings (plus the build-time
+figure on catalogue vectors). The first `--warmup` events are not timed.
+
+Usage:
+
+    python benchmarks/bench_serving.py                                  # 100k and 1M items
+    python benchmarks/bench_serving.py --items 20000 --events 300 --retrieval exact hnsw
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# One core, one thread per library: set before numpy / TensorFlow / faiss load.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+             "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
+from _serving_common import percentiles_ms, synthetic_events, synthetic_run  # noqa: E402
+
+
+def replay(recommender, events, warmup, k=10):
+    """Time observe + top-k per event; returns timings and the embeddings queried."""
+    total, observe_s, search_s, queries = [], [], [], []
+    for n, (user, item, t) in enumerate(events):
+        started = time.perf_counter()
+        obs = recommender.observe(user, item, t)
+        mid = time.perf_counter()
+        recommender.top_k(obs.embedding[None], k, exclude=[set(obs.session)])
+        done = time.perf_counter()
+        if n >= warmup:
+            total.append(done - started)
+            observe_s.append(mid - started)
+            search_s.append(done - mid)
+            queries.append(obs.embedding)
+    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--retrieval", nargs="+", default=["exact", "ivf", "hnsw"], choices=["exact", "ivf", "hnsw"])
+    parser.add_argument("--events", type=int, default=3000, help="timed events per configuration")
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: the last one)")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary run folders")
+    args = parser.parse_args(argv)
+
+    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+
+    from hiertcn_keras.serving.faiss_retriever import recall_at_k
+    from hiertcn_keras.serving.online_recommender import OnlineRecommender
+    from hiertcn_keras.serving.retrieval import ExactRetriever
+
+    rows, results = [], []
+    with temp_dir(keep=args.keep, prefix="hiertcn-bench-serving-") as tmp:
+        for n_items in args.items:
+            started = time.perf_counter()
+            run_dir, items_dir = synthetic_run(tmp / f"n{n_items}", n_items)
+            setup_s = time.perf_counter() - started
+            events = synthetic_events(args.warmup + args.events, args.users, n_items, seed=1)
+            for kind in args.retrieval:
+                started = time.perf_counter()
+                options = {"threads": 1} if kind != "exact" else {}
+                rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
+                                             retrieval=kind, retrieval_options=options)
+                open_s = time.perf_counter() - started
+                total, observe_s, search_s, queries = replay(rec, events, args.warmup)
+                record = {"n_items": n_items, "retrieval": kind, "events": len(total),
+                          "events_per_s": round(len(total) / total.sum(), 1), **percentiles_ms(total),
+                          "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
+                          "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
+                          "open_s": round(open_s, 2), "setup_s": round(setup_s, 2),
+                          "item_vectors": rec.catalog.source}
+                if kind != "exact":
+                    exact, _ = ExactRetriever(rec.catalog.table).search(queries, 10)
+                    approx, _ = rec.retriever.search(queries, 10)
+                    record["recall@10_replay"] = round(recall_at_k(approx, exact), 4)
+                    record["build"] = rec.retriever.report
+                results.append(record)
+                rows.append([f"{n_items:,} / {kind}", record["p50_ms"], record["p90_ms"], record["p99_ms"],
+                             record["events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
+                             record.get("recall@10_replay", "exact"),
+                             rec.retriever.report.get("recall@10", "–")])
+                rec.close()
+                print(f"done {n_items:,} / {kind}", file=sys.stderr, flush=True)
+    print(format_table(["items / retrieval", "p50 ms", "p90 ms", "p99 ms", "events/s", "observe p50",
+                        "top-10 p50", "recall@10 (replay)", "recall@10 (build)"], rows))
+    emit_json({"benchmark": "serving", "machine": machine(), "core": core, "results": results}, args.json)
+
+
+if __name__ == "__main__":
+    main()

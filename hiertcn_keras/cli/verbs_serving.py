@@ -1,0 +1,173 @@
+"""The serving verbs: `serve` (the HTTP API) and `recommend` (one user's history, once)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from hiertcn_keras.cli.common import formatter
+
+ORDER = 40
+
+
+def register(sub):
+    """Adds this module's verbs to the subparsers `sub`."""
+    _add_serve(sub)
+    _add_recommend(sub)
+
+
+def _add_common(p):
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a HierTCN/HierGRU run written by `hiertcn train`")
+    p.add_argument("--items", metavar="STORE_DIR", default=None,
+                   help="item embedding store. A pretrained-space run ranks from it (memory-mapped) after checking "
+                   "its vectors equal the model's frozen ones; for a learned-space run only its ids are checked "
+                   "and ranking uses the run's output layer. Optional: without it the run's own table is used")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="the run's prepared dataset (vocabulary, session settings) if it moved (default: the "
+                   "path recorded in the run)")
+    p.add_argument("--session-gap", type=float, default=None, metavar="SECONDS",
+                   help="idle gap that starts a session (default: the one the run's data was prepared with)")
+    p.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact",
+                   help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
+    p.add_argument("--unknown-items", choices=("reject", "skip"), default="reject",
+                   help="unknown item ids: an error (default) or skipped and counted")
+    p.add_argument("--out-of-order", choices=("reject", "skip", "clamp"), default="reject",
+                   help="events older than the user's last: an error (default), skipped, or taken as at the last time")
+
+
+def _add_serve(sub):
+    p = sub.add_parser(
+        "serve",
+        help="serve a trained run over HTTP: events in, per-user top-K out",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            The talk's online design: item vectors fixed, each user's high-level state kept in a
+            user store (SQLite by default, Redis for several processes) and loaded and saved per
+            event (the state vector itself changes when a session ends); the user embedding is
+            recomputed per event and items are ranked by inner product. Routes: POST /events, GET /users/{id}/recommendations?k=, GET
+            /users/{id}/state, GET /healthz, GET /metrics. JSON in and out; bad input is a 4xx
+            with a message. Binds to 127.0.0.1 by default (there is no authentication)."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn serve --run runs/default/hiertcn --port 8000
+              hiertcn serve --run runs/pre --items runs/default/items --store redis://127.0.0.1:6379/0 --retrieval hnsw
+              curl -s localhost:8000/events -d '{"user": "u1", "item": "42", "timestamp": 1700000000}'
+              curl -s 'localhost:8000/users/u1/recommendations?k=10'"""
+        ),
+    )
+    _add_common(p)
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="user store: sqlite:PATH (default sqlite:RUN_DIR/serving/users.sqlite) or redis://HOST:PORT/DB")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, local only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body limit (default 1 MiB)")
+    p.add_argument("--max-events", type=int, default=1000, help="events per POST (default 1000)")
+    p.set_defaults(func=cmd_serve)
+
+
+def _add_recommend(sub):
+    p = sub.add_parser(
+        "recommend",
+        help="replay one user's history through the online model and print the top-K",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            One-off use of the online path: the history file's events (columns item, timestamp,
+            and optionally user: other users' rows are ignored), in time order, go through the
+            same session rule and model as `serve`, in memory (nothing is stored); prints JSON
+            with the top-K after the last event and what happened to each event."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            example:
+              hiertcn recommend --run runs/default/hiertcn --user u1 --history u1.csv --k 10"""
+        ),
+    )
+    _add_common(p)
+    p.add_argument("--user", required=True, help="the user id")
+    p.add_argument("--history", required=True, metavar="FILE", help="CSV/TSV (header: item,timestamp[,user])")
+    p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    p.add_argument("--at", type=float, default=None, metavar="SECONDS",
+                   help="rank as of this time (a new session if the history went idle for the gap)")
+    p.add_argument("--keep-seen", action="store_true", help="do not exclude the open session's items")
+    p.set_defaults(func=cmd_recommend)
+
+
+def _open(args, store):
+    from hiertcn_keras.serving.online_recommender import OnlineRecommender
+
+    return OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
+                                  session_gap=args.session_gap,
+                                  retrieval=args.retrieval, unknown_items=args.unknown_items,
+                                  out_of_order=args.out_of_order)
+
+
+def cmd_serve(args):
+    import json
+
+    from hiertcn_keras.serving.http_server import RecommenderServer
+
+    recommender = _open(args, args.store)
+    server = RecommenderServer(recommender, args.host, args.port, max_body_bytes=args.max_body_bytes,
+                               max_events=args.max_events)
+    print(f"item vectors: {recommender.catalog.source}")
+    print(f"retrieval: {json.dumps(recommender.retriever.report)}")
+    print(f"user store: {recommender.store!r}")
+    print(f"serving {recommender.run.run_dir} on {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        recommender.close()
+
+
+def read_history(path, user):
+    """`(item, timestamp)` pairs of a history file, time-sorted (stable), other users dropped."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hiertcn_keras.data.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"history file not found: {path}")
+    sep = "\t" if path.suffix in (".tsv", ".tab") else ","
+    frame = pd.read_csv(path, sep=sep, dtype={"item": str, "user": str})
+    missing = [c for c in ("item", "timestamp") if c not in frame.columns]
+    if missing:
+        raise DataError(f"missing columns {missing} (header must name item, timestamp[, user])", path=path)
+    if "user" in frame.columns:
+        frame = frame[frame["user"] == str(user)]
+    times = pd.to_numeric(frame["timestamp"], errors="coerce")
+    if times.isna().any():
+        row = int(frame.index[times.isna().to_numpy()][0]) + 1
+        raise DataError("not a number of seconds", path=path, row=row, column="timestamp")
+    frame = frame.assign(timestamp=times).sort_values("timestamp", kind="stable")
+    return list(zip(frame["item"].tolist(), frame["timestamp"].astype(float).tolist()))
+
+
+def cmd_recommend(args):
+    import collections
+    import json
+
+    if args.k < 1:
+        raise ValueError(f"--k must be ≥ 1, got {args.k}")
+    from hiertcn_keras.serving.item_catalog import UnknownItemError
+
+    recommender = _open(args, "memory:")
+    history = read_history(args.history, args.user)
+    try:
+        statuses = collections.Counter(recommender.observe(args.user, item, t).status for item, t in history)
+    except UnknownItemError as error:
+        raise ValueError(f"{args.history}: {error} (--unknown-items skip ignores them)") from None
+    recs = recommender.recommend(args.user, args.k, exclude_seen=not args.keep_seen, at=args.at)
+    print(json.dumps({
+        "user": args.user,
+        "events": dict(statuses),
+        "items": [{"item": i, "score": round(float(s), 6)} for i, s in zip(recs.items, recs.scores)],
+    }, indent=2))

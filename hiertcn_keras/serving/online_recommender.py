@@ -1,0 +1,324 @@
+"""`OnlineRecommender`: a trained HierTCN run served event by event (the talk's web-scale design).
+
+Item vectors are fixed; each user's interest (the high-level state) lives in a user store; an
+event loads it, updates it and saves it; the user embedding is recomputed in real time and
+items are ranked by inner product.
+
+`observe(user, item, timestamp)`:
+
+1. resolve the item id (unknown ids raise `UnknownItemError`, or are skipped and counted with
+   `unknown_items="skip"`); a user without a record starts from the zero state;
+2. decide with `prepare`'s session rule (`sessionizer`); when the event starts a new session,
+   the finished session is folded into the state (one high-level step, `OnlineModel.fold`);
+3. save the record (compare-and-set; re-read and redo on a concurrent update of that user).
+   The state vector changes only when a session starts, but every accepted event writes the
+   record, because the open session's items and the last timestamp change with it and another
+   serving process (or a restart) must see them;
+4. run the low level over the open session (≤ L items) with the state and return the user
+   embedding after this event (it ranks the next item), and the one this event was predicted
+   with (offline `u` of this event).
+
+`recommend(user, k, exclude_seen=True, at=None)` ranks the catalogue with the embedding after
+the user's last event; with `at` (the current time), a user whose session has gone idle for
+the gap is ranked as at the start of a new session (the fold is computed, not saved).
+
+These are the offline model's numbers for the same history (tested per event, to 1e-5).
+With `prepare --min-session-len` > 1, a session shorter than that is never folded (prepare
+drops it), but the embeddings returned while it was open are not offline numbers (offline it
+does not exist); combined with state decay it is refused (see the constructor).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import zlib
+
+import numpy as np
+
+from hiertcn_keras.serving import sessionizer
+from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
+from hiertcn_keras.serving.online_model import OnlineModel
+from hiertcn_keras.serving.retrieval import build_retriever
+from hiertcn_keras.serving.serving_run import ServingRun
+from hiertcn_keras.serving.user_state import UserState
+from hiertcn_keras.serving.user_store import open_user_store
+
+UNKNOWN_ITEMS = ("reject", "skip")
+
+
+@dataclasses.dataclass
+class Observation:
+    """The result of one event.
+
+    Attributes:
+        user: str.
+        item: str.
+        status: str. `new_session`, `kept`, `repeat`, `truncated` (accepted), or `duplicate`,
+            `out_of_order`, `unknown_item` (skipped; the state is unchanged).
+        position: int or `None`. The event's position in its session (kept events).
+        embedding: float32 `[E]` or `None`. The user embedding after the event (ranks the
+            next item); `None` for skipped events.
+        prior_embedding: float32 `[E]` or `None`. The embedding this event was predicted with
+            (offline `u` of the event); only for kept events.
+        session: list of int or `None`. The open session's item indices after the event (what
+            `recommend(exclude_seen=True)` leaves out).
+    """
+
+    user: str
+    item: str
+    status: str
+    position: int | None = None
+    embedding: np.ndarray | None = None
+    prior_embedding: np.ndarray | None = None
+    session: list | None = None
+
+    @property
+    def accepted(self):
+        return self.status in ("new_session", "kept", "repeat", "truncated")
+
+
+@dataclasses.dataclass
+class Recommendations:
+    """Top-K items for a user: `items` (ids), `scores`, `indices` and the `embedding` used."""
+
+    user: str
+    items: list
+    scores: np.ndarray
+    indices: np.ndarray
+    embedding: np.ndarray
+
+
+class OnlineRecommender:
+    """Online HierTCN: per-event user embeddings and top-K from stored user states.
+
+    Args:
+        run: `ServingRun`.
+        catalog: `ItemCatalog`.
+        store: a `UserStore` for this run's fingerprint.
+        retrieval: str or a retriever. `exact` (default), `ivf` or `hnsw`, or an object with
+            `search(queries, k, exclude=...)`.
+        retrieval_options: dict. Passed to `build_retriever`.
+        unknown_items: str. `reject` (raise `UnknownItemError`) or `skip` (count and go on).
+            Defaults to `reject`.
+        out_of_order: str. `reject`, `skip` or `clamp` (see `sessionizer`). Defaults to `reject`.
+        max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
+
+    Example:
+
+    >>> rec = OnlineRecommender.open("runs/hiertcn", items="runs/items",    # doctest: +SKIP
+    ...                              store="sqlite:users.sqlite")
+    >>> rec.observe("u1", "i42", 1700000000).embedding.shape
+    (128,)
+    >>> rec.recommend("u1", k=10).items
+    """
+
+    def __init__(self, run, catalog, store, *, retrieval="exact", retrieval_options=None,
+                 unknown_items="reject", out_of_order="reject", max_retries=100):
+        if unknown_items not in UNKNOWN_ITEMS:
+            raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEMS}, got {unknown_items!r}")
+        if out_of_order not in sessionizer.OUT_OF_ORDER:
+            raise ValueError(f"out_of_order must be one of {sessionizer.OUT_OF_ORDER}, got {out_of_order!r}")
+        if store.fingerprint != run.fingerprint:
+            raise ValueError(f"the user store is bound to model {store.fingerprint}, the run is {run.fingerprint}")
+        self.run = run
+        self.catalog = catalog
+        self.store = store
+        self.model = OnlineModel(run.recommender)
+        self.rules = run.rules
+        if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
+            # Offline, a dropped short session leaves no trace, so the next session's decay is
+            # measured from the session before it; online the decay was already applied when
+            # the short session started. Refuse rather than serve numbers that differ.
+            raise ValueError(
+                f"data prepared with min_session_len={self.rules.min_session_len} and a model with state decay "
+                f"(decay_bandwidth={self.model.config.decay_bandwidth}) cannot be served online exactly"
+            )
+        if catalog.dim != self.model.output_dim:
+            raise ValueError(f"item vectors have dim {catalog.dim}, the user embedding {self.model.output_dim}")
+        if isinstance(retrieval, str):
+            options = dict(retrieval_options or {})
+            if retrieval != "exact" and "recall_queries" not in options:
+                options["recall_queries"] = self.sample_queries()
+            retrieval = build_retriever(retrieval, catalog.table, catalog.bias, **options)
+        self.retriever = retrieval
+        self.unknown_items = unknown_items
+        self.out_of_order = out_of_order
+        self.max_retries = int(max_retries)
+        self.counters = collections.Counter()
+        self._counter_lock = threading.Lock()
+        # Threads of one process serialize per user here; processes meet in the store's CAS.
+        self._user_locks = [threading.Lock() for _ in range(256)]
+
+    @classmethod
+    def open(cls, run_dir, *, items=None, store=None, data_dir=None, session_gap=None, **kwargs):
+        """Open a run directory for serving.
+
+        Args:
+            run_dir: str or Path. Written by `hiertcn train` (HierTCN or HierGRU).
+            items: str, Path or `None`. An item embedding store (see `ItemCatalog.from_run`).
+            store: str or `UserStore` or `None`. A store URL (`sqlite:PATH`, `redis://...`);
+                `None` = `sqlite:RUN_DIR/serving/users.sqlite`.
+            data_dir: str, Path or `None`. The run's prepared dataset if it moved.
+            session_gap: float or `None`. Override the dataset's idle gap.
+            **kwargs: passed to the constructor.
+
+        Returns:
+            `OnlineRecommender`.
+        """
+        run = ServingRun.open(run_dir, data_dir=data_dir, session_gap=session_gap)
+        catalog = ItemCatalog.from_run(run, items)
+        if store is None:
+            store = f"sqlite:{run.run_dir / 'serving' / 'users.sqlite'}"
+        if isinstance(store, str):
+            store = open_user_store(store, run.fingerprint)
+        return cls(run, catalog, store, **kwargs)
+
+    def sample_queries(self, n=1000, seed=0, batch=250):
+        """User embeddings of `n` random short sessions (1–3 catalogue items) from the zero state.
+
+        The queries an approximate index's build-time recall@10 is measured on: the model's own
+        user embeddings, whose distribution (norms included) differs from the item vectors'.
+
+        Returns:
+            float32 `[n, E]`.
+        """
+        rng = np.random.default_rng(seed)
+        longest = min(3, self.rules.max_session_len)
+        out = []
+        for start in range(0, n, batch):
+            sessions = [rng.integers(1, self.catalog.n_catalogue + 1, rng.integers(1, longest + 1)).tolist()
+                        for _ in range(min(batch, n - start))]
+            u = self.model.embed(np.zeros((len(sessions), self.model.state_size), np.float32), sessions)
+            out.append(u[np.arange(len(sessions)), [len(s) for s in sessions]])
+        return np.concatenate(out)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _count(self, key, n=1):
+        with self._counter_lock:
+            self.counters[key] += n
+
+    def counts(self):
+        """A copy of the event counters (accepted, each decision kind, skips, store conflicts)."""
+        with self._counter_lock:
+            return dict(self.counters)
+
+    def _lock_for(self, user):
+        return self._user_locks[zlib.crc32(user.encode()) % len(self._user_locks)]
+
+    def state_of(self, user):
+        """`UserState` of a user (the zero state for an unknown user)."""
+        got = self.store.get(str(user))
+        return got[0] if got is not None else UserState.initial(self.model.state_size)
+
+    def observe(self, user, item, timestamp):
+        """Process one event.
+
+        Args:
+            user: str or int. The user id.
+            item: str or int. An item id of the run's vocabulary.
+            timestamp: float. Seconds (the unit `prepare` used).
+
+        Returns:
+            `Observation`.
+
+        Raises:
+            UnknownItemError: an item id not in the vocabulary (`unknown_items="reject"`).
+            OutOfOrderError: an event older than the user's last (`out_of_order="reject"`).
+        """
+        user, item_id, timestamp = str(user), str(item), float(timestamp)
+        if not np.isfinite(timestamp):
+            raise ValueError(f"timestamp must be a finite number of seconds, got {timestamp}")
+        index = self.catalog.index_of_one(item_id)
+        if index < 0:
+            if self.unknown_items == "reject":
+                raise UnknownItemError(f"unknown item id {item_id!r} (not in the run's vocabulary)")
+            self._count("skipped_unknown_item")
+            return Observation(user, item_id, "unknown_item")
+        with self._lock_for(user):
+            for _ in range(self.max_retries):
+                got = self.store.get(user)
+                old, version = got if got is not None else (UserState.initial(self.model.state_size), None)
+                decision = sessionizer.decide(old, index, timestamp, self.rules, out_of_order=self.out_of_order)
+                if not decision.changes_state:
+                    self._count(f"skipped_{decision.kind}")
+                    return Observation(user, item_id, decision.kind)
+                new = sessionizer.apply(old, index, decision)
+                if decision.kind == "new_session" and len(old.session) >= self.rules.min_session_len:
+                    gap = decision.timestamp - old.last_kept_timestamp
+                    new.context = self.model.fold(old.context, [old.session], [gap])[0]
+                if self.store.put(user, new, version):
+                    break
+                self._count("store_conflicts")
+            else:
+                raise RuntimeError(f"user {user!r}: {self.max_retries} concurrent updates in a row; giving up")
+        self._count("accepted")
+        self._count(decision.kind)
+        u = self.model.embed(new.context, [new.session])[0]
+        m = len(new.session)
+        return Observation(
+            user, item_id, decision.kind,
+            position=m - 1 if decision.kept else None,
+            embedding=u[m],
+            prior_embedding=u[m - 1] if decision.kept else None,
+            session=list(new.session),
+        )
+
+    def observe_many(self, events):
+        """Process `(user, item, timestamp)` events in order; a list of `Observation`s."""
+        return [self.observe(*event) for event in events]
+
+    # -- ranking -----------------------------------------------------------------------------
+
+    def embedding(self, user, at=None):
+        """The user embedding that ranks the user's next item (see `recommend`), float32 `[E]`."""
+        return self._query(str(user), at)[0]
+
+    def _query(self, user, at):
+        """The user embedding that ranks the user's next item.
+
+        Args:
+            user: str or int.
+            at: float or `None`. The current time: when the user's session has been idle for
+                the gap, the next event would open a new session, so rank from there.
+
+        Returns:
+            `(embedding float32 [E], the open session's items)`.
+        """
+        state = self.state_of(user)
+        context, session = state.context, state.session
+        idle = at is not None and state.last_timestamp is not None and \
+            float(at) - state.last_timestamp >= self.rules.session_gap
+        if idle:
+            if len(session) >= self.rules.min_session_len:
+                context = self.model.fold(context, [session], [float(at) - state.last_kept_timestamp])[0]
+            session = []
+        return self.model.embed(context, [session])[0, len(session)], state.session
+
+    def recommend(self, user, k=10, *, exclude_seen=True, at=None):
+        """Top-k items for a user.
+
+        Args:
+            user: str or int. An unknown user gets the zero state's ranking.
+            k: int ≥ 1.
+            exclude_seen: bool. Leave out the items of the user's open session (the store keeps
+                only that session, as the talk's design does). Defaults to `True`.
+            at: float or `None`. The current time (see `embedding`).
+
+        Returns:
+            `Recommendations`.
+        """
+        user = str(user)
+        u, seen = self._query(user, at)
+        exclude = [set(seen)] if exclude_seen else None
+        indices, scores = self.retriever.search(u[None], k, exclude=exclude)
+        return Recommendations(user, self.catalog.ids_of(indices[0]), scores[0], indices[0], u)
+
+    def top_k(self, embeddings, k=10, exclude=None):
+        """Rank the catalogue for given embeddings `[Q, E]`: `(indices, scores)`."""
+        return self.retriever.search(embeddings, k, exclude=exclude)
+
+    def close(self):
+        self.store.close()

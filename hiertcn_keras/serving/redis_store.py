@@ -1,0 +1,75 @@
+"""`RedisUserStore`: the networked user-interest store, shared by several serving processes.
+
+A user's record is one Redis hash, `hiertcn:{fingerprint}:user:{user}`, with fields
+`version`, `context` (float32 bytes) and `meta` (JSON). The compare-and-set of
+`UserStore.put` is a Lua script, which Redis runs atomically: a client killed at any point
+leaves the old record or the new one, never a mix, and two processes updating one user cannot
+both win. Needs the `redis` Python client (`pip install hiertcn-keras[serving]`).
+"""
+
+from __future__ import annotations
+
+from hiertcn_keras.serving.user_state import UserState
+from hiertcn_keras.serving.user_store import UserStore
+
+# KEYS[1] = the record; ARGV = expected version ("" = must not exist), context, meta.
+_CAS = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then
+  return 0
+end
+local version = (tonumber(current) or 0) + 1
+redis.call('HSET', KEYS[1], 'version', version, 'context', ARGV[2], 'meta', ARGV[3])
+return 1
+"""
+
+
+class RedisUserStore(UserStore):
+    """User states in Redis.
+
+    Args:
+        url: str. `redis://HOST:PORT/DB` (any URL `redis.Redis.from_url` reads).
+        fingerprint: str. The run fingerprint.
+        **client_kwargs: passed to `redis.Redis.from_url` (e.g. `socket_timeout`).
+    """
+
+    def __init__(self, url, fingerprint, **client_kwargs):
+        super().__init__(fingerprint)
+        try:
+            import redis
+        except ImportError as error:
+            raise ImportError("the Redis user store needs the `redis` client: pip install redis") from error
+        self.url = url
+        self.client = redis.Redis.from_url(url, **client_kwargs)
+        self.client.ping()  # fail now, naming the URL, rather than on the first event
+        self._cas = self.client.register_script(_CAS)
+        self._prefix = f"hiertcn:{fingerprint}:user:"
+
+    def _key(self, user):
+        return self._prefix + str(user)
+
+    def get(self, user):
+        values = self.client.hmget(self._key(user), "version", "context", "meta")
+        if values[0] is None:
+            return None
+        return UserState.decode(values[1], values[2].decode()), int(values[0])
+
+    def put(self, user, state, expected_version):
+        vector, meta = state.encode()
+        expected = "" if expected_version is None else str(int(expected_version))
+        return bool(self._cas(keys=[self._key(user)], args=[expected, vector, meta]))
+
+    def users(self):
+        n = len(self._prefix)
+        return sorted(key.decode()[n:] for key in self.client.scan_iter(match=self._prefix + "*", count=1000))
+
+    def delete(self, user):
+        self.client.delete(self._key(user))
+
+    def close(self):
+        self.client.close()
+
+    def __repr__(self):
+        return f"RedisUserStore({self.url!r}, fingerprint={self.fingerprint!r})"

@@ -1,0 +1,136 @@
+"""The user-interest store interface, and `open_user_store` for a store URL.
+
+Backends: `sqlite_store.SQLiteUserStore` (the embedded default, no server) and
+`redis_store.RedisUserStore` (networked, for several serving processes). Both key a record by
+(run fingerprint, user id), so the states of two models never mix: a new model starts every
+user from the zero state. Every record carries a version; `put` is a compare-and-set on it,
+one transaction per update, so a read–modify–write by one process never overwrites another's
+update of the same user (the loser re-reads and retries), and a writer killed at any point
+leaves either the old record or the new one.
+
+URLs: `sqlite:PATH` (or a bare path ending in `.sqlite`/`.db`), `redis://HOST:PORT/DB`, and
+`memory:` (`MemoryUserStore`, one process, nothing persisted: one-off use and tests).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+
+
+class UserStore(abc.ABC):
+    """Per-user `UserState` records of one model (its fingerprint).
+
+    Args:
+        fingerprint: str. The run fingerprint every record of this store object belongs to.
+    """
+
+    def __init__(self, fingerprint):
+        if not fingerprint or not isinstance(fingerprint, str):
+            raise ValueError(f"fingerprint must be a non-empty string, got {fingerprint!r}")
+        self.fingerprint = fingerprint
+
+    @abc.abstractmethod
+    def get(self, user):
+        """`(UserState, version)` of a user, or `None` for a user without a record."""
+
+    @abc.abstractmethod
+    def put(self, user, state, expected_version):
+        """Write a user's state if its version is still `expected_version`.
+
+        Args:
+            user: str.
+            state: `UserState`.
+            expected_version: int, or `None` when the user had no record.
+
+        Returns:
+            bool. `False` (nothing written) when another writer got there first.
+        """
+
+    @abc.abstractmethod
+    def users(self):
+        """All user ids with a record for this fingerprint (for checks and tooling)."""
+
+    @abc.abstractmethod
+    def delete(self, user):
+        """Forget a user (their next event starts from the zero state)."""
+
+    def close(self):
+        """Release connections."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class MemoryUserStore(UserStore):
+    """User states in a dict of this process (nothing persisted), with the same contract."""
+
+    def __init__(self, fingerprint):
+        super().__init__(fingerprint)
+        self._records = {}
+        self._lock = threading.Lock()
+
+    def get(self, user):
+        with self._lock:
+            record = self._records.get(str(user))
+        if record is None:
+            return None
+        version, vector, meta = record
+        from hiertcn_keras.serving.user_state import UserState
+
+        return UserState.decode(vector, meta), version
+
+    def put(self, user, state, expected_version):
+        vector, meta = state.encode()
+        with self._lock:
+            current = self._records.get(str(user))
+            if (current[0] if current else None) != expected_version:
+                return False
+            self._records[str(user)] = ((expected_version or 0) + 1, vector, meta)
+            return True
+
+    def users(self):
+        with self._lock:
+            return sorted(self._records)
+
+    def delete(self, user):
+        with self._lock:
+            self._records.pop(str(user), None)
+
+    def __repr__(self):
+        return f"MemoryUserStore(fingerprint={self.fingerprint!r})"
+
+
+def open_user_store(url, fingerprint):
+    """Open the store named by a URL.
+
+    Args:
+        url: str. `sqlite:PATH`, a path ending in `.sqlite`/`.db`, `redis://...` or `memory:`.
+        fingerprint: str. The run fingerprint.
+
+    Returns:
+        `UserStore`.
+    """
+    url = str(url)
+    if url == "memory:":
+        return MemoryUserStore(fingerprint)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from hiertcn_keras.serving.redis_store import RedisUserStore
+
+        return RedisUserStore(url, fingerprint)
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:"):]
+        if path.startswith("//"):
+            path = path[2:]
+    elif url.endswith((".sqlite", ".db", ".sqlite3")):
+        path = url
+    else:
+        raise ValueError(f"store must be sqlite:PATH, redis://HOST:PORT/DB or memory:, got {url!r}")
+    if not path:
+        raise ValueError(f"store URL {url!r} names no file")
+    from hiertcn_keras.serving.sqlite_store import SQLiteUserStore
+
+    return SQLiteUserStore(path, fingerprint)

@@ -1,0 +1,102 @@
+"""Shared fixtures of the serving tests: a raw log, its prepared dataset and two trained runs.
+
+The raw log (6 users, 4–5 sessions each, 15 items "i0".."i14") is built so that `prepare`
+has work to do that the online path must redo: sessions of up to 6 events with L = 4
+(truncation, where a dropped event still extends its session), one exact duplicate event,
+between-session gaps of 0.6–2.5 h around the 1800 s rule, and the temporal 80/90% cuts fall in
+the middle of several users' histories (their sessions straddle the cut). Item "late" occurs
+only in the last hours: it is in the vocabulary, never in the catalogue.
+
+Runs are real `hiertcn train` run directories (1 epoch, no validation, tiny widths, B = 2,
+S = 2, with the state decay on so the gap is exercised): a learned-space HierTCN, and a
+pretrained-space HierTCN on an embedding store written for the dataset.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, batch_size=2,
+            sessions_per_batch=2, decay_bandwidth=3600.0)
+
+
+def make_log(rows):
+    spec = importlib.util.spec_from_file_location(
+        "data_conftest_for_serving", Path(__file__).resolve().parents[1] / "data" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_log(rows)
+
+
+def raw_rows():
+    """(user, item, timestamp) rows in source order (users interleaved by time)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for k in range(6):
+        t = 1000.0 * k
+        for j in range(4 + k % 2):
+            t += float(rng.integers(2200, 9000)) if j else 0.0
+            for p in range(int(rng.integers(1, 7))):
+                t += float(rng.integers(10, 600)) if p else 0.0
+                rows.append((f"u{k}", f"i{int(rng.integers(0, 15))}", t))
+    first_u2 = next(r for r in rows if r[0] == "u2")
+    rows.append(first_u2)  # an exact duplicate: prepare drops it, so must the online path
+    last_t = max(r[2] for r in rows)
+    rows.append(("u0", "late", last_t + 10.0))
+    rows.sort(key=lambda r: r[2])  # stable: equal times keep their order
+    return rows
+
+
+@pytest.fixture(scope="session")
+def raw_log_rows():
+    return raw_rows()
+
+
+@pytest.fixture(scope="session")
+def serving_data_dir(tmp_path_factory, raw_log_rows):
+    from hiertcn_keras.data.prepare import PrepareConfig, prepare
+
+    path = tmp_path_factory.mktemp("serving") / "prepared"
+    prepare(make_log(raw_log_rows), PrepareConfig(max_session_len=4)).write(path)
+    return path
+
+
+def _train(data_dir, out, **overrides):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+
+    config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **{**TINY, **overrides.pop("model", {})})
+    train(data_dir, config, TrainConfig(epochs=1, jit_compile=False, verbose=0, validate=False), out,
+          evaluate_test=False, **overrides)
+    return out
+
+
+@pytest.fixture(scope="session")
+def learned_run(serving_data_dir, tmp_path_factory):
+    return _train(serving_data_dir, tmp_path_factory.mktemp("runs") / "learned")
+
+
+@pytest.fixture(scope="session")
+def item_store(serving_data_dir, tmp_path_factory):
+    """A store written for the dataset: rows in vocabulary order, ids = the vocabulary's."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.serving.embedding_store import write_store
+
+    dataset = PreparedDataset(serving_data_dir)
+    matrix = np.random.default_rng(5).normal(size=(dataset.n_items, 6)).astype(np.float32)
+    ids = [None] + dataset.items["id"].astype(str).tolist()
+    return write_store(tmp_path_factory.mktemp("items") / "store", matrix, ids)
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(serving_data_dir, item_store, tmp_path_factory):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+
+    dataset = PreparedDataset(serving_data_dir)
+    matrix = load_item_vectors(item_store, dataset.n_items, dataset.items["id"].tolist())
+    return _train(serving_data_dir, tmp_path_factory.mktemp("runs") / "pretrained",
+                  model={"item_space": "pretrained"}, item_matrix=matrix)

@@ -1,0 +1,73 @@
+"""`hiertcn recommend` and `hiertcn serve` (the latter as a real process, marked slow)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hiertcn_keras.cli import main
+from hiertcn_keras.serving.online_recommender import OnlineRecommender
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_recommend_replays_a_history_file(learned_run, tmp_path, capsys):
+    history = tmp_path / "h.csv"
+    history.write_text("user,item,timestamp\nx,i1,10\nx,i2,70\nother,i5,20\nx,i2,70\nx,i3,9000\n")
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history), "--k", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["events"] == {"new_session": 2, "kept": 1, "duplicate": 1}
+    direct = OnlineRecommender.open(learned_run, store="memory:")
+    for item, t in [("i1", 10), ("i2", 70), ("i3", 9000)]:
+        direct.observe("x", item, t)
+    assert [e["item"] for e in out["items"]] == direct.recommend("x", 3).items
+
+
+def test_recommend_errors_name_the_problem(learned_run, tmp_path, capsys):
+    history = tmp_path / "h.csv"
+    history.write_text("item,timestamp\ni1,10\nzzz,20\n")
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
+    assert "zzz" in capsys.readouterr().err
+    history.write_text("item,when\ni1,10\n")
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
+    assert "timestamp" in capsys.readouterr().err
+
+
+def test_serve_help_lists_the_routes(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "POST /events" in text and "127.0.0.1" in text
+
+
+@pytest.mark.slow
+def test_serve_runs_as_a_process(learned_run, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run", str(learned_run), "--port", "0",
+         "--store", f"sqlite:{tmp_path / 'u.sqlite'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if " on http://" in line:
+                url = line.split(" on ")[1].split()[0]
+        assert url and url.startswith("http://127.0.0.1:")
+        body = json.dumps({"user": "p", "item": "i1", "timestamp": 5}).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/events", data=body, method="POST")) as r:
+            assert json.loads(r.read())["accepted"] == 1
+        with urllib.request.urlopen(f"{url}/users/p/recommendations?k=2") as r:
+            assert len(json.loads(r.read())["items"]) == 2
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
