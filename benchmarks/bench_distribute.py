@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from hiertcn_keras.training.distribute_check import local_tf_configs  # noqa: E402
 
 INTERACTIONS = 1.6e9  # HierTCN's Pinterest log (the paper, §5)
 
@@ -44,16 +45,6 @@ def synthetic_dataset(directory, users):
     save(generate(SyntheticConfig(n_users=users), with_oracle=False), log_path)
     prepare(load(log_path, "generic")).write(Path(directory) / "prepared")
     return Path(directory) / "prepared"
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def run(command, envs, timeout):
@@ -109,9 +100,7 @@ def main(argv=None):
                   "--patience", str(args.epochs), "--batch-size", str(args.batch_size), "--quiet", "--no-jit"]
         single_dir, multi_dir = Path(tmp) / "single", Path(tmp) / "two-workers"
         single_wall = run(lambda k: [hiertcn, *common, "--out", str(single_dir)], [{}], args.timeout)
-        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-        envs = [{"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": k}})}
-                for k in range(2)]
+        envs = [{"TF_CONFIG": config} for config in local_tf_configs(2)]
         multi_wall = run(lambda k: [hiertcn, *common, "--out", str(multi_dir), "--strategy", "multi-worker"],
                          envs, args.timeout)
         single_rate, single_epoch = last_epoch(single_dir)

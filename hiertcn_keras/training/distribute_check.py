@@ -22,10 +22,27 @@ multi-worker test compares separate processes instead.
 from __future__ import annotations
 
 import argparse
+import json
+import socket
 import sys
 from pathlib import Path
 
 import numpy as np
+
+
+def local_tf_configs(n_workers):
+    """`TF_CONFIG` values for a cluster of `n_workers` workers on 127.0.0.1, each on a free port.
+
+    Returns:
+        list of JSON strings, one per worker index.
+    """
+    sockets = [socket.socket() for _ in range(n_workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": k}}) for k in range(n_workers)]
 
 
 def mean_training_loss(model, dataset):

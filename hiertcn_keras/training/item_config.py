@@ -46,3 +46,17 @@ class ItemModelConfig:
     window: int = 5
     learning_rate: float = 1e-3
     seed: int = 0
+
+    def __post_init__(self):
+        if self.loss not in ("softmax", "max_margin", "nce"):
+            raise ValueError(f"loss must be 'softmax', 'max_margin' or 'nce', got {self.loss!r}")
+        if self.negative_distribution not in ("uniform", "popularity"):
+            raise ValueError(f"negative_distribution must be 'uniform' or 'popularity', got "
+                             f"{self.negative_distribution!r}")
+        for name in ("dim", "epochs", "batch_size", "n_negatives", "top_t", "n_walks", "walk_length", "window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be ≥ 0, got {self.hard_negatives}")

@@ -16,7 +16,6 @@ and states by 1e-2 or more).
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import distribute
-from hiertcn_keras.training.distribute_check import mean_training_loss
+from hiertcn_keras.training.distribute_check import local_tf_configs, mean_training_loss
 from hiertcn_keras.training.evaluate import table_for
 from hiertcn_keras.training.run_dir import partial_dir
 from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
@@ -182,26 +181,15 @@ def test_killed_mirrored_run_resumes_from_its_backup(tiny_data_dir, tmp_path, mo
     assert type(loaded).__name__ == "Recommender" and loaded.model_config.batch_size == 2
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-@pytest.mark.slow
 def test_two_workers_on_localhost_agree_and_match_one_process(tiny_data_dir, tmp_path):
     hiertcn = str(Path(sys.executable).with_name("hiertcn"))
     common = ["train", "--data", str(tiny_data_dir), "--model", "hiertcn", "--epochs", "2", "--patience", "5",
               "--quiet", *TINY_FLAGS]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    configs = local_tf_configs(2)
     workers = [
         subprocess.Popen(
             [hiertcn, *common, "--out", str(tmp_path / "run"), "--strategy", "multi-worker"],
-            env={**QUIET_ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": k}})},
+            env={**QUIET_ENV, "TF_CONFIG": configs[k]},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for k in range(2)

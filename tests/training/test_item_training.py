@@ -47,3 +47,14 @@ def test_shards_embedded_with_the_saved_model_equal_the_whole_store(tiny_data_di
 def test_shard_command_needs_a_model(tiny_data_dir, tmp_path, capsys):
     assert cli.main(["embed-items", "--data", str(tiny_data_dir), "--out", str(tmp_path / "s"), "--shard", "0/2"]) == 2
     assert "--shard needs --model" in capsys.readouterr().err
+
+
+def test_item_config_refuses_bad_settings():
+    import pytest
+
+    with pytest.raises(ValueError, match="loss must be"):
+        ItemModelConfig(loss="triplet")
+    with pytest.raises(ValueError, match="temperature must be > 0, got 0"):
+        ItemModelConfig(temperature=0)
+    with pytest.raises(ValueError, match="epochs must be ≥ 1, got 0"):
+        ItemModelConfig(epochs=0)
