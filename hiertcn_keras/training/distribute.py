@@ -369,28 +369,6 @@ class Replicas:
         copy_weights(self.model, self.twin, self.strategy)
 
 
-class AlignOptimizerSteps(keras.callbacks.Callback):
-    """Ends every epoch with the optimizer step count that a single-process run has.
-
-    Keras makes one more `train_function` call per epoch, the one that finds the data
-    exhausted. Its increment of `optimizer.iterations` (Adam's bias-correction step) does not
-    depend on the data, so one process always counts it, while under a strategy it may or may
-    not run, and differently on each worker (measured with Keras 3.15 / TF 2.21): the replicas
-    would then apply different updates to weights that must stay identical. At the end of
-    every epoch this sets the count to its value at the start of the epoch plus the epoch's
-    steps plus one, on every worker. Place it before `BackupAndRestore`.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.steps = int(self.model.optimizer.iterations.numpy()), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.model.optimizer.iterations.assign(self.start + self.steps + 1)
-
-
 class TwinValidation(keras.callbacks.Callback):
     """Copies the replicas' weights into the twin at the end of every epoch.
 

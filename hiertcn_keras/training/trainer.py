@@ -160,7 +160,7 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         data = make_dataset(batcher, first_epoch=epochs_done)
     else:
         data = replicas.dataset(batcher, first_epoch=epochs_done)
-        callbacks.insert(0, distribute.AlignOptimizerSteps())
+    callbacks.insert(0, cb.ExactOptimizerSteps())
     callbacks.append(keras.callbacks.BackupAndRestore(str(work / "backup")))
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))

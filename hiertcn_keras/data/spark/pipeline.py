@@ -28,7 +28,6 @@ import dataclasses
 import json
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
