@@ -56,6 +56,25 @@ def replay(recommender, events, warmup, k=10):
     return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries)
 
 
+def _measure(rec, events, warmup, n_items, label, open_s, setup_s):
+    """Replay `events` through `rec` and summarise the timings (and recall for faiss)."""
+    from hiertcn_keras.serving.faiss_retriever import recall_at_k
+    from hiertcn_keras.serving.retrieval import ExactRetriever
+
+    total, observe_s, search_s, queries = replay(rec, events, warmup)
+    record = {"n_items": n_items, "retrieval": label, "events": len(total),
+              "events_per_s": round(len(total) / total.sum(), 1), **percentiles_ms(total),
+              "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
+              "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
+              "open_s": round(open_s, 2), "setup_s": round(setup_s, 2), "item_vectors": rec.catalog.source}
+    if label != "exact":
+        exact, _ = ExactRetriever(rec.catalog.table).search(queries, 10)
+        approx, _ = rec.retriever.search(queries, 10)
+        record["recall@10_replay"] = round(recall_at_k(approx, exact), 4)
+        record["build"] = rec.retriever.report
+    return record
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -66,14 +85,16 @@ def main(argv=None):
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: the last one)")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folders")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=None,
+                        help="ivf: replay once per nprobe on the same index (default: the retriever's own)")
+    parser.add_argument("--ivf-train-per-cell", type=int, default=None,
+                        help="ivf: k-means training rows per cell (default 256, faiss's ceiling; 39 is its floor)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
 
-    from hiertcn_keras.serving.faiss_retriever import recall_at_k
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
-    from hiertcn_keras.serving.retrieval import ExactRetriever
 
     rows, results = [], []
     with temp_dir(keep=args.keep, prefix="hiertcn-bench-serving-") as tmp:
@@ -85,26 +106,25 @@ def main(argv=None):
             for kind in args.retrieval:
                 started = time.perf_counter()
                 options = {"threads": 1} if kind != "exact" else {}
+                if kind == "ivf" and args.ivf_train_per_cell:
+                    options["train_per_cell"] = args.ivf_train_per_cell
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options)
                 open_s = time.perf_counter() - started
-                total, observe_s, search_s, queries = replay(rec, events, args.warmup)
-                record = {"n_items": n_items, "retrieval": kind, "events": len(total),
-                          "events_per_s": round(len(total) / total.sum(), 1), **percentiles_ms(total),
-                          "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
-                          "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
-                          "open_s": round(open_s, 2), "setup_s": round(setup_s, 2),
-                          "item_vectors": rec.catalog.source}
-                if kind != "exact":
-                    exact, _ = ExactRetriever(rec.catalog.table).search(queries, 10)
-                    approx, _ = rec.retriever.search(queries, 10)
-                    record["recall@10_replay"] = round(recall_at_k(approx, exact), 4)
-                    record["build"] = rec.retriever.report
-                results.append(record)
-                rows.append([f"{n_items:,} / {kind}", record["p50_ms"], record["p90_ms"], record["p99_ms"],
-                             record["events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
-                             record.get("recall@10_replay", "exact"),
-                             rec.retriever.report.get("recall@10", "–")])
+                # Several nprobe values share one index; each replay renames the users, so every
+                # replay starts from empty user states, as the first one does.
+                probes = args.nprobe if kind == "ivf" and args.nprobe else [None]
+                for n_probe, probe in enumerate(probes):
+                    if probe is not None:
+                        rec.retriever.index.nprobe = min(probe, rec.retriever.index.nlist)
+                    stream = [(f"r{n_probe}-{user}", item, t) for user, item, t in events]
+                    label = kind if probe is None else f"{kind} nprobe {rec.retriever.index.nprobe}"
+                    record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s)
+                    results.append(record)
+                    rows.append([f"{n_items:,} / {label}", record["p50_ms"], record["p90_ms"], record["p99_ms"],
+                                 record["events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
+                                 record.get("recall@10_replay", "exact"),
+                                 rec.retriever.report.get("recall@10", "–")])
                 rec.close()
                 print(f"done {n_items:,} / {kind}", file=sys.stderr, flush=True)
     print(format_table(["items / retrieval", "p50 ms", "p90 ms", "p99 ms", "events/s", "observe p50",

@@ -67,3 +67,14 @@ def test_faiss_recall_is_measured_and_high_on_a_small_catalogue(table, kind):
     approx_i, approx_s = retriever.search(queries, 10, exclude=[{1, 2}] * 4)
     np.testing.assert_array_equal(approx_i, exact_i)
     np.testing.assert_allclose(approx_s, exact_s, rtol=1e-5, atol=1e-5)
+
+
+def test_ivf_training_rows_per_cell_are_within_faiss_range():
+    pytest.importorskip("faiss")
+    from hiertcn_keras.serving.faiss_retriever import FaissRetriever
+
+    table = np.random.default_rng(0).normal(size=(401, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"train_per_cell must be in \[39, 256\]"):
+        FaissRetriever(table, kind="ivf", nlist=4, train_per_cell=10)
+    index = FaissRetriever(table, kind="ivf", nlist=4, train_per_cell=39, threads=1)
+    assert index.index.ntotal == 400 and index.index.is_trained
