@@ -188,6 +188,7 @@ def _check_states_are_marked(model):
                 "aggregation='only_first_replica': it cannot be trained with a distribution strategy yet")
 
 
+@keras.saving.register_keras_serializable(package="hiertcn")
 class ReplicaRecommender(Recommender):
     """`Recommender` whose per-replica loss sums to the global masked mean (module docstring).
 

@@ -215,3 +215,19 @@ def test_two_workers_on_localhost_agree_and_match_one_process(tiny_data_dir, tmp
     assert (record["replicas"], record["workers"], record["rows_per_replica"], record["chief"]) == (2, 2, 1, True)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["n_events"] == 8  # the chief scores
     assert json.loads((tmp_path / "run.worker-1" / "metrics.json").read_text()) == {}
+
+
+def test_replica_recommender_round_trips_through_a_keras_file(tiny_data_dir, tmp_path):
+    # The replicas' model is registered too: a `.keras` file of it loads without custom_objects.
+    dataset = PreparedDataset(tiny_data_dir)
+    config = model_config_for(dataset, model="hiertcn", **TINY)
+    model = build_recommender(config, item_counts=dataset.item_counts("train"), cls=distribute.ReplicaRecommender)
+    batcher = QueueBatcher(table_for(config, dataset.view("train")), config.batch_size, config.sessions_per_batch)
+    batch = next(iter(batcher.batches(0)))
+    model(batch)
+    model.save(tmp_path / "replica.keras")
+    loaded = keras.models.load_model(tmp_path / "replica.keras")
+    assert type(loaded) is distribute.ReplicaRecommender
+    model.reset_states()
+    loaded.reset_states()
+    np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(model(batch)), atol=1e-6)
