@@ -4,7 +4,7 @@ What must hold: replica r always gets rows r·b .. r·b + b − 1 of every globa
 their carried state in its own copy of the state variable, and the replicas together compute
 what one process computes on the whole batch. Two replicas need two devices: the default
 suite splits the CPU into two logical devices in a subprocess (TensorFlow allows that only
-before it starts); the slow test runs two real worker processes on 127.0.0.1.
+before it starts); another test runs two real worker processes on 127.0.0.1.
 
 Tolerances: a distributed step differs from a single-process step only in the order of float
 additions (the replicas' gradients are summed by an all-reduce instead of inside one
