@@ -108,6 +108,7 @@ def write_shard(path, rows, ids, *, n_items, index, count, dtype="float32", mode
         bad = start + int(np.argmin(np.isfinite(data).all(axis=1)))
         raise ValueError(f"embeddings must be finite as {dtype}; row {bad} is not")
     dim = rows.shape[1]
+    id_array = es._ids_to_arrow(ids, n_items)  # validated before anything is written
     manifest = {
         "format": es.FORMAT,
         "format_version": es.FORMAT_VERSION,
@@ -131,7 +132,6 @@ def write_shard(path, rows, ids, *, n_items, index, count, dtype="float32", mode
                             f"({', '.join(f'{k}={existing.get(k)!r}' for k in clash)})", path=manifest_path)
     else:
         write_json(manifest_path, manifest)
-    id_array = es._ids_to_arrow(ids, n_items)
     with atomic_file(path / es.IDS_FILE, mode="wb") as f:
         pq.write_table(pa.table({es.ID_COLUMN: id_array}), f)
     payload = data.tobytes()

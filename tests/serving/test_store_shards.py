@@ -112,3 +112,11 @@ def test_concurrent_workers_fill_one_store(tmp_path, matrix):
         list(pool.map(lambda i: _write(path, matrix, i, 5), range(5)))
     with EmbeddingStore.open(path, verify="full") as store:
         np.testing.assert_array_equal(store.as_array(), matrix)
+
+
+def test_bad_ids_leave_nothing_behind(tmp_path, matrix):
+    start, stop = shard_rows(N_ITEMS, 0, 2)
+    with pytest.raises(ValueError, match="ids must be unique"):
+        write_shard(tmp_path / "items", matrix[start:stop], [None] + ["same"] * (N_ITEMS - 1), n_items=N_ITEMS,
+                    index=0, count=2, model_fingerprint="m")
+    assert not (tmp_path / "items").exists()
