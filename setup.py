@@ -1,4 +1,4 @@
-"""Setuptools shim; all metadata lives in setup.cfg."""
+"""Setuptools shim for tools that still call setup.py; metadata lives in pyproject.toml."""
 
 from setuptools import setup
 
