@@ -31,7 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hiertcn_keras.training.distribute_check import local_tf_configs  # noqa: E402
+from hiertcn_keras.cli.distribute_check import local_tf_configs  # noqa: E402
 
 INTERACTIONS = 1.6e9  # HierTCN's Pinterest log (the paper, §5)
 

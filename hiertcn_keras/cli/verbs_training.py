@@ -181,7 +181,7 @@ def _evaluate(args, *, run=None, model=None):
 
 
 def cmd_evaluate(args):
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.training.report import format_table
 
     metrics = _evaluate(args, run=args.run, model=args.model)
@@ -195,7 +195,7 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from pathlib import Path
 
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)

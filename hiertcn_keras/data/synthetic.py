@@ -77,16 +77,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.atomic import atomic_write
+from hiertcn_keras.artifacts.errors import DataError
 
 FORMAT = "hiertcn-synthetic"
 FORMAT_VERSION = 1
@@ -564,19 +563,6 @@ def _sidecars(path):
             path.with_name(path.stem + ".oracle.parquet"))
 
 
-def _atomic_write(path, write):
-    """Write through `write(tmp_path)` into a temporary file next to `path`, then rename."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_csv(events, target):
     """Write `events` as CSV with an unquoted header (pyarrow: ~10x faster than pandas)."""
     with open(target, "wb") as f:
@@ -611,10 +597,10 @@ def save(log, path):
         "successor": log.successor.tolist(),
         "item_popularity_within_topic": log.item_popularity_within_topic.tolist(),
     }
-    _atomic_write(oracle_path, lambda tmp: log.oracle.to_parquet(tmp, index=False))
-    _atomic_write(meta_path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(meta)))
+    atomic_write(oracle_path, lambda tmp: log.oracle.to_parquet(tmp, index=False))
+    atomic_write(meta_path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(meta)))
     # The CSV goes last: once it exists, its sidecars do too.
-    _atomic_write(path, lambda tmp: _write_csv(log.events, tmp))
+    atomic_write(path, lambda tmp: _write_csv(log.events, tmp))
     return path
 
 

@@ -290,7 +290,7 @@ class OnlineRecommender:
         state = self.state_of(user)
         context, session = state.context, state.session
         idle = at is not None and state.last_timestamp is not None and \
-            float(at) - state.last_timestamp >= self.rules.session_gap
+            self.rules.starts_session(float(at) - state.last_timestamp)
         if idle:
             if len(session) >= self.rules.min_session_len:
                 context = self.model.fold(context, [session], [float(at) - state.last_kept_timestamp])[0]

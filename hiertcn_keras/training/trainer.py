@@ -11,7 +11,6 @@ reset exactly where a user starts.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 import warnings
@@ -20,13 +19,19 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint, partial_dir
+from hiertcn_keras.artifacts.run_dir import (
+    MODEL_FILE,
+    git_commit,
+    item_matrix_fingerprint,
+    partial_dir,
+    read_run_record,
+)
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
@@ -76,7 +81,7 @@ class TrainConfig:
 def model_config_for(dataset, **overrides):
     """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length)."""
     values = {"n_items": dataset.n_items, "n_catalogue": dataset.n_catalogue,
-              "max_session_len": dataset.max_session_len}
+              "max_session_len": dataset.session_rules.max_session_len}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ModelConfig(**values)
 
@@ -90,7 +95,7 @@ def _jit(train_config):
 
 
 def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
-    """Train a model and write `out_dir` (see `hiertcn_keras.training.run_dir`).
+    """Train a model and write `out_dir` (see `hiertcn_keras.artifacts.run_dir`).
 
     Args:
         data_dir: str or Path. A prepared dataset folder.
@@ -214,8 +219,5 @@ def load_run(run_dir):
     """Load a run directory: `(model, config_record)`."""
     import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").is_file():
-        raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")
-    model = keras.models.load_model(run_dir / "model.keras")
-    return model, json.loads((run_dir / "config.json").read_text())
+    record = read_run_record(run_dir)
+    return keras.models.load_model(Path(run_dir) / MODEL_FILE), record

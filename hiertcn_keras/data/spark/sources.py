@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.atomic import atomic_write
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import generic, globo, movielens, xing
 
 ROW_BITS = 40  # rows per file < 2**40; files < 2**23
@@ -161,9 +161,7 @@ def read_file(index, plan, staging_dir):
                 columns[role] = arrays[role].take(pa.array(kept))
         table = pa.table(columns).cast(staging_schema(plan))
         target = Path(staging_dir) / f"part-{index:07d}.parquet"
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)  # a retried task replaces its file whole
+        atomic_write(target, lambda tmp: pq.write_table(table, tmp))  # a retried task replaces its file whole
     return summary
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hiertcn_keras.training.run_dir import item_matrix_fingerprint
+from hiertcn_keras.artifacts.run_dir import item_matrix_fingerprint
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
 SIMPLE = ("mv", "maxitem", "pop", "sknn")
