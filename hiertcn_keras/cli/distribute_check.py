@@ -88,7 +88,8 @@ def check(data_dir, out_dir, models, model_options, epochs=2, seed=0):
     import json
 
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(data_dir)
     report = {}

@@ -4,7 +4,7 @@ The item embedding store it reads lives one floor down, in `hiertcn_keras.artifa
 Modules: `serving_run` and `item_catalog` (what
 a run directory serves), `online_model` (the trained model's two online steps), `sessionizer`
 (prepare's session rule, one event at a time), `user_state`, `user_store`, `sqlite_store`,
-`redis_store` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
+`redis_store`, `user_store_url` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
 `online_recommender` (`OnlineRecommender`), `http_schema` and `http_server` (the HTTP API).
 
 The names below are imported on first use, so that a process needing only the user store (a
@@ -15,7 +15,7 @@ import importlib
 
 _EXPORTS = {
     "OnlineRecommender": "online_recommender",
-    "open_user_store": "user_store",
+    "open_user_store": "user_store_url",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -40,10 +40,10 @@ import numpy as np
 from hiertcn_keras.serving import sessionizer
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
-from hiertcn_keras.serving.retrieval import build_retriever
+from hiertcn_keras.serving.retrievers import build_retriever
 from hiertcn_keras.serving.serving_run import ServingRun
 from hiertcn_keras.serving.user_state import UserState
-from hiertcn_keras.serving.user_store import open_user_store
+from hiertcn_keras.serving.user_store_url import open_user_store
 
 UNKNOWN_ITEMS = ("reject", "skip")
 

@@ -66,7 +66,8 @@ def serving_data_dir(tmp_path_factory, raw_log_rows):
 
 def _train(data_dir, out, **overrides):
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **{**TINY, **overrides.pop("model", {})})
     train(data_dir, config, TrainConfig(epochs=1, jit_compile=False, verbose=0, validate=False), out,

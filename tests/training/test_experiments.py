@@ -67,7 +67,7 @@ def _config(data_dir, **changes):
 
 
 def _train_config(epochs):
-    from hiertcn_keras.training.trainer import TrainConfig
+    from hiertcn_keras.training.train_config import TrainConfig
 
     return TrainConfig(epochs=epochs, seed=0, verbose=0, jit_compile=False)
 

@@ -142,7 +142,8 @@ def train_or_load(data_dir, model, run_dir, *, epochs=10, seed=0, item_matrix=No
     """
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.recommender import build_recommender
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(data_dir)
     # Overrides may come from JSON or papermill parameters, where tuples arrive as lists.
