@@ -39,7 +39,8 @@ INTERACTIONS = 1.6e9  # HierTCN's Pinterest log (the paper, §5)
 def synthetic_dataset(directory, users):
     from hiertcn_keras.data.loaders import load
     from hiertcn_keras.data.prepare import prepare
-    from hiertcn_keras.data.synthetic import SyntheticConfig, generate, save
+    from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+    from hiertcn_keras.data.synthetic_io import save
 
     log_path = Path(directory) / "log.csv"
     save(generate(SyntheticConfig(n_users=users), with_oracle=False), log_path)

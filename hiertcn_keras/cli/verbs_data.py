@@ -140,14 +140,14 @@ def _add_stats(sub):
 
 
 def cmd_synth(args):
-    from hiertcn_keras.data import synthetic
+    from hiertcn_keras.data import synthetic, synthetic_io
 
     options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
     if args.topics is not None:
         options["n_topics"] = args.topics
     config = synthetic.SyntheticConfig(**options)
     log = synthetic.generate(config, with_oracle=not args.no_oracle)
-    synthetic.save(log, args.out)
+    synthetic_io.save(log, args.out)
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
 
 
