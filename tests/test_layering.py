@@ -12,7 +12,7 @@ still a dependency). The floors, bottom up (docs/architecture.md):
     6  cli                            imported by nothing but itself
 
 A module may import its own package and packages on lower floors; the root `hiertcn_keras`
-imports nothing.
+imports nothing. `artifacts` and `graph` import no deep-learning framework.
 """
 
 import ast
@@ -157,6 +157,22 @@ def private_attributes(modules, package):
     return bad
 
 
+FRAMEWORK_FREE = ("artifacts", "graph")
+FRAMEWORKS = ("keras", "tensorflow", "jax", "torch")
+
+
+def framework_imports(modules, packages):
+    """Imports of a deep-learning framework by a module of `packages` (function-local included)."""
+    bad = []
+    for name, path in modules.items():
+        if name.split(".")[1:2] and name.split(".")[1] in packages:
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                bad += [f"{name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in FRAMEWORKS]
+    return bad
+
+
 @pytest.fixture(scope="module")
 def graph():
     modules = module_files(ROOT, PACKAGE)
@@ -184,6 +200,11 @@ def test_no_private_name_used_outside_its_module(graph):
     assert private_imports(found) + private_attributes(modules, PACKAGE) == []
 
 
+def test_the_lowest_floors_import_no_framework(graph):
+    modules, _ = graph
+    assert framework_imports(modules, FRAMEWORK_FREE) == []
+
+
 def test_the_checks_catch_a_planted_cycle_upward_import_and_private_name(tmp_path):
     # A tiny package: data.a -> data.b -> data.a (a cycle), data.b -> models.m (upward),
     # models.m -> data.c._hidden (a private name, via `from ... import`).
@@ -196,9 +217,11 @@ def test_the_checks_catch_a_planted_cycle_upward_import_and_private_name(tmp_pat
     (root / "data" / "c.py").write_text("_hidden = 1\n")
     (root / "data" / "b.py").write_text("from . import a\nimport pkg.models.m\n")
     (root / "models" / "m.py").write_text("from pkg.data.c import _hidden\n")
+    (root / "data" / "k.py").write_text("def f():\n    import keras.ops\n")
     modules = module_files(root, "pkg")
     found = imports(modules, "pkg")
     assert cycles((a, b) for a, b, _, _ in found) == [["pkg.data.a", "pkg.data.b"]]
     assert floor_violations(found, "pkg", {"data": 2, "models": 3}) == [
         "pkg.data.b:2 imports pkg.models.m: floor 2 (data) may not import floor 3 (models)"]
     assert private_imports(found) == ["pkg.models.m:1 imports pkg.data.c._hidden"]
+    assert framework_imports(modules, ("data",)) == ["pkg.data.k:2 imports keras.ops"]

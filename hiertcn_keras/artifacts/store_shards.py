@@ -37,8 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.artifacts.atomic import atomic_file, write_json
 from hiertcn_keras.artifacts import store_format as sf
+from hiertcn_keras.artifacts.atomic import atomic_file, write_json
 from hiertcn_keras.artifacts.errors import DataError
 
 SHARDS_DIR = "shards"

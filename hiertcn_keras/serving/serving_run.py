@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from hiertcn_keras.artifacts.errors import DataError
-from hiertcn_keras.artifacts.session_rules import SessionRules
 from hiertcn_keras.artifacts.run_dir import run_fingerprint
+from hiertcn_keras.artifacts.session_rules import SessionRules
 
 
 @dataclasses.dataclass

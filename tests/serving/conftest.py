@@ -83,8 +83,8 @@ def learned_run(serving_data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def item_store(serving_data_dir, tmp_path_factory):
     """A store written for the dataset: rows in vocabulary order, ids = the vocabulary's."""
-    from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.artifacts.embedding_store import write_store
+    from hiertcn_keras.data.dataset import PreparedDataset
 
     dataset = PreparedDataset(serving_data_dir)
     matrix = np.random.default_rng(5).normal(size=(dataset.n_items, 6)).astype(np.float32)

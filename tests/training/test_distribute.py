@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hiertcn_keras.artifacts.run_dir import partial_dir
+from hiertcn_keras.cli.distribute_check import local_tf_configs, mean_training_loss
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import distribute
-from hiertcn_keras.cli.distribute_check import local_tf_configs, mean_training_loss
 from hiertcn_keras.training.evaluate import table_for
-from hiertcn_keras.artifacts.run_dir import partial_dir
 from hiertcn_keras.training.train_config import TrainConfig
 from hiertcn_keras.training.trainer import model_config_for, train
 

@@ -1,11 +1,11 @@
 import numpy as np
 
 from hiertcn_keras import cli
+from hiertcn_keras.artifacts.embedding_store import EmbeddingStore
+from hiertcn_keras.artifacts.hashing import sha256_file
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.item_vectors import load_item_vectors
-from hiertcn_keras.artifacts.embedding_store import EmbeddingStore
 from hiertcn_keras.training.item_training import ItemModelConfig, embed_items, embed_items_shard
-from hiertcn_keras.artifacts.hashing import sha256_file
 
 TINY = ItemModelConfig(dim=8, epochs=2, batch_size=16, n_negatives=10, top_t=3, n_walks=5)
 
