@@ -109,7 +109,7 @@ def main(argv=None):
     mute_tensorflow_startup()
     parser = build_parser()
     args = parser.parse_args(argv)
-    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.artifacts.errors import DataError
 
     try:
         args.func(args)
