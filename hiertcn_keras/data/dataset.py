@@ -20,9 +20,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.data import sessionize, splits, vocabulary
+from hiertcn_keras.data import integrity, sessionize, splits, vocabulary
 from hiertcn_keras.data.errors import DataError
 from hiertcn_keras.data.prepare import EVENT_COLUMNS, FORMAT_VERSION
 
@@ -116,7 +117,7 @@ def read_events(path):
     columns = {c: [] for c in EVENT_COLUMNS}
     last_user = 0
     for file in event_files(path):
-        table = pq.read_table(file)
+        table = read_parquet(file)
         absent = [c for c in EVENT_COLUMNS if c not in table.column_names]
         if absent:
             raise DataError(f"missing columns {absent}", path=file)
@@ -131,6 +132,33 @@ def read_events(path):
         for c in EVENT_COLUMNS:
             columns[c].append(table.column(c).to_numpy())
     return {c: arrays[0] if len(arrays) == 1 else np.concatenate(arrays) for c, arrays in columns.items()}
+
+
+def read_parquet(path):
+    """`pyarrow.parquet.read_table`, with an unreadable (damaged, truncated) file a `DataError`."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"cannot read the Parquet file (damaged or truncated?): {error}; prepare "
+                        "the data again", path=path) from None
+
+
+def _read_vocabulary(path):
+    try:
+        return vocabulary.read_vocabulary(path)
+    except (OSError, KeyError, pa.ArrowException) as error:
+        raise DataError(f"cannot read the vocabulary (damaged or truncated?): {error}; prepare the "
+                        "data again", path=path) from None
+
+
+def _read_json(path):
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"unreadable JSON (damaged or truncated?): {error}", path=path) from None
+    if not isinstance(value, dict):
+        raise DataError(f"expected a JSON object, got {type(value).__name__}", path=path)
+    return value
 
 
 class PreparedDataset:
@@ -161,23 +189,29 @@ class PreparedDataset:
                 f"not a prepared dataset (missing {', '.join(missing)}); create one with `hiertcn prepare`",
                 path=self.path,
             )
-        self.config = json.loads((self.path / "config.json").read_text())
+        self.config = _read_json(self.path / "config.json")
         if self.config.get("format_version") != FORMAT_VERSION:
             raise DataError(
                 f"prepared with format version {self.config.get('format_version')}, this package reads "
                 f"version {FORMAT_VERSION}; prepare the data again",
                 path=self.path / "config.json",
             )
-        self.stats = json.loads((self.path / "stats.json").read_text())
+        files = self.config.get("files")
+        if files is not None:
+            integrity.verify_files(self.path, files)
+        self.stats = _read_json(self.path / "stats.json")
         self.events = read_events(self.path)
-        self.items = vocabulary.read_vocabulary(self.path / "items.parquet")
-        self.users = vocabulary.read_vocabulary(self.path / "users.parquet")
-        if len(self.events["item"]) != self.stats["n_events"]:
+        self.items = _read_vocabulary(self.path / "items.parquet")
+        self.users = _read_vocabulary(self.path / "users.parquet")
+        if len(self.events["item"]) != self.stats.get("n_events"):
             raise DataError(
                 f"the events hold {len(self.events['item'])} events but stats.json says "
-                f"{self.stats['n_events']}; the folder is corrupt, prepare again",
+                f"{self.stats.get('n_events')}; the folder is corrupt, prepare again",
                 path=self.path,
             )
+        #: How the folder was checked: "files" (per-file sha256), "fingerprint" (an earlier
+        #: release's folder, its content hash recomputed) or "none" (no record to check against).
+        self.verified = "files" if files is not None else self._verify_fingerprint()
 
     @property
     def n_items(self):
@@ -199,7 +233,35 @@ class PreparedDataset:
 
     @property
     def max_session_len(self):
-        return int(self.config["prepare"]["max_session_len"])
+        """The longest session the model must hold: `prepare`'s truncation length, capped at the
+        longest session actually present (so `--max-session-len 1000000` costs nothing)."""
+        setting = int(self.config["prepare"]["max_session_len"])
+        return max(1, min(setting, self.longest_session))
+
+    @property
+    def longest_session(self):
+        """Events in the longest session of the data (0 for no events)."""
+        position = self.events["position"]
+        return int(position.max()) + 1 if len(position) else 0
+
+    def _verify_fingerprint(self):
+        """Recompute the content hash of a folder that has no per-file record."""
+        from hiertcn_keras.data.prepare import PrepareConfig, fingerprint_chunks
+
+        stored = self.config.get("fingerprint")
+        try:
+            config = PrepareConfig.from_dict(self.config["prepare"])
+        except (KeyError, TypeError, ValueError):
+            return "none"
+        if stored is None:
+            return "none"
+        actual = fingerprint_chunks(lambda column: [self.events[column]], config,
+                                    self.items["id"].to_numpy(), self.users["id"].to_numpy())
+        if actual != stored:
+            raise DataError(f"the content does not match the fingerprint recorded when it was prepared "
+                            f"({actual} vs {stored}): a file was damaged or changed; prepare the data "
+                            "again", path=self.path)
+        return "fingerprint"
 
     @property
     def fingerprint(self):

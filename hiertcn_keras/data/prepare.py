@@ -35,8 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic
-from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
+from hiertcn_keras import atomic, output_guard
+from hiertcn_keras.data import filters, integrity, sessionize, splits, stats, vocabulary
 
 FORMAT_VERSION = 1
 
@@ -148,9 +148,17 @@ class PreparedData:
     config: PrepareConfig
     source: dict
 
-    def write(self, out_dir):
-        """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind)."""
-        with atomic.atomic_dir(out_dir) as tmp:
+    def write(self, out_dir, *, overwrite=False):
+        """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind).
+
+        Args:
+            out_dir: str or Path. The folder to write. An existing one is replaced only if it
+                is empty or a prepared dataset (see `hiertcn_keras.output_guard`), and never
+                when it is, contains or lies inside the source log.
+            overwrite: bool. Replace an existing folder whatever it holds. Defaults to `False`.
+        """
+        output_guard.check_not_input(out_dir, [self.source.get("path")])
+        with atomic.atomic_dir(out_dir, kind="dataset", force=overwrite) as tmp:
             write_events(
                 tmp / "events.parquet",
                 {column: getattr(self, column) for column in EVENT_COLUMNS},
@@ -167,19 +175,32 @@ class PreparedData:
             atomic.write_json(tmp / "stats.json", self.stats)
             atomic.write_json(
                 tmp / "config.json",
-                config_record(self.config, self.source, self.n_catalogue, self.stats["fingerprint"]),
+                config_record(self.config, self.source, self.n_catalogue, self.stats["fingerprint"],
+                              files=integrity.file_records(tmp)),
             )
 
 
-def config_record(config, source, n_catalogue, fingerprint):
-    """The content of `config.json` (both engines write it through here)."""
-    return {
+def config_record(config, source, n_catalogue, fingerprint, files=None):
+    """The content of `config.json` (both engines write it through here).
+
+    Args:
+        config: `PrepareConfig`.
+        source: dict. The source log's path, format, rows read and warnings.
+        n_catalogue: int.
+        fingerprint: str.
+        files: dict or `None`. Size and sha256 of every other file of the dataset
+            (`hiertcn_keras.data.integrity.file_records`), checked on load.
+    """
+    record = {
         "format_version": FORMAT_VERSION,
         "prepare": dataclasses.asdict(config),
         "source": source,
         "n_catalogue": int(n_catalogue),
         "fingerprint": fingerprint,
     }
+    if files is not None:
+        record["files"] = files
+    return record
 
 
 def write_events(path, columns):

@@ -25,8 +25,10 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training import resume
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint, partial_dir
+from hiertcn_keras.training.model_file import load_model_file
+from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
@@ -69,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be ≥ 0, got {self.patience}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
 
@@ -89,7 +93,8 @@ def _jit(train_config):
     return bool(train_config.jit_compile)
 
 
-def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+@resume.discard_on_error
+def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, overwrite=False):
     """Train a model and write `out_dir` (see `hiertcn_keras.training.run_dir`).
 
     Args:
@@ -99,6 +104,9 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         out_dir: str or Path. The run directory to create (replaced atomically).
         item_matrix: float array `[n_items, D]` for the pretrained item space, or `None`.
         evaluate_test: bool. Evaluate the test split at the end. Defaults to `True`.
+        overwrite: bool. Replace an existing `out_dir` that is not a run directory, and discard
+            a leftover checkpoint of other settings instead of refusing
+            (`hiertcn_keras.training.resume`). Defaults to `False`.
 
     Returns:
         `(model, history, metrics)`.
@@ -118,8 +126,8 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
             f"model is sized for {model_config.n_items} items / catalogue {model_config.n_catalogue}, "
             f"the data has {dataset.n_items} / {dataset.n_catalogue}"
         )
-    work = partial_dir(out_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
+                                  overwrite=overwrite, inputs=(data_dir,), keep_on_error=strategy is not None)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
     units = model_config.sessions_per_batch if model_config.hierarchical else 1
@@ -199,7 +207,7 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     }
     if strategy is not None:
         config_record["distribution"] = distribute.describe(strategy, replicas.layout)
-    with atomic.atomic_dir(out_dir) as tmp:
+    with atomic.atomic_dir(out_dir, kind="run", force=overwrite) as tmp:
         model.save(tmp / "model.keras")
         atomic.write_json(tmp / "config.json", config_record)
         atomic.write_json(tmp / "history.json", history_dict)
@@ -217,5 +225,6 @@ def load_run(run_dir):
     run_dir = Path(run_dir)
     if not (run_dir / "model.keras").is_file():
         raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")
-    model = keras.models.load_model(run_dir / "model.keras")
+    model = load_model_file(run_dir / "model.keras")
     return model, json.loads((run_dir / "config.json").read_text())
+

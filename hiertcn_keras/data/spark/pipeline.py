@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic
-from hiertcn_keras.data import splits, stats, vocabulary
+from hiertcn_keras import atomic, output_guard
+from hiertcn_keras.data import integrity, splits, stats, vocabulary
 from hiertcn_keras.data.errors import DataError
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
@@ -71,7 +71,7 @@ class SparkOptions:
             raise ValueError(f"graph_window must be ≥ 0, got {self.graph_window}")
 
 
-def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
+def prepare_spark(spark, plan, config, out_dir, options=None, timings=None, *, overwrite=False):
     """Prepare a log with Spark and write the prepared folder (atomically).
 
     Args:
@@ -83,6 +83,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
         options: `SparkOptions` or `None`.
         timings: dict or `None`. If given, filled with the wall seconds of each phase (`load`,
             `ids`, `sessions`, `split_vocab`, `finalize`, `graph`, `fingerprint`) for benchmarks.
+        overwrite: bool. Replace an existing `out_dir` that is not a prepared dataset
+            (`hiertcn_keras.output_guard`). Defaults to `False`.
 
     Returns:
         dict: the statistics written to `stats.json`.
@@ -102,7 +104,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
         clock[0] = now
 
     sc = spark.sparkContext
-    with atomic.atomic_dir(out_dir) as tmp:
+    output_guard.check_not_input(out_dir, [plan.source, *plan.files])
+    with atomic.atomic_dir(out_dir, kind="dataset", force=overwrite) as tmp:
         tmp = tmp.resolve()
         staging = tmp / "_staging"
         staging.mkdir()
@@ -282,7 +285,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
              "in_catalogue": np.arange(1, len(item_ids) + 1) <= n_catalogue})
         vocabulary.write_vocabulary(tmp / "users.parquet", user_ids)
         atomic.write_json(tmp / "stats.json", result)
-        atomic.write_json(tmp / "config.json", config_record(config, source, n_catalogue, config_fp))
+        atomic.write_json(tmp / "config.json", config_record(config, source, n_catalogue, config_fp,
+                                                                files=integrity.file_records(tmp)))
     return result
 
 
