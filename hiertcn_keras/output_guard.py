@@ -256,3 +256,28 @@ def _resolved(path):
 def _few(names, k=5):
     shown = ", ".join(names[:k])
     return shown + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def check_output_file(path, *, ours=None, inputs=(), overwrite=False, flag="--out"):
+    """Refuse an output file that would replace a folder, an input, or a file we did not write.
+
+    Args:
+        path: str or Path. The file the command will write.
+        ours: str, Path or `None`. A file whose presence shows `path` was written by us (e.g.
+            the parameters file `hiertcn synth` writes beside its log). `None`: any existing
+            file needs `overwrite`.
+        inputs: iterable of paths the command reads.
+        overwrite: bool. Replace an existing file even if it is not ours. Defaults to `False`.
+        flag: str. For messages.
+
+    Raises:
+        OutputError.
+    """
+    path = Path(path)
+    check_not_input(path, inputs, flag=flag)
+    if path.is_dir():
+        raise OutputError(f"{flag} {path}: is a folder; a file is needed here")
+    if path.exists() and not overwrite and not (ours is not None and Path(ours).is_file()):
+        raise OutputError(f"{flag} {path}: exists and was not written by hiertcn; choose another name, or "
+                          "pass --overwrite to replace it")
+    check_writable(path, flag=flag)

@@ -69,6 +69,9 @@ def main(argv=None):
     except ValueError as error:
         print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # unwritable or vanished paths: the message names the file
+        print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -158,6 +158,9 @@ def fetch_url(url, dest, *, sha256=None, md5=None, size=None):
                 raise OSError(f"cannot download {url}: {error}") from error
         _compare(url, {"sha256": sha256, "md5": md5, "size": size},
                  {name: d.hexdigest() for name, d in digests.items()} | {"size": n_bytes})
+        from hiertcn_keras.atomic import current_umask
+
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -376,6 +376,8 @@ def prepare(log, config=None):
         warnings=list(log.warnings),
         seconds=time.perf_counter() - started,
     )
+    # Files of a folder that held no rows (e.g. an hour without clicks): skipped, listed here.
+    prepared.stats["empty_files"] = list(log.empty_files)
     prepared.stats["fingerprint"] = fingerprint(prepared)
     return prepared
 

@@ -86,6 +86,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from hiertcn_keras.atomic import current_umask
 from hiertcn_keras.data.errors import DataError
 
 FORMAT = "hiertcn-synthetic"
@@ -571,6 +572,7 @@ def _atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 would keep other accounts out
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)

@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from hiertcn_keras import atomic, output_guard
 from hiertcn_keras.data import integrity, splits, stats, vocabulary
 from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.data.loaders.generic import empty_files_warning
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
     PrepareConfig,
@@ -270,13 +271,17 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None, *, o
         config_fp = fingerprint_chunks(
             lambda column: (pq.read_table(p, columns=[column]).column(column).to_numpy() for p in part_files),
             config, item_ids, user_ids)
+        warnings = list(plan.warnings)
+        if loaded["empty_files"]:
+            warnings.append(empty_files_warning(loaded["empty_files"], len(plan.files)))
         source = {"path": plan.source, "format": plan.format, "n_rows_read": int(loaded["n_rows"]),
-                  "warnings": list(plan.warnings)}
+                  "warnings": warnings}
         result = stats.stats_from_summary(
             merged, n_users=len(user_ids), n_items=len(item_ids), n_catalogue=n_catalogue,
             protocol=config.protocol, n_rows_read=loaded["n_rows"], dropped=dropped, cuts=cuts,
-            input_time_sorted=loaded["input_time_sorted"], warnings=list(plan.warnings),
+            input_time_sorted=loaded["input_time_sorted"], warnings=warnings,
             seconds=time.perf_counter() - started)
+        result["empty_files"] = list(loaded["empty_files"])
         result["fingerprint"] = config_fp
         lap("fingerprint")
         vocabulary.write_vocabulary(
