@@ -206,7 +206,7 @@ class EmbeddingStore:
             raise DataError(f"manifest nbytes {manifest['nbytes']} does not match n_items × dim "
                             f"× itemsize = {manifest['n_items']} × {manifest['dim']} × "
                             f"{disk_dtype.itemsize} = {expected}", path=path / MANIFEST_FILE)
-        if verify in ("size", "full"):
+        if verify != "none":
             actual = bin_path.stat().st_size
             if actual != expected:
                 what = "truncated" if actual < expected else "too long"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.output_guard import MARKER
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import Recommender
 from hiertcn_keras.training import callbacks as cb
@@ -49,7 +50,8 @@ def test_run_dir_holds_exactly_the_artifacts(finished_run):
     out, *_ = finished_run
     names = {p.name for p in out.iterdir()}
     assert {"model.keras", "config.json", "history.json", "metrics.json"} <= names
-    assert names <= {"model.keras", "config.json", "history.json", "metrics.json", "logs"}
+    assert names <= {"model.keras", "config.json", "history.json", "metrics.json", "logs", MARKER}
+    assert json.loads((out / MARKER).read_text())["kind"] == "run"
     assert not partial_dir(out).exists()  # the .partial working folder is gone
     assert [p.name for p in out.parent.iterdir()] == ["hiertcn"]  # no temporary leftovers
 
@@ -102,7 +104,8 @@ def test_metrics_are_the_test_metrics_of_the_saved_model(finished_run, data_dir)
     assert on_disk == pytest.approx(metrics)
 
 
-def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data_dir, tmp_path, monkeypatch):
+def test_killed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data_dir, tmp_path, monkeypatch):
+    # A kill runs no code; an interrupt (Ctrl-C) is the kill a test can make: the checkpoint stays.
     out = tmp_path / "tcn"
     config = model_config_for(PreparedDataset(data_dir), model="tcn", **TINY)
     original = cb.EpochTimer.on_epoch_begin
@@ -112,11 +115,11 @@ def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data
         seen.append(epoch)
         weights[("failed", epoch)] = [np.array(w) for w in self.model.trainable_weights]
         if epoch == 1:
-            raise RuntimeError("killed in epoch 2")
+            raise KeyboardInterrupt("killed in epoch 2")
         return original(self, epoch, logs)
 
     monkeypatch.setattr(cb.EpochTimer, "on_epoch_begin", failing)
-    with pytest.raises(RuntimeError, match="killed in epoch 2"):
+    with pytest.raises(KeyboardInterrupt, match="killed in epoch 2"):
         train(data_dir, config, quiet(), out)
     assert seen == [0, 1]
     assert not out.exists()  # no final run dir for a failed run
