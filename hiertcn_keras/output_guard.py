@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 MARKER = ".hiertcn-artifact"
@@ -247,6 +248,10 @@ def check_writable(path, *, flag="--out"):
         raise OutputError(f"{flag} {path}: {parent} is a file, so no folder can be made under it")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {path}: cannot write in {parent} (permission denied)")
+    try:  # the permission bits do not tell everything (read-only mounts, /proc, quotas, root)
+        os.rmdir(tempfile.mkdtemp(prefix=".hiertcn-write-test-", dir=parent))
+    except OSError as error:
+        raise OutputError(f"{flag} {path}: cannot write in {parent}: {error.strerror or error}") from None
 
 
 def _resolved(path):

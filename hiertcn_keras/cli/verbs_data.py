@@ -266,5 +266,9 @@ def cmd_stats(args):
     path = Path(args.dir) / "stats.json"
     if not path.is_file():
         raise DataError("no stats.json here; is this a folder written by `hiertcn prepare`?", path=args.dir)
-    stats = json.loads(path.read_text())
-    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    try:
+        stats = json.loads(path.read_text())
+        text = json.dumps(stats, indent=2) if args.json else format_stats(stats)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DataError(f"unreadable statistics (damaged?): {type(error).__name__}: {error}", path=path) from None
+    print(text)
