@@ -22,52 +22,28 @@ def _number(text, kind):
     return value
 
 
-def positive_int(text):
-    """argparse type: an integer ≥ 1 (the value is echoed in the error)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1, got {text!r}")
-    return value
+def _checked(kind, accept, wording, doc):
+    """An argparse type: `kind(text)` (finite, for floats) that `accept`s, else "must be WORDING"."""
+
+    def parse(text):
+        value = _number(text, kind)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {text!r}")
+        return value
+
+    parse.__doc__ = doc
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an integer ≥ 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 0, got {text!r}")
-    return value
-
-
-def port_number(text):
-    """argparse type: a TCP port, 0 (any free port) to 65535."""
-    value = _number(text, int)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number in 0..65535, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a finite number > 0 (NaN and infinities refused)."""
-    value = _number(text, float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text):
-    """argparse type: a finite number ≥ 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text!r}")
-    return value
-
-
-def open_fraction(text):
-    """argparse type: a number strictly between 0 and 1 (a quantile)."""
-    value = _number(text, float)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1, got {text!r}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "an integer ≥ 1", "argparse type: an integer ≥ 1.")
+non_negative_int = _checked(int, lambda v: v >= 0, "an integer ≥ 0", "argparse type: an integer ≥ 0.")
+port_number = _checked(int, lambda v: 0 <= v <= 65535, "a port number in 0..65535",
+                       "argparse type: a TCP port, 0 (any free port) to 65535.")
+positive_float = _checked(float, lambda v: v > 0, "a finite number > 0",
+                          "argparse type: a finite number > 0 (NaN and infinities refused).")
+non_negative_float = _checked(float, lambda v: v >= 0, "a finite number ≥ 0", "argparse type: a finite number ≥ 0.")
+open_fraction = _checked(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1",
+                         "argparse type: a number strictly between 0 and 1 (a quantile).")
 
 
 def unix_seconds(text):
