@@ -213,7 +213,7 @@ def cmd_compare(args):
     out = Path(args.out)
     output_guard.check_output(out, "compare", inputs=_inputs(args), overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    if output_guard.artifact_kind(out) != "compare" or not (out / output_guard.MARKER).is_file():
+    if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
         output_guard.write_marker(out, "compare")
     results = []
     for name in args.models:

@@ -58,7 +58,7 @@ def run_settings(model_config, train_config, data_fingerprint, item_matrix=None)
     train = {k: v for k, v in dataclasses.asdict(train_config).items() if k not in _IGNORED_TRAIN_SETTINGS}
     settings = {"model": model_config.to_dict(), "train": train, "data_fingerprint": data_fingerprint,
                 "item_matrix_sha256": item_matrix_fingerprint(item_matrix)}
-    return json.loads(json.dumps(settings, default=atomic._json_default))  # tuples → lists, as on disk
+    return json.loads(json.dumps(settings, default=str))  # tuples → lists, as on disk
 
 
 def differences(recorded, current, prefix=""):

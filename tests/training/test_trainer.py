@@ -143,3 +143,18 @@ def test_killed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data
         np.testing.assert_array_equal(restored, backed_up)
     assert out.is_dir() and not partial_dir(out).exists()
     assert json.loads((out / "history.json").read_text()) == history
+
+
+
+def test_the_model_pads_sessions_to_the_longest_in_the_data(tmp_path):
+    # Issue 13, case 5: data prepared with --max-session-len 1000000 made training allocate
+    # [B, S, 1000000, D] although no session is longer than 4.
+    from hiertcn_keras.data.loaders import load_generic
+    from hiertcn_keras.data.prepare import PrepareConfig, prepare
+
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"u{u},i{(u + s + p) % 5},{1_600_000_000 + 7200 * s + 60 * p}\n"
+        for u in range(3) for s in range(3) for p in range(4)))
+    prepare(load_generic(log), PrepareConfig(max_session_len=1_000_000)).write(tmp_path / "prepared")
+    assert model_config_for(PreparedDataset(tmp_path / "prepared"), model="hiertcn").max_session_len == 4
