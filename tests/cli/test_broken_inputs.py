@@ -194,6 +194,13 @@ def test_a_truncated_model_file_is_named_and_not_called_missing(good, tmp_path, 
     code, _, err = run(["embed-items", "--data", good / "prepared", "--model", run_dir / "model.keras",
                         "--shard", "0/1", "--out", tmp_path / "s"], capsys)
     assert code == 2 and "model.keras" in err and "File not found" not in err
+    (run_dir / "config.json").write_text(json.dumps({"data": {"path": str(good / "prepared")}, "model": {}}))
+    (tmp_path / "history.csv").write_text("item,timestamp\ni1,1600000000\n")
+    for argv in (["recommend", "--run", run_dir, "--user", "u", "--history", tmp_path / "history.csv"],
+                 ["serve", "--run", run_dir, "--port", "0"]):
+        code, _, err = run(argv, capsys)
+        assert code == 2 and "model.keras" in err and "truncated or damaged" in err, (argv, err)
+        assert "File not found" not in err and "Traceback" not in err
 
 
 def test_prepare_into_its_own_input_deletes_nothing(tmp_path, capsys):
