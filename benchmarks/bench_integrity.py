@@ -40,7 +40,7 @@ from hiertcn_keras.data import dataset as dataset_module  # noqa: E402
 from hiertcn_keras.data import synthetic  # noqa: E402
 from hiertcn_keras.data.loaders import load  # noqa: E402
 from hiertcn_keras.data.prepare import prepare  # noqa: E402
-from hiertcn_keras.serving.embedding_store import EmbeddingStore, write_store  # noqa: E402
+from hiertcn_keras.artifacts.embedding_store import EmbeddingStore, write_store  # noqa: E402
 
 
 def best_of(functions, repeats):

@@ -69,7 +69,7 @@ def _add_prepare(sub):
               hiertcn prepare --input globo/clicks --format globo --out globo-prepared --protocol temporal
               hiertcn prepare --input ml-1m --format movielens --out ml1m-prepared
               hiertcn prepare --input logs/ --engine spark --spark-master local[4] --out prepared
-              spark-submit --master yarn .../hiertcn_keras/data/spark/submit.py --input ... --out ...
+              spark-submit --master yarn .../hiertcn_keras/cli/spark_submit.py --input ... --out ...
                   (docs/spark.md)"""
         ),
     )
@@ -144,8 +144,8 @@ def _add_stats(sub):
 
 
 def cmd_synth(args):
-    from hiertcn_keras import output_guard
-    from hiertcn_keras.data import synthetic
+    from hiertcn_keras.artifacts import output_guard
+    from hiertcn_keras.data import synthetic, synthetic_io
 
     output_guard.check_output_file(args.out, ours=synthetic_sidecar(args.out), overwrite=args.overwrite)
 
@@ -154,7 +154,7 @@ def cmd_synth(args):
         options["n_topics"] = args.topics
     config = synthetic.SyntheticConfig(**options)
     log = synthetic.generate(config, with_oracle=not args.no_oracle)
-    synthetic.save(log, args.out)
+    synthetic_io.save(log, args.out)
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
 
 
@@ -210,7 +210,7 @@ def _prepare_config(args, preset):
 def cmd_prepare(args):
     if args.engine == "spark":
         return _prepare_spark(args)
-    from hiertcn_keras import output_guard
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data import loaders
     from hiertcn_keras.data.prepare import prepare
 
@@ -234,7 +234,7 @@ def _prepare_spark(args):
     from hiertcn_keras.data.spark.session import get_session
     from hiertcn_keras.data.spark.sources import plan_source
 
-    from hiertcn_keras import output_guard
+    from hiertcn_keras.artifacts import output_guard
 
     output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
     plan = plan_source(args.input, args.format, **_load_options(args))
@@ -260,7 +260,7 @@ def _print_prepared(s, out):
 def cmd_stats(args):
     from pathlib import Path
 
-    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.artifacts.errors import DataError
     from hiertcn_keras.data.stats import format_stats
 
     path = Path(args.dir) / "stats.json"

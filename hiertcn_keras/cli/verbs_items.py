@@ -78,7 +78,7 @@ def _add_embed_items(sub):
 
 
 def cmd_embed_items(args):
-    from hiertcn_keras import output_guard
+    from hiertcn_keras.artifacts import output_guard
 
     inputs = [args.data, args.content, args.model]
     if args.model_out:
@@ -112,7 +112,7 @@ def cmd_embed_items(args):
 
 
 def _embed_shard(args):
-    from hiertcn_keras.serving.store_shards import parse_shard
+    from hiertcn_keras.artifacts.store_shards import parse_shard
     from hiertcn_keras.training.item_training import embed_items_shard
 
     if args.model is None:

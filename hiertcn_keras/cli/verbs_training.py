@@ -115,10 +115,11 @@ def _add_compare(sub):
 
 
 def _train_one(args, model, out):
-    from hiertcn_keras import output_guard
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
     dataset = PreparedDataset(args.data)
@@ -190,7 +191,7 @@ def _evaluate(args, *, run=None, model=None):
 
 
 def cmd_evaluate(args):
-    from hiertcn_keras import atomic, output_guard
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.training.report import format_table
 
     if args.out:
@@ -207,7 +208,7 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from pathlib import Path
 
-    from hiertcn_keras import atomic, output_guard
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)

@@ -35,12 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic, output_guard
-from hiertcn_keras.data import filters, integrity, sessionize, splits, stats, vocabulary
-
-FORMAT_VERSION = 1
-
-EVENT_COLUMNS = ("user", "item", "timestamp", "session", "position", "split")
+from hiertcn_keras.artifacts import atomic, integrity, output_guard
+from hiertcn_keras.artifacts.prepared import EVENT_COLUMNS, FORMAT_VERSION
+from hiertcn_keras.artifacts.session_rules import SessionRules
+from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
 
 DROP_REASONS = (
     "event_type",
@@ -114,6 +112,13 @@ class PrepareConfig:
         object.__setattr__(self, "split_quantiles", tuple(float(q) for q in self.split_quantiles))
         object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
 
+    @property
+    def session_rules(self):
+        """The `SessionRules` part of these settings (recorded flat in `config.json["prepare"]`)."""
+        return SessionRules(session_gap=self.session_gap, max_session_len=self.max_session_len,
+                            collapse_repeats=self.collapse_repeats, drop_duplicates=self.drop_duplicates,
+                            min_session_len=self.min_session_len)
+
     @classmethod
     def from_dict(cls, values):
         """Build a config from a dict, ignoring keys that are `None` and refusing unknown ones."""
@@ -153,7 +158,7 @@ class PreparedData:
 
         Args:
             out_dir: str or Path. The folder to write. An existing one is replaced only if it
-                is empty or a prepared dataset (see `hiertcn_keras.output_guard`), and never
+                is empty or a prepared dataset (see `hiertcn_keras.artifacts.output_guard`), and never
                 when it is, contains or lies inside the source log.
             overwrite: bool. Replace an existing folder whatever it holds. Defaults to `False`.
         """
@@ -189,7 +194,7 @@ def config_record(config, source, n_catalogue, fingerprint, files=None):
         n_catalogue: int.
         fingerprint: str.
         files: dict or `None`. Size and sha256 of every other file of the dataset
-            (`hiertcn_keras.data.integrity.file_records`), checked on load.
+            (`hiertcn_keras.artifacts.integrity.file_records`), checked on load.
     """
     record = {
         "format_version": FORMAT_VERSION,

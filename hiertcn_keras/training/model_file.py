@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 
 
 def load_model_file(path):

@@ -29,8 +29,8 @@ import json
 import shutil
 import sys
 
-from hiertcn_keras import atomic, output_guard
-from hiertcn_keras.training.run_dir import item_matrix_fingerprint, partial_dir
+from hiertcn_keras.artifacts import atomic, output_guard
+from hiertcn_keras.artifacts.run_dir import item_matrix_fingerprint, partial_dir
 
 SETTINGS_FILE = "settings.json"
 # Progress display only: it changes nothing that is computed.
@@ -96,7 +96,7 @@ def open_checkpoint(out_dir, settings, *, overwrite=False, inputs=(), keep_on_er
         Path of `RUN_DIR.partial` (created, holding `settings.json`).
 
     Raises:
-        OutputError: `out_dir` must not be replaced (see `hiertcn_keras.output_guard`).
+        OutputError: `out_dir` must not be replaced (see `hiertcn_keras.artifacts.output_guard`).
         ResumeError: a checkpoint of other settings exists and `overwrite` is not set.
     """
     log = sys.stderr if log is None else log

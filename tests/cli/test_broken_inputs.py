@@ -31,7 +31,7 @@ def log_text(rows=ROWS):
 def good(tmp_path_factory):
     """A valid log, its prepared dataset and an embedding store for it (built once)."""
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.serving.embedding_store import write_store
+    from hiertcn_keras.artifacts.embedding_store import write_store
 
     root = tmp_path_factory.mktemp("good")
     (root / "log.csv").write_text(log_text())

@@ -1,4 +1,4 @@
-"""A prepared dataset checks its files on load (`hiertcn_keras.data.integrity`).
+"""A prepared dataset checks its files on load (`hiertcn_keras.artifacts.integrity`).
 
 Issue 13, case 4: flipped bits in `events.parquet` loaded silently in 20 of 40 trials although
 the fingerprint was stored. Case 5: a corrupt `items.parquet` crashed with a traceback, and data
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.prepare import PrepareConfig, prepare
 
 # 5 users × 3 sessions of 4 clicks (60 s apart; sessions 2 h apart).

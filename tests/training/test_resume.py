@@ -11,11 +11,12 @@ import json
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
-from hiertcn_keras.output_guard import OutputError
+from hiertcn_keras.artifacts.output_guard import OutputError
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import resume
-from hiertcn_keras.training.run_dir import partial_dir
-from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+from hiertcn_keras.artifacts.run_dir import partial_dir
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import model_config_for, train
 
 TINY = dict(embedding_dim=8, high_units=(8,), tcn_channels=(8,), kernel_size=2, flat_tcn_channels=(8,),
             batch_size=2, sessions_per_batch=2, flat_len=5, learning_rate=1e-2)

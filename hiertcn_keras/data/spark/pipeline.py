@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic, output_guard
-from hiertcn_keras.data import integrity, splits, stats, vocabulary
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts import atomic, integrity, output_guard
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.prepared import EVENTS_DIR
+from hiertcn_keras.data import splits, stats, vocabulary
 from hiertcn_keras.data.loaders.generic import empty_files_warning
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
@@ -45,7 +46,6 @@ from hiertcn_keras.data.prepare import (
 )
 from hiertcn_keras.data.spark import buckets, order_statistic, sources
 
-EVENTS_DIR = "events"
 GRAPH_DIR = "cointeraction"
 GRAPH_META = "cointeraction.json"
 
@@ -85,7 +85,7 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None, *, o
         timings: dict or `None`. If given, filled with the wall seconds of each phase (`load`,
             `ids`, `sessions`, `split_vocab`, `finalize`, `graph`, `fingerprint`) for benchmarks.
         overwrite: bool. Replace an existing `out_dir` that is not a prepared dataset
-            (`hiertcn_keras.output_guard`). Defaults to `False`.
+            (`hiertcn_keras.artifacts.output_guard`). Defaults to `False`.
 
     Returns:
         dict: the statistics written to `stats.json`.

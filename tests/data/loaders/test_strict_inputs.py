@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import load_generic, load_globo, load_movielens, load_xing
 from hiertcn_keras.limits import MAX_ID_LENGTH
 

@@ -14,23 +14,13 @@ files themselves (docs/safety.md has the measurement).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.hashing import sha256_file
 
-_CHUNK = 8 << 20
 # Not checked when a dataset is loaded: read (and checked) only by the tools that use them.
 _OPTIONAL_DIRS = ("cointeraction",)
-
-
-def sha256_file(path):
-    """sha256 (hex) of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_records(folder, *, exclude=("config.json",)):

@@ -1,4 +1,4 @@
-"""Which folders a command may replace (`hiertcn_keras.output_guard`), and the marker it leaves.
+"""Which folders a command may replace (`hiertcn_keras.artifacts.output_guard`), and the marker it leaves.
 
 Issue case 1: `prepare --input logs --out logs` deleted the input logs; an `--out` folder with
 unrelated files was emptied; an `--out` that is a regular file became a folder.
@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from hiertcn_keras import atomic, output_guard
-from hiertcn_keras.output_guard import MARKER, OutputError, artifact_kind, check_output
+from hiertcn_keras.artifacts import atomic, output_guard
+from hiertcn_keras.artifacts.output_guard import MARKER, OutputError, artifact_kind, check_output
 
 
 def make(folder, *names):

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 
 
 @pytest.fixture(params=[0o022, 0o002])

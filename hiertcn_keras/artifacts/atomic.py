@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,7 +30,7 @@ def atomic_dir(path, *, overwrite=True, kind=None, force=False):
         overwrite: bool. Replace an existing folder. Defaults to `True`.
         kind: str or `None`. What the folder is (`"dataset"`, `"run"`, `"store"`, `"compare"`):
             the folder gets that artifact marker, and an existing `path` is replaced only if it
-            is empty or an artifact of the same kind (`hiertcn_keras.output_guard`), checked
+            is empty or an artifact of the same kind (`hiertcn_keras.artifacts.output_guard`), checked
             both before and after the block. `None`: no marker, no check. Defaults to `None`.
         force: bool. With `kind`, replace an existing folder whatever it holds (the
             `--overwrite` flag). Defaults to `False`.
@@ -43,7 +44,7 @@ def atomic_dir(path, *, overwrite=True, kind=None, force=False):
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     if kind is not None:
-        from hiertcn_keras import output_guard
+        from hiertcn_keras.artifacts import output_guard
 
         output_guard.check_output(path, kind, overwrite=force, flag="output")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,34 @@ def current_umask():
     mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
     os.umask(mask)
     return mask
+
+
+def atomic_write(path, write):
+    """Write a file through `write(tmp_path)` under a temporary name beside `path`, then rename.
+
+    For writers that want a path rather than a file object (`pyarrow.parquet.write_table`,
+    `DataFrame.to_parquet`, `Model.save`). The temporary name starts with a dot (hidden from
+    Spark's and pyarrow's dataset readers) and ends with the suffix of `path` (Keras checks
+    it); a retried task replaces the file whole, and a failed write leaves nothing behind.
+
+    Args:
+        path: str or Path. The file to write; its folder is created if needed.
+        write: callable taking the temporary `Path` and writing the whole file there.
+
+    Returns:
+        Path of the written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def write_json(path, obj):

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.serving import embedding_store as store_module
-from hiertcn_keras.serving import EmbeddingStore, FORMAT_VERSION, save_npy_as_store, write_store
+from hiertcn_keras.artifacts import embedding_store as store_module
+from hiertcn_keras.artifacts import EmbeddingStore, FORMAT_VERSION, save_npy_as_store, write_store
+from hiertcn_keras.artifacts.errors import DataError
 
 IDS = [None, "a", "b", "c", "d"]
 
@@ -262,7 +262,7 @@ def test_float16_infinity_is_refused(tmp_path, matrix):
 
 
 def test_a_folder_that_is_not_a_store_is_not_replaced(tmp_path, matrix):
-    from hiertcn_keras.output_guard import OutputError
+    from hiertcn_keras.artifacts.output_guard import OutputError
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")

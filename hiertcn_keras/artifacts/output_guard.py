@@ -55,9 +55,8 @@ def write_marker(folder, kind):
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    from hiertcn_keras.atomic import write_json
-
-    write_json(Path(folder) / MARKER, {"kind": kind, "marker_version": MARKER_VERSION})
+    # Written into the folder being built (itself renamed into place whole): no temp file needed.
+    (Path(folder) / MARKER).write_text(json.dumps({"kind": kind, "marker_version": MARKER_VERSION}) + "\n")
 
 
 def artifact_kind(folder):
