@@ -30,7 +30,6 @@ from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
     git_commit,
     item_matrix_fingerprint,
-    partial_dir,
     read_run_record,
 )
 from hiertcn_keras.training.model_file import load_model_file
