@@ -3,8 +3,8 @@
 In one run, on data generated in a temporary folder (not timed):
 
 (a) `PreparedDataset(path)` with its per-file sha256 check, against the same load with the
-    check skipped (the files record removed from a copy's `config.json`... and the fingerprint
-    recomputation of a record-less folder switched off), and against a previous release's
+    check skipped (a copy without the per-file record in `config.json`, its fingerprint
+    recomputation switched off), and against a previous release's
     folder checked by its recomputed fingerprint. Default: the default dataset of the README
     (`hiertcn synth --users 2000 --items 1000 --seed 7`, then `hiertcn prepare`).
 (b) `EmbeddingStore.open` with `verify="finite"` (the default: one streaming pass over the
@@ -37,10 +37,10 @@ import numpy as np  # noqa: E402
 
 from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
 from hiertcn_keras.data import dataset as dataset_module  # noqa: E402
-from hiertcn_keras.data import synthetic  # noqa: E402
+from hiertcn_keras.data import synthetic, synthetic_io  # noqa: E402
+from hiertcn_keras.artifacts.embedding_store import EmbeddingStore, write_store  # noqa: E402
 from hiertcn_keras.data.loaders import load  # noqa: E402
 from hiertcn_keras.data.prepare import prepare  # noqa: E402
-from hiertcn_keras.artifacts.embedding_store import EmbeddingStore, write_store  # noqa: E402
 
 
 def best_of(functions, repeats):
@@ -64,7 +64,7 @@ def main(argv=None):
 
     with temp_dir() as tmp:
         config = synthetic.SyntheticConfig(n_users=args.users, n_items=args.items, seed=7)
-        synthetic.save(synthetic.generate(config, with_oracle=False), tmp / "log.csv")
+        synthetic_io.save(synthetic.generate(config, with_oracle=False), tmp / "log.csv")
         prepared = tmp / "prepared"
         prepare(load(tmp / "log.csv", "generic")).write(prepared)
         legacy = tmp / "legacy"
