@@ -394,7 +394,7 @@ def _bad_row_message(check, value, seconds, time_unit):
         message = (f"time {value!r} is {seconds:.6g} s since 1970, outside the plausible range "
                    f"{MIN_TIMESTAMP}..{MAX_TIMESTAMP} (1970-01-01..2100-01-01 UTC)")
         if time_unit == "s" and MIN_TIMESTAMP <= seconds / 1000 <= MAX_TIMESTAMP:
-            message += "; it looks like milliseconds: pass --time-unit ms (time_unit='ms')"
+            message += "; it looks like milliseconds: pass time_unit='ms'"
         return message
     role = check.split("_")[0]
     if check.endswith("_length"):
