@@ -34,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from hiertcn_keras.artifacts import output_guard
 from hiertcn_keras.artifacts.atomic import atomic_dir
 from hiertcn_keras.models.hiertcn import HierarchicalSteps
 from hiertcn_keras.serving.item_catalog import ItemCatalog
@@ -65,7 +66,8 @@ def export_run(run_dir, out, *, k=10, sessions=None, data_dir=None, overwrite=Fa
         raise ValueError(f"a SavedModel needs the TensorFlow backend; KERAS_BACKEND is "
                          f"{keras.backend.backend()!r} (run with KERAS_BACKEND=tensorflow)")
     out = Path(out)
-    if out.exists() and not overwrite:
+    output_guard.check_not_input(out, [run_dir, data_dir])
+    if (out.exists() or out.is_symlink()) and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     if k < 1:
         raise ValueError(f"--k must be ≥ 1, got {k}")

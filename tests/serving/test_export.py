@@ -54,3 +54,5 @@ def test_export_refuses_to_overwrite(learned_run, exported, capsys):
     assert main(["export", str(learned_run), "--out", str(exported)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert sorted(p.name for p in exported.iterdir()) == before
+    assert main(["export", str(learned_run), "--out", str(learned_run / "saved"), "--overwrite"]) == 2
+    assert not (learned_run / "saved").exists()
