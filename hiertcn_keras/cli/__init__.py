@@ -69,6 +69,13 @@ def main(argv=None):
     except ValueError as error:
         print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # an allocation failure the memory check did not prevent
+        from hiertcn_keras.training import memory_check
+
+        if not memory_check.is_allocation_failure(error):
+            raise
+        print(f"hiertcn {args.verb}: error: {memory_check.allocation_failure_message(error)}", file=sys.stderr)
+        return 2
     return 0
 
 
