@@ -153,10 +153,10 @@ def _start_run(data_dir, model_config, train_config, out_dir):
     work.mkdir(parents=True, exist_ok=True)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
+    if train_config.memory_check:  # before the model (or even a padding batch) allocates anything
+        memory_check.check_training_memory(model_config)
     units = model_config.sessions_per_batch if model_config.hierarchical else 1
     padding = batcher.table.gather(np.full((model_config.batch_size, units), -1))
-    if train_config.memory_check:  # before the model allocates anything
-        memory_check.check_training_memory(model_config, batch_bytes=sum(v.nbytes for v in padding.values()))
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
 
