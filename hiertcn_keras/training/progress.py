@@ -103,17 +103,23 @@ class Heartbeat(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._counter.on_epoch_begin(epoch)
         self._started = self._last = self.clock()
+        self._first_done = None
 
     def on_train_batch_end(self, batch, logs=None):
         now = self.clock()
+        if batch == 0:
+            self._first_done = now  # the rate leaves out the first step (tracing, compilation)
         if now - self._last < self.interval:
             return
         self._last = now
         done, total = batch + 1, self._counter.target
-        elapsed = max(now - self._started, 1e-9)
-        rate = done / elapsed
-        line = (f"epoch {self._counter.epoch + 1}/{self.epochs} step {done}/{total}, "
-                f"{rate * self.events_per_step:,.0f} events/s, ETA {format_seconds((total - done) / rate)}")
+        head = f"epoch {self._counter.epoch + 1}/{self.epochs} step {done}/{total}"
+        if done == 1:
+            line = f"{head}, first step (with compilation) took {format_seconds(now - self._started)}"
+        else:
+            rate = (done - 1) / max(now - self._first_done, 1e-9)
+            line = (f"{head}, {rate * self.events_per_step:,.0f} events/s, "
+                    f"ETA {format_seconds((total - done) / rate)}")
         print(line, file=self.stream or sys.stdout, flush=True)
 
 

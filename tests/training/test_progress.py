@@ -46,12 +46,15 @@ def test_heartbeat_prints_a_line_per_interval_with_an_eta(batcher):
     steps = prog.EpochSteps(batcher)
     beat = prog.Heartbeat(steps, events_per_step=10, epochs=4, interval=60, stream=stream, clock=lambda: now[0])
     beat.on_epoch_begin(0)
-    for batch in range(3):
+    now[0] += 70.0  # the first step compiles
+    beat.on_train_batch_end(0)
+    for batch in range(1, 4):
         now[0] += 30.0
         beat.on_train_batch_end(batch)
     lines = stream.getvalue().splitlines()
     total = steps(0)
-    assert lines == [f"epoch 1/4 step 2/{total}, 0 events/s, ETA {prog.format_seconds((total - 2) * 30)}"]
+    assert lines == [f"epoch 1/4 step 1/{total}, first step (with compilation) took 1m10s",
+                     f"epoch 1/4 step 3/{total}, 0 events/s, ETA {prog.format_seconds((total - 3) * 30)}"]
 
 
 def test_format_seconds():
