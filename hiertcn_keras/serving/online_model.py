@@ -100,8 +100,8 @@ class OnlineModel:
         self.embed(zeros, [[]])  # trace and compile now, not on the first user's event
         self.fold(zeros, [[]], [0.0])
 
-    def _build_low_model(self):
-        steps = self.max_session_len + 1
+    def _build_low_model(self, steps=None):
+        steps = self.max_session_len + 1 if steps is None else int(steps)
         inputs = keras.Input((steps,), dtype="int32", name="inputs")
         context = keras.Input((self.state_size,), dtype="float32", name="context")
         x = self._embedding(inputs)
@@ -127,6 +127,22 @@ class OnlineModel:
             new_states.append(layer_input)
         state = ops.concatenate(new_states, axis=-1) if len(new_states) > 1 else new_states[0]
         return keras.Model([items, context, decay], state * decay, name="online_fold")
+
+    def low_level_model(self, steps):
+        """The low level as a functional model over `steps` input steps `[x̂, a1..]` (≤ L + 1).
+
+        The low level is causal, so on the first `steps` inputs it gives the same embeddings as
+        on all L + 1 (`embed`); `user_step` compiles it for a few step counts.
+
+        Returns:
+            `keras.Model` mapping `[inputs int32 [Q, steps], context [Q, H]]` to `[Q, steps, E]`.
+        """
+        return self._build_low_model(steps)
+
+    @property
+    def fold_model(self):
+        """The high-level fold as a functional model: `[items [Q, L], context [Q, H], decay [Q, 1]]` → `[Q, H]`."""
+        return self._fold_model
 
     def session_inputs(self, sessions):
         """Pad sessions of item indices to the low level's `[Q, L + 1]` inputs `[x̂, a1..am, 0…]`."""
