@@ -153,9 +153,12 @@ def cmd_serve(args):
     import socket
     from pathlib import Path
 
-    import uvicorn
+    try:
+        import uvicorn
 
-    from hiertcn_keras.serving.http_server import create_app, uvicorn_config
+        from hiertcn_keras.serving.http_server import create_app, uvicorn_config
+    except ImportError as error:
+        raise ValueError(f"serve needs FastAPI and uvicorn ({error}): pip install 'hiertcn-keras[serving]'") from None
     from hiertcn_keras.serving.online_recommender import default_store_path
 
     if not 0 <= args.port <= 65535:

@@ -56,6 +56,7 @@ class OnlineModel:
     Args:
         recommender: a loaded `hiertcn_keras.models.recommender.Recommender` whose
             `model_config.model` is `hiertcn` or `hiergru`.
+        warm: bool. Compile `embed` and `fold` now (else on first use). Defaults to `True`.
 
     Attributes:
         state_size: int. H.
@@ -70,7 +71,7 @@ class OnlineModel:
     >>> c = online.fold(c, [[3, 7]], gap=[5400.0])
     """
 
-    def __init__(self, recommender):
+    def __init__(self, recommender, *, warm=True):
         config = recommender.model_config
         if config.model not in SUPPORTED_MODELS:
             raise ValueError(
@@ -96,9 +97,10 @@ class OnlineModel:
         self._fold = _compiled(self._fold_model)
         # The functions trace on first use; tracing from two threads at once races.
         self._lock = threading.Lock()
-        zeros = np.zeros((1, self.state_size), np.float32)
-        self.embed(zeros, [[]])  # trace and compile now, not on the first user's event
-        self.fold(zeros, [[]], [0.0])
+        if warm:  # trace and compile now, not on the first user's event
+            zeros = np.zeros((1, self.state_size), np.float32)
+            self.embed(zeros, [[]])
+            self.fold(zeros, [[]], [0.0])
 
     def _build_low_model(self, steps=None):
         steps = self.max_session_len + 1 if steps is None else int(steps)

@@ -163,7 +163,7 @@ class OnlineRecommender:
         self.run = run
         self.catalog = catalog
         self.store = store
-        self.model = OnlineModel(run.recommender)
+        self.model = OnlineModel(run.recommender, warm=step == "reference")
         if step not in ("compiled", "reference"):
             raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
         self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
