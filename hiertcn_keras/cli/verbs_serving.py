@@ -236,10 +236,12 @@ def cmd_recommend(args):
 
     recommender = _open(args, "memory:")
     history = read_history(args.history, args.user)
-    try:
-        statuses = collections.Counter(recommender.observe(args.user, item, t).status for item, t in history)
-    except UnknownItemError as error:
-        raise ValueError(f"{args.history}: {error} (--unknown-items skip ignores them)") from None
+    result = recommender.observe_batch([(args.user, item, t) for item, t in history])
+    if result.error is not None:
+        index, error = result.error
+        hint = " (--unknown-items skip ignores them)" if isinstance(error, UnknownItemError) else ""
+        raise ValueError(f"{args.history}: event {index + 1} of user {args.user!r}: {error}{hint}") from None
+    statuses = collections.Counter(o.status for o in result.observations)
     recs = recommender.recommend(args.user, args.k, exclude_seen=not args.keep_seen, at=args.at)
     print(json.dumps({
         "user": args.user,

@@ -36,6 +36,10 @@ def test_recommend_errors_name_the_problem(learned_run, tmp_path, capsys):
     history.write_text("item,when\ni1,10\n")
     assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
     assert "timestamp" in capsys.readouterr().err
+    history.write_text("item,timestamp\ni1,1700000000000\n")
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert "h.csv" in err and "milliseconds" in err and "Traceback" not in err
 
 
 def test_serve_help_lists_the_routes(capsys):
