@@ -42,8 +42,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from hiertcn_keras.limits import MAX_TIMESTAMP, MIN_TIMESTAMP
+from hiertcn_keras.limits import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP
 from hiertcn_keras.serving import http_schema as schema
+from hiertcn_keras.serving.event_checks import check_identifier
 from hiertcn_keras.serving.item_catalog import UnknownItemError
 from hiertcn_keras.serving.sessionizer import OutOfOrderError
 
@@ -183,7 +184,7 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
         description=(
             "Each user's high-level state lives in a user store; every event updates it and "
             "recomputes the user embedding; items are ranked by inner product with it. "
-            f"Ids: strings of 1..{schema.MAX_ID_LENGTH} characters or integers. Timestamps: Unix "
+            f"Ids: strings of 1..{MAX_ID_LENGTH} characters or integers. Timestamps: Unix "
             f"seconds in {MIN_TIMESTAMP}..{MAX_TIMESTAMP}. Every error is `{{\"error\": message}}`; "
             "a 5xx is never caused by client input."
         ),
@@ -352,7 +353,7 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
 def _path_user(user):
     """A user id from the path, validated like a body id (422 otherwise)."""
     try:
-        return schema.check_identifier(user)
+        return check_identifier(user)
     except ValueError as error:
         raise RequestValidationError([{"loc": ("path", "user"), "msg": str(error), "type": "value_error"}]) from None
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from hiertcn_keras.serving import sessionizer
+from hiertcn_keras.serving.event_checks import check_timestamp
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
 from hiertcn_keras.serving.retrievers import build_retriever
@@ -299,8 +300,6 @@ class OnlineRecommender:
             `BatchResult`: the observations of the events applied and, if an event was
             rejected, its index and error (the events before it are written, none after).
         """
-        from hiertcn_keras.serving.http_schema import check_timestamp
-
         parsed, error = [], None
         for n, (user, item, timestamp) in enumerate(events):
             try:
