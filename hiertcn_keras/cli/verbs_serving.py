@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import formatter
+from hiertcn_keras.cli.common import formatter, port_number, positive_float, positive_int, unix_seconds
 
 ORDER = 40
 
@@ -24,7 +24,7 @@ def _add_common(p):
     p.add_argument("--data", metavar="DIR", default=None,
                    help="the run's prepared dataset (vocabulary, session settings) if it moved (default: the "
                    "path recorded in the run)")
-    p.add_argument("--session-gap", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--session-gap", type=positive_float, default=None, metavar="SECONDS",
                    help="idle gap that starts a session (default: the one the run's data was prepared with)")
     p.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact",
                    help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
@@ -70,45 +70,20 @@ def _add_serve(sub):
                    help="user store: sqlite:PATH or redis://HOST:PORT/DB (default: SQLite outside the run "
                    "folder, see above)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, local only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
-    p.add_argument("--max-body-bytes", type=_positive_int, default=1 << 20, help="request body limit (default 1 MiB)")
-    p.add_argument("--max-events", type=_positive_int, default=1000, help="events per POST (default 1000)")
-    p.add_argument("--max-k", type=_positive_int, default=1000, help="largest k of a recommendations request (default 1000)")
-    p.add_argument("--body-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--max-body-bytes", type=positive_int, default=1 << 20, help="request body limit (default 1 MiB)")
+    p.add_argument("--max-events", type=positive_int, default=1000, help="events per POST (default 1000)")
+    p.add_argument("--max-k", type=positive_int, default=1000, help="largest k of a recommendations request (default 1000)")
+    p.add_argument("--body-timeout", type=positive_float, default=10.0, metavar="SECONDS",
                    help="time a client has to send a request body; 408 after (default 10)")
-    p.add_argument("--timeout-keep-alive", type=_positive_float, default=5.0, metavar="SECONDS",
+    p.add_argument("--timeout-keep-alive", type=positive_float, default=5.0, metavar="SECONDS",
                    help="idle keep-alive connections are closed after this (default 5)")
-    p.add_argument("--limit-concurrency", type=_positive_int, default=256,
+    p.add_argument("--limit-concurrency", type=positive_int, default=256,
                    help="connections and requests at once; new ones get 503 above it (default 256)")
-    p.add_argument("--max-header-bytes", type=_positive_int, default=16384,
+    p.add_argument("--max-header-bytes", type=positive_int, default=16384,
                    help="largest request head (default 16 KiB)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
     p.set_defaults(func=cmd_serve)
-
-
-def _positive_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
 
 
 def _add_recommend(sub):
@@ -132,8 +107,8 @@ def _add_recommend(sub):
     _add_common(p)
     p.add_argument("--user", required=True, help="the user id")
     p.add_argument("--history", required=True, metavar="FILE", help="CSV/TSV (header: item,timestamp[,user])")
-    p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--at", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--k", type=positive_int, default=10, help="how many items (default 10)")
+    p.add_argument("--at", type=unix_seconds, default=None, metavar="SECONDS",
                    help="rank as of this time (a new session if the history went idle for the gap)")
     p.add_argument("--keep-seen", action="store_true", help="do not exclude the open session's items")
     p.set_defaults(func=cmd_recommend)
@@ -161,8 +136,6 @@ def cmd_serve(args):
         raise ValueError(f"serve needs FastAPI and uvicorn ({error}): pip install 'hiertcn-keras[serving]'") from None
     from hiertcn_keras.serving.online_recommender import default_store_path
 
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 0..65535, got {args.port}")
     store = args.store
     if store is None:
         path = default_store_path(args.run)
