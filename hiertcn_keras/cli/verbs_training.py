@@ -131,7 +131,8 @@ def _train_one(args, model, out):
     config = model_config_for(dataset, **model_overrides(args, model))
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                               strategy=getattr(args, "strategy", "default"))
+                               strategy=getattr(args, "strategy", "default"),
+                               memory_check=not args.no_memory_check)
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 
