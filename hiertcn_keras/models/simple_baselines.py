@@ -82,6 +82,8 @@ class SimpleBaseline:
     """
 
     name = "baseline"
+    # Tunable constructor arguments → candidate values (a search space for the tuner).
+    PARAMS = {}
 
     def __init__(self, chunk_size=2048):
         self.chunk_size = _check_positive("chunk_size", chunk_size)
@@ -220,6 +222,7 @@ class MovingAverage(_VectorBaseline):
     """
 
     name = "mv"
+    PARAMS = {"window": [1, 3, 5, 10, 20]}
 
     def query_vectors(self, view, events):
         """The MV queries, for ranking by inner product over a large catalogue.
@@ -260,6 +263,7 @@ class MaxItem(_VectorBaseline):
     """
 
     name = "maxitem"
+    PARAMS = {"window": [1, 3, 5, 10, 20]}
 
     def _fit(self, train_view, item_vectors):
         super()._fit(train_view, item_vectors)
@@ -357,6 +361,7 @@ class SessionKNN(SimpleBaseline):
     """
 
     name = "sknn"
+    PARAMS = {"k": [20, 50, 100, 200, 500], "user_sessions": [0, 1, 2, 5], "history_weight": [0.25, 0.5, 1.0]}
 
     def __init__(self, k=100, user_sessions=2, history_weight=0.5, chunk_size=512):
         super().__init__(chunk_size)
@@ -454,4 +459,4 @@ class SessionKNN(SimpleBaseline):
         return (neighbours @ self.sessions).toarray()[:, 1:]
 
 
-BASELINES = {cls.name: cls for cls in (Pop, MovingAverage, MaxItem, SessionKNN)}
+# The registry of every baseline's name (these and the newer ones) is models/baselines.py.

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hiertcn_keras.data.dataset import EventView
+from hiertcn_keras.models.baselines import BASELINES
 from hiertcn_keras.models.simple_baselines import (
-    BASELINES,
     MaxItem,
     MovingAverage,
     Pop,
@@ -262,7 +262,7 @@ def test_first_event_of_a_user_sees_no_other_user(index):
 
 
 def test_registry_and_default_item_vectors():
-    assert sorted(BASELINES) == ["maxitem", "mv", "pop", "sknn"]
+    assert {"maxitem", "mv", "pop", "sknn"} <= set(BASELINES)
     model = MovingAverage(dim=3).fit(TRAIN, 7, 5)
     assert model.item_vectors.shape == (7, 3)
     assert model.scores(VIEW, np.zeros(0, dtype=int)).shape == (0, 6)
