@@ -23,9 +23,10 @@ import pandas as pd
 from hiertcn_keras.training.run_dir import item_matrix_fingerprint
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
-SIMPLE = ("mv", "maxitem", "pop", "sknn")
+SIMPLE = ("mv", "maxitem", "pop", "sknn")  # the paper-table baselines; models.baselines.NAMES has all
 NAMES = {"hiertcn": "HierTCN", "hiergru": "HierGRU", "hrnn": "HRNN", "tcn": "TCN", "gru": "GRU",
          "mv": "MV", "maxitem": "MaxItem", "pop": "Pop", "sknn": "SKNN", "oracle": "oracle",
+         "recentpop": "RecentPop", "successor": "Successor", "sr": "SR", "iknn": "Item-kNN", "vsknn": "V-SKNN",
          "l2": "L2", "nce": "NCE", "bpr": "BPR", "hinge": "Hinge"}
 METRICS = {"recall@1": "Recall@1", "recall@5": "Recall@5", "recall@10": "Recall@10", "mrr": "MRR", "mrp": "MRP ↓"}
 LOWER_IS_BETTER = ("mrp",)
@@ -165,18 +166,14 @@ def train_or_load(data_dir, model, run_dir, *, epochs=10, seed=0, item_matrix=No
 
 
 def fit_baseline(name, dataset, item_vectors=None):
-    """A fitted simple baseline (`mv`, `maxitem`, `pop`, `sknn`) with its default settings.
+    """A fitted simple baseline (a name of `models.baselines.BASELINES`) with its default settings.
 
     MV and MaxItem use `item_vectors` `[n_items, D]`, or PPMI/SVD co-occurrence vectors of the
     training events when `None` (as `hiertcn evaluate --model mv` does).
     """
-    from hiertcn_keras.models import simple_baselines
+    from hiertcn_keras.models import baselines
 
-    classes = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-               "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
-    if name not in classes:
-        raise ValueError(f"baseline must be one of {sorted(classes)}, got {name!r}")
-    return classes[name]().fit(dataset.view("train"), dataset.n_items, dataset.n_catalogue, item_vectors=item_vectors)
+    return baselines.fit_baseline(name, dataset, item_vectors=item_vectors)
 
 
 def model_table(data_dir, out_dir, models=NEURAL + SIMPLE, *, epochs=10, seed=0, oracle_log=None, verbose=0,
@@ -217,7 +214,7 @@ def model_table(data_dir, out_dir, models=NEURAL + SIMPLE, *, epochs=10, seed=0,
                            train_seconds=run["record"]["train_seconds"])
             how = "reused" if run["reused"] else "trained"
             line = f"{how} {run['run_dir'].name} ({metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s)"
-        elif name in SIMPLE:
+        elif name in _baseline_names():
             metrics = evaluate_baseline(fit_baseline(name, dataset), dataset, "test", name=name)
             line = f"fitted {name}"
         else:
@@ -232,6 +229,12 @@ def model_table(data_dir, out_dir, models=NEURAL + SIMPLE, *, epochs=10, seed=0,
         oracle.update(model="oracle", split="test", tie_policy="conservative", protocol=dataset.protocol)
         results.append(oracle)
     return results
+
+
+def _baseline_names():
+    from hiertcn_keras.models.baselines import NAMES
+
+    return NAMES
 
 
 def results_frame(results, metrics=METRICS):

@@ -75,3 +75,9 @@ def test_no_leakage_and_chunking(case):
             np.testing.assert_allclose(model.scores(view, everything), whole, rtol=1e-6, err_msg=model.name)
         finally:
             model.chunk_size = saved
+
+
+def test_cli_lists_every_registered_baseline():
+    from hiertcn_keras.cli.common import SIMPLE
+
+    assert sorted(SIMPLE) == sorted(baselines.NAMES)
