@@ -378,3 +378,28 @@ def is_drift_log(path):
     if not meta_path.is_file():
         return False
     return json.loads(meta_path.read_text()).get("format") == FORMAT
+
+
+def load_drift_oracle(path):
+    """The oracle frame saved next to a drift log by `save_drift`.
+
+    Args:
+        path: str or Path. The CSV.
+
+    Returns:
+        DataFrame (see the module docstring).
+
+    Raises:
+        DataError: a sidecar is missing or of another format.
+    """
+    from hiertcn_keras.data.errors import DataError
+
+    meta_path, oracle_path = _sidecars(path)
+    for needed in (meta_path, oracle_path):
+        if not needed.is_file():
+            raise DataError("missing; was the log written by drift_synthetic.save_drift?", path=needed)
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"expected format {FORMAT!r} version {FORMAT_VERSION}, got {meta.get('format')!r} "
+                        f"version {meta.get('format_version')!r}", path=meta_path)
+    return pd.read_parquet(oracle_path)

@@ -116,3 +116,16 @@ def test_save_writes_the_sidecars(tmp_path):
 def test_bad_config(bad, message):
     with pytest.raises(ValueError, match=message):
         DriftConfig(**bad)
+
+
+def test_oracle_joins_a_prepared_drift_log(tmp_path):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.data.loaders import load
+    from hiertcn_keras.data.oracle import oracle_for_split
+    from hiertcn_keras.data.prepare import prepare
+
+    path = save_drift(generate_drift(SMALL), tmp_path / "log.csv")
+    prepare(load(path, "generic")).write(tmp_path / "prep")
+    data = PreparedDataset(tmp_path / "prep")
+    result = oracle_for_split(path, data, "test")
+    assert result["n_unmatched"] == 0 and result["n_events"] == data.stats["splits"]["test"]["scored_targets"] > 0
