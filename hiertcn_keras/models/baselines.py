@@ -69,3 +69,8 @@ def search_space(name):
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {list(NAMES)}, got {name!r}")
     return dict(getattr(BASELINES[name], "PARAMS", {}))
+
+
+def categorical_space(name):
+    """`search_space(name)` as `{parameter: ("categorical", (values...))}`, a tuner's space format."""
+    return {param: ("categorical", tuple(values)) for param, values in search_space(name).items()}

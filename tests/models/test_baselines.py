@@ -22,6 +22,7 @@ def test_registry_names_params_and_constructors():
             for value in values:
                 baselines.make_baseline(name, **{param: value})
     assert baselines.search_space("pop") == {}
+    assert baselines.categorical_space("sr")["window"] == ("categorical", (1, 2, 3, 5, 10))
     with pytest.raises(ValueError, match="baseline must be one of"):
         baselines.make_baseline("gru4rec")
 
