@@ -45,7 +45,7 @@ GLOBO = Path("/work/shared/data/globo_dev.csv.gz")
 NEURAL = ("hiertcn", "gru")
 DATASETS = ("synth-5k-weak", "synth-20k-strong", "synth-5k-strong-3", "drift", "globo-paper", "globo-temporal")
 SETTINGS = {
-    "quick": {"users": 500, "drift_users": 600, "globo_user_share": 4, "seeds": 1, "epochs": 3, "patience": 2},
+    "quick": {"users": 500, "drift_users": 600, "globo_user_share": 8, "seeds": 1, "epochs": 3, "patience": 2},
     "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 30, "patience": 3},
 }
 
@@ -91,7 +91,7 @@ def build_dataset(name, workdir, setting):
 
         frame = pd.read_csv(GLOBO)
         share = setting["globo_user_share"]
-        frame = frame[(frame["user_id"] // 10) % share == 0]  # a fixed subset of users (all in quick: 1/4)
+        frame = frame[(frame["user_id"] // 10) % share == 0]  # a fixed subset of users (quick: 1/8; full: all)
         frame.to_csv(log, index=False)
         protocol = name.split("-")[1]
     prepare(load(log, "generic"), PrepareConfig(protocol=protocol)).write(prepared)
@@ -194,7 +194,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="override the setting's seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the setting's maximum epochs")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench_accuracy"))
-    parser.add_argument("--no-jit", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the rows of datasets already finished with the same setting and models")
     args = parser.parse_args(argv)
 
     from hiertcn_keras import atomic
@@ -212,23 +213,32 @@ def main(argv=None):
     overrides = {}
     started = time.perf_counter()
     rows = []
+    out = Path(args.workdir)
     for name in args.datasets:
         if name.startswith("globo") and not GLOBO.is_file():
             print(f"skipping {name}: {GLOBO} not found")
             continue
-        rows.extend(run_dataset(name, args.workdir, setting, models, overrides))
-    labels = [f"budget: untuned (fixed default settings for every dataset; no hyper-parameter search), "
-              f"{'quick' if args.quick else 'full'} setting: {setting['seeds']} seed(s), at most "
-              f"{setting['epochs']} epochs with early stopping (patience {setting['patience']}) on validation "
-              f"Recall@10; synthetic logs {setting['users']} users, drift {setting['drift_users']} users, "
-              f"Globo users 1/{setting['globo_user_share']} of the slice.",
-              f"wall time {time.perf_counter() - started:.0f} s."]
-    table = format_table(rows, labels)
-    out = Path(args.workdir)
-    atomic.write_json(out / "accuracy.json", {"setting": setting, "rows": rows})
-    with atomic.atomic_file(out / "accuracy.md") as f:
-        f.write(table + "\n")
+        # Each dataset's rows are kept with the settings and models that produced them; --resume
+        # reuses them, so a long run killed half-way loses one dataset at most.
+        saved, stamp = out / name / "rows.json", {"setting": setting, "models": models}
+        if args.resume and saved.is_file() and json.loads(saved.read_text())["stamp"] == stamp:
+            rows.extend(json.loads(saved.read_text())["rows"])
+            print(f"== {name}: reusing {saved}")
+        else:
+            new_rows = run_dataset(name, args.workdir, setting, models, overrides)
+            atomic.write_json(saved, {"stamp": stamp, "rows": new_rows})
+            rows.extend(new_rows)
+        labels = [f"budget: untuned (fixed default settings for every dataset; no hyper-parameter search), "
+                  f"{'quick' if args.quick else 'full'} setting: {setting['seeds']} seed(s), at most "
+                  f"{setting['epochs']} epochs with early stopping (patience {setting['patience']}) on validation "
+                  f"Recall@10; synthetic logs {setting['users']} users, drift {setting['drift_users']} users, "
+                  f"Globo users 1/{setting['globo_user_share']} of the slice."]
+        table = format_table(rows, labels)
+        atomic.write_json(out / "accuracy.json", {"setting": setting, "rows": rows})
+        with atomic.atomic_file(out / "accuracy.md") as f:  # rewritten after every dataset
+            f.write(table + "\n")
     print(table)
+    print(f"wall time {time.perf_counter() - started:.0f} s")
     print("JSON " + json.dumps({"setting": setting, "n_rows": len(rows)}))
 
 
