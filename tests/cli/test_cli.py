@@ -58,3 +58,12 @@ def test_bad_input_exits_2_naming_file_row_and_column(tmp_path, capsys):
 def test_stats_on_a_wrong_folder_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["stats", str(tmp_path)]) == 2
     assert "hiertcn prepare" in capsys.readouterr().err
+
+
+def test_synth_drift_generator_and_its_oracle(tmp_path, capsys):
+    log = tmp_path / "drift.csv"
+    assert cli.main(["synth", "--generator", "drift", "--out", str(log), "--users", "30", "--items", "80"]) == 0
+    assert "drift generator" in capsys.readouterr().out
+    assert (tmp_path / "drift.oracle.parquet").is_file() and (tmp_path / "drift.generator.json").is_file()
+    assert cli.main(["synth", "--generator", "drift", "--topics", "4", "--out", str(log)]) == 2
+    assert "--topics applies to --generator topics only" in capsys.readouterr().err
