@@ -132,7 +132,8 @@ class DriftConfig:
                 raise ValueError(f"{name} must be an integer, got {value!r}")
             if value < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {value!r}")
-        for name in ("n_users", "dim", "n_successors", "max_sessions", "max_session_len", "max_click_gap_s"):
+        for name in ("n_users", "dim", "n_successors", "max_sessions", "max_session_len",
+                     "max_click_gap_s"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("p_repeat", "p_chain"):
@@ -143,8 +144,9 @@ class DriftConfig:
         if not 0 < self.successor_decay <= 1 or not 0 < self.initial_share <= 1:
             raise ValueError("successor_decay and initial_share must lie in (0, 1]")
         if int(self.n_items * self.initial_share) < self.n_successors + 1:
-            raise ValueError(f"the initial catalogue (n_items · initial_share = {self.n_items * self.initial_share:g}) "
-                             f"must hold more than n_successors = {self.n_successors} items")
+            raise ValueError(f"the initial catalogue (n_items · initial_share = "
+                             f"{self.n_items * self.initial_share:g}) must hold more than n_successors = "
+                             f"{self.n_successors} items")
         for name in ("mean_sessions", "mean_session_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from hiertcn_keras.models.baseline_base import check_positive, top_k_per_row
 from hiertcn_keras.models.last_item import LastItemBaseline, pad_rows
-from hiertcn_keras.models.simple_baselines import _check_positive, _top_k_per_row
 
 
 class ItemKNN(LastItemBaseline):
@@ -40,7 +40,7 @@ class ItemKNN(LastItemBaseline):
 
     def __init__(self, neighbours=100, lam=20.0, alpha=0.5, across_sessions=False, fallback="pop", chunk_size=2048):
         super().__init__(across_sessions=across_sessions, fallback=fallback, chunk_size=chunk_size)
-        self.neighbours = _check_positive("neighbours", neighbours)
+        self.neighbours = check_positive("neighbours", neighbours)
         if not lam >= 0:
             raise ValueError(f"lam must be ≥ 0, got {lam!r}")
         if not 0 <= alpha <= 1:
@@ -61,4 +61,4 @@ class ItemKNN(LastItemBaseline):
         i, j, c = co.row[off], co.col[off], co.data[off]
         sim = c / (support[i] ** self.alpha * support[j] ** (1.0 - self.alpha) + self.lam)
         matrix = sp.csr_matrix((sim, (i, j)), shape=(n_cols, n_cols))
-        return pad_rows(_top_k_per_row(matrix, self.neighbours), self.n_items)
+        return pad_rows(top_k_per_row(matrix, self.neighbours), self.n_items)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from hiertcn_keras.models.simple_baselines import SimpleBaseline, _previous_events, _session_starts
+from hiertcn_keras.models.baseline_base import SimpleBaseline, previous_events, session_starts
 
 FALLBACKS = ("pop", "none")
 
@@ -28,7 +28,7 @@ def training_sessions(train_view):
     user, session = np.asarray(train_view.user), np.asarray(train_view.session)
     if len(user) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.cumsum(_session_starts(user, session)) - 1
+    return np.cumsum(session_starts(user, session)) - 1
 
 
 def popularity_fallback(train_view, n_catalogue):
@@ -88,7 +88,7 @@ class LastItemBaseline(SimpleBaseline):
         Returns:
             int64 `[N]`.
         """
-        index, valid = _previous_events(view, events, 1)
+        index, valid = previous_events(view, events, 1)
         index, valid = index[:, 0], valid[:, 0]
         if not self.across_sessions:
             session = np.asarray(view.session)

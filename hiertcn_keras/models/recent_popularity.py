@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hiertcn_keras.models.simple_baselines import SimpleBaseline
+from hiertcn_keras.models.baseline_base import SimpleBaseline
 
 
 def _frame(view, source):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from hiertcn_keras.models.baseline_base import check_positive, top_k_per_row
 from hiertcn_keras.models.last_item import LastItemBaseline, check_choice
-from hiertcn_keras.models.simple_baselines import _check_positive, _top_k_per_row
 
 WEIGHTINGS = ("div", "one")
 
@@ -42,9 +42,9 @@ class SequentialRules(LastItemBaseline):
 
     def __init__(self, window=10, weighting="div", prune=0, across_sessions=False, fallback="pop", chunk_size=2048):
         super().__init__(across_sessions=across_sessions, fallback=fallback, chunk_size=chunk_size)
-        self.window = _check_positive("window", window)
+        self.window = check_positive("window", window)
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
-        self.prune = _check_positive("prune", prune, minimum=0)
+        self.prune = check_positive("prune", prune, minimum=0)
 
     def _fit_matrix(self, train_view, sessions):
         item = np.asarray(train_view.item, dtype=np.int64)
@@ -64,7 +64,7 @@ class SequentialRules(LastItemBaseline):
                                shape=(self.n_items, self.n_catalogue + 1), dtype=np.float64)
         matrix.sum_duplicates()
         if self.prune:
-            matrix = _top_k_per_row(matrix, self.prune)
+            matrix = top_k_per_row(matrix, self.prune)
         return matrix
 
 

@@ -27,8 +27,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from hiertcn_keras.models.last_item import FALLBACKS, apply_fallback, check_choice, popularity_fallback, training_sessions
-from hiertcn_keras.models.simple_baselines import SimpleBaseline, _check_positive, _session_starts, _top_k_per_row
+from hiertcn_keras.models.baseline_base import SimpleBaseline, check_positive, session_starts, top_k_per_row
+from hiertcn_keras.models.last_item import (
+    FALLBACKS,
+    apply_fallback,
+    check_choice,
+    popularity_fallback,
+    training_sessions,
+)
 
 DECAYS = ("div", "linear", "same")
 
@@ -36,7 +42,7 @@ DECAYS = ("div", "linear", "same")
 def session_first_index(view):
     """For every event of a sorted view, the view index of its session's first event. `[n]` int64."""
     user, session = np.asarray(view.user), np.asarray(view.session)
-    starts = _session_starts(user, session) if len(user) else np.zeros(0, dtype=bool)
+    starts = session_starts(user, session) if len(user) else np.zeros(0, dtype=bool)
     return np.maximum.accumulate(np.where(starts, np.arange(len(user)), 0)).astype(np.int64)
 
 
@@ -66,8 +72,8 @@ class VSKNN(SimpleBaseline):
     def __init__(self, k=100, sample_size=1000, decay="div", recency_halflife_hours=None, fallback="pop",
                  chunk_size=512):
         super().__init__(chunk_size)
-        self.k = _check_positive("k", k)
-        self.sample_size = _check_positive("sample_size", sample_size)
+        self.k = check_positive("k", k)
+        self.sample_size = check_positive("sample_size", sample_size)
         self.decay = check_choice("decay", decay, DECAYS)
         if recency_halflife_hours is not None and not recency_halflife_hours > 0:
             raise ValueError(f"recency_halflife_hours must be > 0 or None, got {recency_halflife_hours!r}")
@@ -147,7 +153,7 @@ class VSKNN(SimpleBaseline):
             t = np.asarray(view.timestamp, dtype=np.float64)[events][rows]
             age_h = np.maximum(t - self.session_end[sims.indices], 0.0) / 3600.0
             sims.data = (sims.data * 0.5 ** (age_h / self.recency_halflife_hours)).astype(np.float32)
-        neighbours = _top_k_per_row(sims, self.k)
+        neighbours = top_k_per_row(sims, self.k)
         scores = (neighbours @ self.sessions).toarray()[:, 1:]
         if self._fallback is None:
             return scores
@@ -159,7 +165,7 @@ class VSKNN(SimpleBaseline):
             return sims
         recency = sp.csr_matrix((self._recency[sims.indices], sims.indices.copy(), sims.indptr.copy()),
                                 shape=sims.shape)
-        kept = _top_k_per_row(recency, self.sample_size)
+        kept = top_k_per_row(recency, self.sample_size)
         rows = np.repeat(np.arange(sims.shape[0]), np.diff(sims.indptr))
         kept_rows = np.repeat(np.arange(kept.shape[0]), np.diff(kept.indptr))
         n_cols = sims.shape[1]
