@@ -79,11 +79,13 @@ def build_dataset(name, workdir, setting):
     folder.mkdir(parents=True, exist_ok=True)
     protocol = "temporal"
     if name.startswith("synth"):
-        from hiertcn_keras.data.synthetic import generate, save
+        from hiertcn_keras.data.synthetic import generate
+        from hiertcn_keras.data.synthetic_io import save
 
         save(generate(_synthetic(name, setting["users"])), log)
     elif name == "drift":
-        from hiertcn_keras.data.drift_synthetic import DriftConfig, generate_drift, save_drift
+        from hiertcn_keras.data.drift_synthetic import DriftConfig, generate_drift
+        from hiertcn_keras.data.drift_synthetic_io import save_drift
 
         save_drift(generate_drift(DriftConfig(n_users=setting["drift_users"], n_items=5000)), log)
     else:
@@ -103,7 +105,8 @@ def train_neural(prepared, model, seed, run_dir, setting, overrides):
     """Trains one neural model; returns its test metrics with the training facts."""
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.training.seeds import training_facts
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(prepared)
     config = model_config_for(dataset, model=model, seed=seed, **overrides)
@@ -198,7 +201,7 @@ def main(argv=None):
                         help="reuse the rows of datasets already finished with the same setting and models")
     args = parser.parse_args(argv)
 
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.models.baselines import NAMES
 
     setting = dict(SETTINGS["quick" if args.quick else "full"])

@@ -38,7 +38,7 @@ with `r = p_repeat` if the user has history else 0, `c = p_chain` inside a sessi
 item. `oracle_rank` is the conservative rank of the clicked item over all items.
 
 Output: the generic log (`user_id,item_id,timestamp`, sorted by time then user) and
-`SyntheticLog`-like sidecars written by `save`: `<stem>.generator.json` (format
+the sidecars written by `drift_synthetic_io.save_drift`: `<stem>.generator.json` (format
 `hiertcn-drift-synthetic`) and `<stem>.oracle.parquet` (`user_id`, `item_id`, `timestamp`,
 `true_session`, `click_kind` (0 popularity/interest, 1 repeat, 2 successor), `oracle_rank`,
 `oracle_prob`), readable by `hiertcn compare --oracle-log`.
@@ -53,14 +53,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
 
 import numpy as np
 import pandas as pd
 
-FORMAT = "hiertcn-drift-synthetic"
-FORMAT_VERSION = 1
 KIND_INTEREST, KIND_REPEAT, KIND_CHAIN = 0, 1, 2
 _CELLS_PER_CHUNK = 1 << 22  # rows × n_items of one dense block
 
@@ -341,67 +337,3 @@ def generate_drift(config=None, *, with_oracle=True):
     birth = np.r_[0, cat[2].astype(np.int64)]
     succ_ids = np.vstack([np.zeros((1, config.n_successors), dtype=np.int64), successors + 1])
     return DriftLog(events, vectors, birth, succ_ids, config, oracle)
-
-
-def _sidecars(path):
-    path = pathlib.Path(path)
-    return path.with_name(path.stem + ".generator.json"), path.with_name(path.stem + ".oracle.parquet")
-
-
-def save_drift(log, path):
-    """Write the log CSV, `<stem>.generator.json` and `<stem>.oracle.parquet`, each atomically.
-
-    Args:
-        log: `DriftLog`.
-        path: str or Path of the CSV; its folder is created.
-
-    Returns:
-        `pathlib.Path` of the CSV.
-    """
-    from hiertcn_keras import atomic
-
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta_path, oracle_path = _sidecars(path)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": dataclasses.asdict(log.config),
-            "n_events": int(len(log.events)), "item_birth": log.item_birth.tolist(),
-            "successors": log.successors.tolist()}
-    with atomic.atomic_file(oracle_path, "wb") as f:
-        log.oracle.to_parquet(f, index=False)
-    atomic.write_json(meta_path, meta)
-    with atomic.atomic_file(path) as f:  # the CSV last: once it exists, its sidecars do too
-        log.events.to_csv(f, index=False)
-    return path
-
-
-def is_drift_log(path):
-    """Whether `path`'s generator sidecar says it was written by `save_drift`."""
-    meta_path = _sidecars(path)[0]
-    if not meta_path.is_file():
-        return False
-    return json.loads(meta_path.read_text()).get("format") == FORMAT
-
-
-def load_drift_oracle(path):
-    """The oracle frame saved next to a drift log by `save_drift`.
-
-    Args:
-        path: str or Path. The CSV.
-
-    Returns:
-        DataFrame (see the module docstring).
-
-    Raises:
-        DataError: a sidecar is missing or of another format.
-    """
-    from hiertcn_keras.data.errors import DataError
-
-    meta_path, oracle_path = _sidecars(path)
-    for needed in (meta_path, oracle_path):
-        if not needed.is_file():
-            raise DataError("missing; was the log written by drift_synthetic.save_drift?", path=needed)
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"expected format {FORMAT!r} version {FORMAT_VERSION}, got {meta.get('format')!r} "
-                        f"version {meta.get('format_version')!r}", path=meta_path)
-    return pd.read_parquet(oracle_path)

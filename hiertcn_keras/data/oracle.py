@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 
 from hiertcn_keras.data import splits
-from hiertcn_keras.data.synthetic import load_generator, oracle_metrics
+from hiertcn_keras.data.synthetic_io import load_generator
+from hiertcn_keras.data.synthetic_oracle import oracle_metrics
 
 
 def oracle_for_split(log_path, dataset, split="test", ks=(1, 5, 10, 20)):
@@ -28,10 +29,10 @@ def oracle_for_split(log_path, dataset, split="test", ks=(1, 5, 10, 20)):
         dict with `recall@K`, `mrr`, `n_events` (and `n_unmatched`, targets not found in the
         oracle, which should be 0).
     """
-    from hiertcn_keras.data import drift_synthetic
+    from hiertcn_keras.data import drift_synthetic_io
 
-    if drift_synthetic.is_drift_log(log_path):
-        oracle = drift_synthetic.load_drift_oracle(log_path)
+    if drift_synthetic_io.is_drift_log(log_path):
+        oracle = drift_synthetic_io.load_drift_oracle(log_path)
     else:
         oracle = load_generator(log_path).oracle
     ev = dataset.events

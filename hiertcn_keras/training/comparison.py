@@ -131,7 +131,7 @@ def write_comparison(out_dir, rows, table):
     Returns:
         `(json_path, markdown_path)`.
     """
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

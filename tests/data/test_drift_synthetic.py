@@ -2,13 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiertcn_keras.data.drift_synthetic import (
-    KIND_REPEAT,
-    DriftConfig,
-    generate_drift,
-    is_drift_log,
-    save_drift,
-)
+from hiertcn_keras.data.drift_synthetic import KIND_REPEAT, DriftConfig, generate_drift
 
 SMALL = DriftConfig(n_users=60, n_items=120, mean_sessions=4, seed=3)
 
@@ -96,17 +90,6 @@ def test_oracle_probabilities_are_consistent():
     assert (o.loc[chain, "oracle_prob"] >= 0.3 / 7 - 1e-12).all()
 
 
-def test_save_writes_the_sidecars(tmp_path):
-    log = generate_drift(SMALL)
-    path = save_drift(log, tmp_path / "d" / "log.csv")
-    assert is_drift_log(path) and not is_drift_log(tmp_path / "other.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(path), log.events)
-    oracle = pd.read_parquet(tmp_path / "d" / "log.oracle.parquet")
-    assert list(oracle.columns) == ["user_id", "item_id", "timestamp", "true_session", "click_kind", "oracle_rank",
-                                    "oracle_prob"]
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["log.csv", "log.generator.json", "log.oracle.parquet"]
-
-
 @pytest.mark.parametrize("bad, message", [
     (dict(p_repeat=0.8, p_chain=0.3), "p_repeat \\+ p_chain must be ≤ 1"),
     (dict(n_items=4, initial_share=0.5), "initial catalogue"),
@@ -116,16 +99,3 @@ def test_save_writes_the_sidecars(tmp_path):
 def test_bad_config(bad, message):
     with pytest.raises(ValueError, match=message):
         DriftConfig(**bad)
-
-
-def test_oracle_joins_a_prepared_drift_log(tmp_path):
-    from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.data.loaders import load
-    from hiertcn_keras.data.oracle import oracle_for_split
-    from hiertcn_keras.data.prepare import prepare
-
-    path = save_drift(generate_drift(SMALL), tmp_path / "log.csv")
-    prepare(load(path, "generic")).write(tmp_path / "prep")
-    data = PreparedDataset(tmp_path / "prep")
-    result = oracle_for_split(path, data, "test")
-    assert result["n_unmatched"] == 0 and result["n_events"] == data.stats["splits"]["test"]["scored_targets"] > 0
