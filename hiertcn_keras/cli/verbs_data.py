@@ -8,6 +8,7 @@ import textwrap
 
 from hiertcn_keras.cli.common import (add_overwrite, formatter, non_negative_float, non_negative_int,
                                       open_fraction, positive_float, positive_int)
+from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option, load_options
 
 ORDER = 10
 
@@ -79,9 +80,7 @@ def _add_prepare(sub):
         ),
     )
     p.add_argument("--input", required=True, metavar="PATH", help="file or folder to read")
-    p.add_argument(
-        "--format", default="generic", choices=("generic", "globo", "xing", "movielens"), help="input format"
-    )
+    add_format_option(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically; an existing "
                    "one is replaced only if it is a prepared dataset, see --overwrite)")
     add_overwrite(p, "prepared dataset")
@@ -98,20 +97,8 @@ def _add_prepare(sub):
     e.add_argument("--graph-window", type=non_negative_int, default=None, metavar="W",
                    help="spark: also write the item co-interaction edge counts of the training "
                    "events (window W) to DIR/cointeraction/")
-    g = p.add_argument_group("generic format")
-    g.add_argument("--user-col", default="user_id", help="user column (default user_id)")
-    g.add_argument("--item-col", default="item_id", help="item column (default item_id)")
-    g.add_argument("--time-col", default="timestamp", help="timestamp column (default timestamp)")
-    g.add_argument("--session-col", default=None, help="optional session id column")
-    g.add_argument("--event-col", default=None, help="optional event type column")
-    g.add_argument("--time-unit", default="s", choices=("s", "ms", "iso"), help="timestamp unit (default s)")
-    g.add_argument("--sep", default=None, help="field separator (default: by file extension)")
-    p.add_argument(
-        "--on-bad-rows",
-        default="error",
-        choices=("error", "drop"),
-        help="stop at the first unusable row (default) or drop and count such rows",
-    )
+    add_column_options(p)
+    add_bad_rows_option(p)
     s = p.add_argument_group("sessions and filters")
     s.add_argument("--session-gap", type=positive_float, default=None, metavar="S", help="idle seconds (default 1800)")
     s.add_argument("--max-session-len", type=positive_int, default=None, metavar="L", help="truncate sessions (default 20)")
@@ -185,23 +172,6 @@ def synthetic_sidecar(out):
     return out.with_name(out.stem + ".generator.json")
 
 
-def _load_options(args):
-    options = {"on_bad_rows": args.on_bad_rows}
-    if args.format == "generic":
-        options.update(
-            user_col=args.user_col,
-            item_col=args.item_col,
-            time_col=args.time_col,
-            session_col=args.session_col,
-            event_col=args.event_col,
-            time_unit=args.time_unit,
-            sep=args.sep,
-        )
-    elif args.format in ("xing", "movielens"):
-        options = {}
-    return options
-
-
 def _prepare_config(args, preset):
     """The format's preset, overridden by the flags given."""
     from hiertcn_keras.data.prepare import PrepareConfig
@@ -234,7 +204,7 @@ def cmd_prepare(args):
     from hiertcn_keras.data.prepare import prepare
 
     output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
-    log = loaders.load(args.input, args.format, **_load_options(args))
+    log = loaders.load(args.input, args.format, **load_options(args))
     for warning in log.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     prepared = prepare(log, _prepare_config(args, log.preset))
@@ -256,7 +226,7 @@ def _prepare_spark(args):
     from hiertcn_keras.artifacts import output_guard
 
     output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
-    plan = plan_source(args.input, args.format, **_load_options(args))
+    plan = plan_source(args.input, args.format, **load_options(args))
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = _prepare_config(args, plan.preset)
