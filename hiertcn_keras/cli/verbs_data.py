@@ -33,7 +33,8 @@ def _add_synth(sub):
             saves the generator's parameters (FILE stem + .generator.json) and the per-event
             oracle ranks (.oracle.parquet) for an upper bound on any model's accuracy."""
         ),
-        epilog="example:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7",
+        epilog="examples:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7\n"
+        "  hiertcn synth --generator drift --out runs/drift/log.csv --users 3000 --items 5000",
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the log")
     p.add_argument("--users", type=positive_int, default=2000, help="number of users (default 2000)")
@@ -41,6 +42,10 @@ def _add_synth(sub):
     p.add_argument("--topics", type=positive_int, default=None, help="number of latent topics (default 20)")
     p.add_argument("--seed", type=non_negative_int, default=7, help="random seed (default 7)")
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle ranks (faster for huge logs)")
+    p.add_argument("--generator", choices=("topics", "drift"), default="topics",
+                   help="topics: the default generator (discrete topics, one successor per item); drift: an "
+                   "independently written one with continuous drifting interests, repeat clicks, successor "
+                   "chains and items born over time (docs/baselines.md)")
     p.add_argument("--overwrite", action="store_true", help="replace FILE.csv even if `hiertcn synth` did not write it")
     p.set_defaults(func=cmd_synth)
 
@@ -135,6 +140,8 @@ def cmd_synth(args):
     from hiertcn_keras.data import synthetic, synthetic_io
 
     output_guard.check_output_file(args.out, ours=synthetic_sidecar(args.out), overwrite=args.overwrite)
+    if args.generator == "drift":
+        return _synth_drift(args)
 
     options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
     if args.topics is not None:
@@ -143,6 +150,18 @@ def cmd_synth(args):
     log = synthetic.generate(config, with_oracle=not args.no_oracle)
     synthetic_io.save(log, args.out)
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
+
+
+def _synth_drift(args):
+    from hiertcn_keras.data import drift_synthetic, drift_synthetic_io
+
+    if args.topics is not None:
+        raise ValueError("--topics applies to --generator topics only (the drift generator has no topics)")
+    config = drift_synthetic.DriftConfig(n_users=args.users, n_items=args.items, seed=args.seed)
+    log = drift_synthetic.generate_drift(config, with_oracle=not args.no_oracle)
+    drift_synthetic_io.save_drift(log, args.out)
+    print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items "
+          f"(drift generator) to {args.out}")
 
 
 def synthetic_sidecar(out):
