@@ -44,8 +44,12 @@ def evaluate_test_log(args):
                         f"the run's {record['data']['fingerprint']!r})", path=config_path)
     items = vocabulary.read_vocabulary(data_dir / "items.parquet")
     log = load_log(args.test_log, args)
+    # The model holds L = min(prepare's setting, the data's longest session): truncate there.
+    settings = dict(data_config["prepare"])
+    settings["max_session_len"] = min(int(settings.get("max_session_len", 20)),
+                                      int(recommender.model_config.max_session_len))
     heldout = prepare_heldout(log.events, items["id"].astype(str).tolist(), int(data_config["n_catalogue"]),
-                              data_config["prepare"])
+                              settings)
     if heldout.report["scored"] == 0:
         raise DataError(f"no event to score ({json.dumps(heldout.report)})", path=args.test_log)
     metrics = evaluate_recommender(recommender, heldout, "test", tie_policy=args.tie_policy,

@@ -88,9 +88,12 @@ class ServingRun:
         item_ids = np.empty(len(items) + 1, dtype=object)
         item_ids[1:] = items["id"].astype(str).to_numpy(dtype=object)
         rules = SessionRules.from_prepare_config(data_config["prepare"], session_gap)
-        if rules.max_session_len != model_config.max_session_len:
-            raise DataError(f"max_session_len {rules.max_session_len} != the model's "
+        if rules.max_session_len < model_config.max_session_len:
+            raise DataError(f"max_session_len {rules.max_session_len} < the model's "
                             f"{model_config.max_session_len}", path=config_path)
+        # The model holds L = min(prepare's setting, the data's longest session) steps: a session
+        # growing past L online is truncated there, as the model could not hold it offline either.
+        rules = dataclasses.replace(rules, max_session_len=int(model_config.max_session_len))
         return cls(run_dir, recommender, record, run_fingerprint(run_dir), item_ids,
                    int(model_config.n_catalogue), rules, data_dir)
 
