@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter, model_overrides
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter, model_overrides, schedule_overrides
+from hiertcn_keras.cli.verbs_tuning import (
+    add_budget_options,
+    baseline_result,
+    budget_label,
+    neural_result,
+    train_with_refit,
+    warn_coverage,
+)
 
 ORDER = 20
 
@@ -53,6 +61,9 @@ def _add_train(sub):
                    "multi-worker: the machines of TF_CONFIG, each running this same command, worker K>0 "
                    "writing RUN_DIR.worker-K (docs/distributed.md). --batch-size stays the global batch, "
                    "split evenly over the replicas")
+    p.add_argument("--refit", action="store_true", help="choose the epochs on validation (RUN_DIR.selection), then "
+                   "retrain on training + validation for that many epochs (RUN_DIR, data in RUN_DIR.refit-data) "
+                   "and score the test split: items first seen in validation become rankable")
     p.set_defaults(func=cmd_train)
 
 
@@ -108,6 +119,11 @@ def _add_compare(sub):
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
                    help="a log written by `hiertcn synth`: add the generator's oracle (upper bound) row")
+    p.add_argument("--tune", action="store_true", help="tune every model on the validation split first, with the "
+                   "same budget (--trials, --timeout); simple baselines tune their own parameters (docs/tuning.md)")
+    p.add_argument("--refit", action="store_true", help="after choosing on validation, retrain (refit) every model "
+                   "on training + validation before the test split (data in OUT/refit-data)")
+    add_budget_options(p)
     add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -126,7 +142,7 @@ def _train_one(args, model, out):
     config = model_config_for(dataset, **model_overrides(args, model))
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                               strategy=getattr(args, "strategy", "default"))
+                               strategy=getattr(args, "strategy", "default"), **schedule_overrides(args))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
     return metrics
 
@@ -134,7 +150,11 @@ def _train_one(args, model, out):
 def cmd_train(args):
     from hiertcn_keras.training.report import format_table
 
-    metrics = _train_one(args, args.model, args.out)
+    if args.refit:
+        metrics = train_with_refit(args, args.model, args.out)
+    else:
+        metrics = _train_one(args, args.model, args.out)
+    warn_coverage([metrics] if metrics else [])
     if not metrics:  # a multi-worker run's worker K > 0: the chief scores and writes the run
         import json
         import os
@@ -199,13 +219,19 @@ def cmd_compare(args):
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)
+    if (args.tune or args.refit) and args.split != "test":
+        raise ValueError("--tune and --refit choose on the validation split and report the test split; drop --split valid")
     results = []
     for name in args.models:
         print(f"== {name}", flush=True)
-        if name in NEURAL:
+        if name in NEURAL and (args.tune or args.refit):
+            results.append(neural_result(args, name, out))
+        elif name in NEURAL:
             metrics = _train_one(args, name, out / name)
             results.append(metrics if args.split == "test" and args.tie_policy == metrics["tie_policy"]
                            else _evaluate(args, run=out / name))
+        elif args.tune or args.refit:
+            results.append(baseline_result(args, name, out))
         else:
             results.append(_evaluate(args, model=name))
         print(format_table(results[-1:]), flush=True)
@@ -218,6 +244,11 @@ def cmd_compare(args):
         oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
         results.append(oracle)
     table = format_table(results)
+    if args.tune:
+        table += "\n" + budget_label(args)
+    if args.refit:
+        table += "\nrefit: every model retrained on training + validation before the test split"
+    table = "\n".join([table, *warn_coverage(results)])
     atomic.write_json(out / "table.json", results)
     with atomic.atomic_file(out / "table.md") as f:
         f.write(table + "\n")

@@ -45,7 +45,13 @@ class ModelConfig:
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
-        dropout: float. Defaults to 0.
+        dropout: float in `[0, 1)`. Dropout inside the low-level network (TCN blocks, session
+            and flat GRUs, HRNN's session GRU), training only. Defaults to 0.
+        embedding_dropout: float in `[0, 1)`. Dropout on the looked-up input item vectors
+            (learned item space), training only. Defaults to 0.
+        tied_embeddings: bool. Score with the input item table (GRU4Rec's "constrained
+            embedding"): logits = u · E_in[:C+1]ᵀ + b, no separate output table; learned
+            item space only, and needs `output_dim == embedding_dim`. Defaults to `False`.
         batch_size: int. B rows (queues). Defaults to 32.
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
@@ -53,7 +59,9 @@ class ModelConfig:
         gru_chunk_len: int. T of the flat GRU: it reads the whole history in chunks of this
             many events with its state carried between chunks, so its forward pass equals one
             pass over the whole history (gradients are truncated to a chunk). Defaults to 50.
-        learning_rate: float. Adam. Defaults to 1e-3.
+        learning_rate: float. Adam / AdamW. Defaults to 1e-3.
+        weight_decay: float ≥ 0. Decoupled weight decay; > 0 trains with AdamW instead of Adam
+            (see `hiertcn_keras.training.optimizers`). Defaults to 0.
         seed: int. Defaults to 0.
     """
 
@@ -77,12 +85,15 @@ class ModelConfig:
     output_dim: int | None = None
     decay_bandwidth: float | None = None
     dropout: float = 0.0
+    embedding_dropout: float = 0.0
+    tied_embeddings: bool = False
     batch_size: int = 32
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500
     gru_chunk_len: int = 50
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -104,6 +115,7 @@ class ModelConfig:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.output_dim is None:
             object.__setattr__(self, "output_dim", self.embedding_dim)
+        _check_regularisation(self)
 
     @property
     def hierarchical(self):
@@ -124,3 +136,20 @@ class ModelConfig:
     def from_dict(cls, values):
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def _check_regularisation(config):
+    """Validates the dropout, weight-decay and tying settings of a `ModelConfig`."""
+    for name in ("dropout", "embedding_dropout"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    if config.weight_decay < 0:
+        raise ValueError(f"weight_decay must be ≥ 0, got {config.weight_decay}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if config.tied_embeddings:
+        if config.item_space != "learned":
+            raise ValueError("tied_embeddings needs the learned item space (the pretrained one is tied already)")
+        if config.output_dim != config.embedding_dim:
+            raise ValueError(f"tied_embeddings needs output_dim == embedding_dim, got {config.output_dim} "
+                             f"and {config.embedding_dim}")

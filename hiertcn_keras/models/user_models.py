@@ -65,7 +65,7 @@ def item_embedding(config, item_matrix=None):
             config.n_items, item_matrix.shape[1], trainable=False, embeddings_initializer=item_matrix,
             name="item_embedding",
         )
-    return ItemEmbedding(config.n_items, config.embedding_dim, name="item_embedding")
+    return ItemEmbedding(config.n_items, config.embedding_dim, dropout=config.embedding_dropout, name="item_embedding")
 
 
 def _high_level_context(config, embed, inputs):
@@ -125,7 +125,7 @@ def build_hrnn(config, item_matrix=None):
     """HRNN (Quadrana et al. 2017): a session GRU initialised from a user GRU."""
     inputs = hierarchical_inputs(config)
     embed = item_embedding(config, item_matrix)
-    h = HRNNBlock(config.hrnn_units, config.hrnn_units, batch_size=config.batch_size, name="hrnn")(
+    h = HRNNBlock(config.hrnn_units, config.hrnn_units, batch_size=config.batch_size, dropout=config.dropout, name="hrnn")(
         embed(inputs["items"]), inputs["mask"], inputs["user_start"], inputs["session_mask"]
     )
     u = keras.layers.Dense(config.output_dim, name="user_embedding")(h)

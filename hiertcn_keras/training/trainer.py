@@ -25,7 +25,9 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
+from hiertcn_keras.training.optimizers import SCHEDULES, make_optimizer, monitor_mode, schedule_callbacks
 from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint, partial_dir
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -37,10 +39,17 @@ class TrainConfig:
     """Settings of the training loop.
 
     Args:
-        epochs: int. Maximum epochs. Defaults to 10.
+        epochs: int. Maximum epochs (a cap: early stopping on the validation split ends the run
+            when it stops improving). Defaults to 50.
         monitor: str. Validation metric for early stopping (`recall@10`, `mrr`, ... or `loss`).
             Defaults to `recall@10`.
         patience: int. Epochs without improvement before stopping. Defaults to 3.
+        lr_schedule: str. `plateau` (multiply the learning rate by `lr_factor` after
+            `lr_patience` epochs without improvement of the monitored metric) or `constant`;
+            see `hiertcn_keras.training.optimizers`. Defaults to `plateau`.
+        lr_factor: float in (0, 1). Defaults to 0.3.
+        lr_patience: int. Defaults to 1.
+        min_lr: float. Defaults to 1e-5.
         jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend without a
             strategy. Defaults to `"auto"`.
         tie_policy: str. Defaults to `conservative`.
@@ -54,9 +63,13 @@ class TrainConfig:
             Defaults to `default`.
     """
 
-    epochs: int = 10
+    epochs: int = 50
     monitor: str = "recall@10"
     patience: int = 3
+    lr_schedule: str = "plateau"
+    lr_factor: float = 0.3
+    lr_patience: int = 1
+    min_lr: float = 1e-5
     jit_compile: object = "auto"
     tie_policy: str = "conservative"
     validate: bool = True
@@ -71,6 +84,11 @@ class TrainConfig:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 < self.lr_factor < 1 or self.lr_patience < 1 or self.min_lr < 0:
+            raise ValueError(f"need 0 < lr_factor < 1, lr_patience ≥ 1 and min_lr ≥ 0, got {self.lr_factor}, "
+                             f"{self.lr_patience}, {self.min_lr}")
 
 
 def model_config_for(dataset, **overrides):
@@ -89,7 +107,7 @@ def _jit(train_config):
     return bool(train_config.jit_compile)
 
 
-def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, callbacks=()):
     """Train a model and write `out_dir` (see `hiertcn_keras.training.run_dir`).
 
     Args:
@@ -99,6 +117,8 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         out_dir: str or Path. The run directory to create (replaced atomically).
         item_matrix: float array `[n_items, D]` for the pretrained item space, or `None`.
         evaluate_test: bool. Evaluate the test split at the end. Defaults to `True`.
+        callbacks: more Keras callbacks, run after validation and the schedule (a tuning
+            trial's pruning, a refit's replayed learning rates). Defaults to none.
 
     Returns:
         `(model, history, metrics)`.
@@ -127,7 +147,7 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     if strategy is None:
         model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
         model(padding)  # build on a padding batch
-        model.compile(optimizer=keras.optimizers.Adam(model_config.learning_rate), jit_compile=_jit(train_config))
+        model.compile(optimizer=make_optimizer(model_config), jit_compile=_jit(train_config))
         fitted = model
     else:
         # `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and saved.
@@ -138,7 +158,7 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         model, fitted = replicas.twin, replicas.model
     model_config = model.model_config
 
-    callbacks = [cb.EpochTimer(len(train_view))]
+    extra_callbacks, callbacks = list(callbacks), [cb.EpochTimer(len(train_view))]
     if train_config.validate:
         if strategy is None:
             callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy))
@@ -147,10 +167,12 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
             callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy, model=model))
             callbacks.append(distribute.AgreeOnLogs(strategy))
         monitor = f"val_{train_config.monitor}"
+        callbacks.extend(schedule_callbacks(train_config))
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min" if train_config.monitor in ("loss", "mrp") else "max",
+            monitor=monitor, mode=monitor_mode(train_config.monitor),
             patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
         ))
+    callbacks.extend(extra_callbacks)
     # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
     # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).
     progress = cb.ProgressLog(work / "progress.json")
@@ -184,6 +206,8 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         evaluate_test = evaluate_test and distribute.worker_task(strategy)[2]
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        metrics.update(convergence_summary(history_dict, train_config.monitor, train_config.epochs),
+                       train_seconds=round(train_seconds, 3))
     config_record = {
         "model": model_config.to_dict(),
         "train": dataclasses.asdict(train_config),

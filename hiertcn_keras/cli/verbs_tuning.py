@@ -1,0 +1,244 @@
+"""The tuning verb `tune`, and the `--tune` / `--refit` steps that `train` and `compare` share."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter
+
+ORDER = 25
+TUNABLE_BASELINES = ("sknn", "mv", "maxitem")
+COVERAGE_WARNING = 0.5
+
+
+def register(sub):
+    """Adds `tune` to the subparsers `sub`."""
+    p = sub.add_parser(
+        "tune",
+        help="search a model's hyper-parameters on the validation split (Optuna) and keep the best run",
+        formatter_class=formatter,
+        description=textwrap.dedent(
+            """\
+            Search the hyper-parameters of a neural model (learning rate, dropout, embedding
+            dropout, weight decay, tied item tables, embedding size) or a simple baseline's own
+            parameters (k and history of sknn, the window of mv/maxitem) on the validation split,
+            with Optuna's TPE sampler and median pruning, under a budget of --trials trials and
+            --timeout seconds. Every trial's settings and validation metrics go to OUT/trials.json
+            and OUT/trials.csv as it finishes; OUT/study.db lets the same command resume a killed
+            search. The best trial's run is scored on the test split and kept as OUT/best (a run
+            directory for `hiertcn evaluate`); with --refit it is then retrained on training +
+            validation (OUT/refit). The test split never takes part in the choice."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              hiertcn tune --data prepared --model hiertcn --out runs/tune-hiertcn --trials 20 --timeout 3600
+              hiertcn tune --data prepared --model sknn --out runs/tune-sknn --trials 30
+              hiertcn tune --data prepared --model hiertcn --out runs/tune --trials 10 --refit"""
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--model", choices=NEURAL + TUNABLE_BASELINES, default="hiertcn", help="default hiertcn")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of the search (resumed if it exists)")
+    add_budget_options(p)
+    p.add_argument("--refit", action="store_true", help="retrain the best setting on training + validation "
+                   "for its chosen number of epochs, then score the test split (OUT/refit)")
+    add_model_options(p)
+    p.set_defaults(func=cmd_tune)
+
+
+def add_budget_options(p):
+    """`--trials`, `--timeout`, `--no-prune`."""
+    g = p.add_argument_group("tuning budget")
+    g.add_argument("--trials", type=int, default=20, metavar="N", help="trials per model (default 20)")
+    g.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds per model after which no trial starts and a running one stops at its epoch end "
+                   "(default: no limit)")
+    g.add_argument("--no-prune", action="store_true", help="train every trial to early stopping")
+
+
+def tune_config_of(args):
+    from hiertcn_keras.training.tuning import TuneConfig
+
+    return TuneConfig(trials=args.trials, timeout=args.timeout, monitor=args.monitor, seed=args.seed,
+                      prune=not args.no_prune)
+
+
+def budget_label(args):
+    """The budget every tuned model got, for table captions."""
+    limit = f", at most {args.timeout:g} s" if args.timeout else ""
+    return f"tuned on validation {args.monitor}: at most {args.trials} trials per model{limit}"
+
+
+def fit_baseline(dataset, name, params, item_embeddings=None):
+    """A simple baseline fitted on `dataset`'s training split with constructor `params`."""
+    from hiertcn_keras.models import item_vectors, simple_baselines
+
+    classes = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
+               "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
+    train_view = dataset.view("train")
+    vectors = None
+    if name in ("mv", "maxitem"):
+        if item_embeddings:
+            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+        else:
+            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
+    return classes[name](**params).fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+
+
+def _train_config(args, **changes):
+    from hiertcn_keras.cli.common import schedule_overrides
+    from hiertcn_keras.training.trainer import TrainConfig
+
+    values = dict(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
+                  jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
+                  tie_policy=getattr(args, "tie_policy", "conservative"), **schedule_overrides(args))
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def _base(args, model):
+    from hiertcn_keras.cli.common import model_overrides
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+    from hiertcn_keras.training.trainer import model_config_for
+
+    dataset = PreparedDataset(args.data)
+    matrix = None
+    if args.item_space == "pretrained":
+        if not args.item_embeddings:
+            raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
+        matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    return dataset, model_config_for(dataset, **model_overrides(args, model)), matrix
+
+
+def tune_neural_model(args, model, out, refit_out=None, refit_data=None):
+    """Tune `model` into `out`; returns the best run's test metrics (refit ones with --refit).
+
+    With `args.refit` the best setting is retrained into `refit_out` (default `out/refit`).
+    """
+    from hiertcn_keras.training.tuning import tune_neural
+
+    _, config, matrix = _base(args, model)
+    result = tune_neural(args.data, config, _train_config(args), out, tune_config_of(args), item_matrix=matrix)
+    metrics = result["test"]
+    if getattr(args, "refit", False):
+        refit_out = Path(out) / "refit" if refit_out is None else refit_out
+        metrics = refit_run(args, Path(out) / "best", refit_out, matrix, refit_data)
+        metrics.update(tuned_trials=result["n_trials"], tuned_params=result["best_params"])
+    return metrics
+
+
+def neural_result(args, name, out):
+    """`compare`'s test metrics of a neural model under `--tune` and/or `--refit` (runs in `out`)."""
+    out = Path(out)
+    if args.tune:
+        return tune_neural_model(args, name, out / f"{name}-tune", out / name, out / "refit-data")
+    return train_with_refit(args, name, out / name, out / "refit-data")
+
+
+def baseline_result(args, name, out):
+    """`compare`'s test metrics of a simple baseline under `--tune` and/or `--refit`."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.evaluate import evaluate_baseline
+
+    out = Path(out)
+    if args.tune and name in TUNABLE_BASELINES:
+        return tune_baseline_model(args, name, out / f"{name}-tune", refit_data=out / "refit-data")
+    dataset = refit_dataset(args, out / "refit-data") if args.refit else PreparedDataset(args.data)
+    metrics = evaluate_baseline(fit_baseline(dataset, name, {}, getattr(args, "item_embeddings", None)), dataset,
+                                "test", name=name, tie_policy=args.tie_policy)
+    metrics.update(refit=bool(args.refit))
+    return metrics
+
+
+def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
+    """Tune a simple baseline's parameters into `out`; returns its test metrics.
+
+    With `args.refit` the best parameters are refitted on training + validation (the refit
+    dataset at `refit_data`, default `out/refit-data`) and scored there.
+    """
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.evaluate import evaluate_baseline
+    from hiertcn_keras.training.tuning import tune_baseline
+
+    dataset = dataset or PreparedDataset(args.data)
+    embeddings = getattr(args, "item_embeddings", None)
+    result = tune_baseline(name, dataset, out, tune_config_of(args),
+                           fit=lambda n, params: fit_baseline(dataset, n, params, embeddings),
+                           tie_policy=getattr(args, "tie_policy", "conservative"))
+    metrics = result["test"]
+    if getattr(args, "refit", False):
+        merged = refit_dataset(args, Path(out) / "refit-data" if refit_data is None else refit_data)
+        metrics = evaluate_baseline(fit_baseline(merged, name, result["best_params"], embeddings), merged, "test",
+                                    name=name, tie_policy=getattr(args, "tie_policy", "conservative"))
+        metrics.update(tuned_params=result["best_params"], refit=True)
+    return metrics
+
+
+def refit_dataset(args, path):
+    """The refit dataset of `args.data` at `path` (written once, then reused)."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.refit import refit_data_for
+
+    return refit_data_for(PreparedDataset(args.data), path)[0]
+
+
+def refit_run(args, selection_run, out, matrix=None, refit_data=None):
+    """Refit `selection_run` on training + validation into `out`; returns its test metrics."""
+    from hiertcn_keras.training.refit import refit
+
+    print(f"refit: retraining {selection_run} on training + validation into {out}", flush=True)
+    _, _, metrics = refit(args.data, selection_run, _train_config(args), out, item_matrix=matrix,
+                          refit_data=refit_data)
+    return metrics
+
+
+def train_with_refit(args, model, out, refit_data=None):
+    """`train --refit`: the selection run (validation, early stopping) next to `out`, then the refit."""
+    from hiertcn_keras.training.refit import refit_paths
+    from hiertcn_keras.training.trainer import train
+
+    _, config, matrix = _base(args, model)
+    selection = refit_paths(out)[0]
+    train(args.data, config, _train_config(args, strategy=getattr(args, "strategy", "default")), selection,
+          item_matrix=matrix, evaluate_test=False)
+    return refit_run(args, selection, out, matrix, refit_data)
+
+
+def warn_coverage(results):
+    """Warn on stderr for every result that scores under half of its split's targets.
+
+    Returns:
+        list of str: the warnings, also for a table's footnote.
+    """
+    lines = []
+    for r in results:
+        coverage = r.get("coverage")
+        if isinstance(coverage, float) and coverage < COVERAGE_WARNING:
+            lines.append(f"warning: {r.get('model')} scores only {coverage:.0%} of the {r.get('split', 'test')} "
+                         f"targets ({r.get('n_scored')} of {r.get('n_targets')}); the others' items were not seen "
+                         "in training (--refit adds the validation period's items)")
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
+
+
+def cmd_tune(args):
+    from hiertcn_keras import atomic
+    from hiertcn_keras.training.report import format_table
+
+    out = Path(args.out)
+    if args.model in NEURAL:
+        metrics = tune_neural_model(args, args.model, out)
+    elif args.model in SIMPLE:
+        metrics = tune_baseline_model(args, args.model, out)
+    table = format_table([metrics])
+    notes = warn_coverage([metrics])
+    print(table)
+    print(budget_label(args))
+    atomic.write_json(out / "result.json", metrics)
+    print(f"trials in {out / 'trials.csv'}; best run in {out / ('refit' if args.refit and args.model in NEURAL else 'best')}"
+          + ("" if not notes else "; " + notes[0]))
