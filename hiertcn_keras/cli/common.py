@@ -16,7 +16,7 @@ SIMPLE = ("mv", "maxitem", "pop", "sknn")
 def add_model_options(p):
     g = p.add_argument_group("model")
     g.add_argument("--item-space", choices=("learned", "pretrained"), default="learned",
-                   help="learned ids with an untied softmax output (default), or frozen pretrained vectors")
+                   help="learned ids with a softmax output over them (default), or frozen pretrained vectors")
     g.add_argument("--item-embeddings", metavar="PATH", default=None,
                    help="item vectors for --item-space pretrained and the MV/MaxItem baselines: a store written "
                    "by `hiertcn embed-items`, or a .npy matrix [n_items, D] (or [n_items-1, D])")
@@ -28,9 +28,9 @@ def add_model_options(p):
     g.add_argument("--embedding-dim", type=int, default=None, metavar="D", help="item embedding size (default 128)")
     g.add_argument("--tcn-channels", type=int, nargs="+", default=None, metavar="C", help="default 128 128")
     g.add_argument("--high-units", type=int, nargs="+", default=None, metavar="H", help="default 128 128")
-    g.add_argument("--batch-size", type=int, default=None, metavar="B", help="queues per batch (default 32)")
+    g.add_argument("--batch-size", type=int, default=None, metavar="B", help="queues per batch (default 8)")
     g.add_argument("--sessions-per-batch", type=int, default=None, metavar="S", help="default 10")
-    g.add_argument("--learning-rate", type=float, default=None, metavar="LR", help="Adam/AdamW (default 1e-3)")
+    g.add_argument("--learning-rate", type=float, default=None, metavar="LR", help="initial Adam/AdamW rate (default 3e-3)")
     add_regularisation_options(g)
     g.add_argument("--decay-bandwidth", type=float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
@@ -55,7 +55,7 @@ def add_regularisation_options(g):
                    help="decoupled weight decay; > 0 trains with AdamW (default 0)")
     g.add_argument("--tied-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="score with the input item table (logits = u·E_in^T + b; needs --embedding-dim equal to the "
-                   "output size) instead of a separate output table (default: untied)")
+                   "output size) instead of a separate output table (default: tied in the learned item space)")
 
 
 def add_schedule_options(t):

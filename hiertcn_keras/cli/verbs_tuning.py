@@ -72,12 +72,26 @@ def budget_label(args):
     return f"tuned on validation {args.monitor}: at most {args.trials} trials per model{limit}"
 
 
+def _baseline_classes():
+    from hiertcn_keras.models import simple_baselines
+
+    return {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
+            "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
+
+
+def baseline_defaults(name):
+    """A simple baseline's constructor defaults `{parameter: value}`."""
+    import inspect
+
+    signature = inspect.signature(_baseline_classes()[name])
+    return {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 def fit_baseline(dataset, name, params, item_embeddings=None):
     """A simple baseline fitted on `dataset`'s training split with constructor `params`."""
-    from hiertcn_keras.models import item_vectors, simple_baselines
+    from hiertcn_keras.models import item_vectors
 
-    classes = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-               "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
+    classes = _baseline_classes()
     train_view = dataset.view("train")
     vectors = None
     if name in ("mv", "maxitem"):
@@ -168,7 +182,7 @@ def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
     embeddings = getattr(args, "item_embeddings", None)
     result = tune_baseline(name, dataset, out, tune_config_of(args),
                            fit=lambda n, params: fit_baseline(dataset, n, params, embeddings),
-                           tie_policy=getattr(args, "tie_policy", "conservative"))
+                           tie_policy=getattr(args, "tie_policy", "conservative"), defaults=baseline_defaults(name))
     metrics = result["test"]
     if getattr(args, "refit", False):
         merged = refit_dataset(args, Path(out) / "refit-data" if refit_data is None else refit_data)

@@ -6,7 +6,9 @@ conditional and log-scaled spaces, its median pruner stops trials whose validati
 already below the median of earlier trials at the same epoch, and its SQLite storage lets a
 killed search resume where it stopped.
 
-A neural trial trains with the usual loop (early stopping on the validation split, best
+The first trial of a new search is the model's default setting (so a search never ends below
+the defaults on validation); the sampler proposes the others. A neural trial trains with the
+usual loop (early stopping on the validation split, best
 weights restored) into `OUT/trials/trial-NNNN` (a normal run directory, validation only) and
 scores its best validation metric. Every finished trial (complete, pruned or failed) is added
 to `OUT/trials.json` and `OUT/trials.csv` at once, atomically. The budget is a number of
@@ -172,10 +174,28 @@ def _study(out_dir, tune_config, name, sampler=None):
     )
 
 
-def _run_study(study, objective, tune_config, log):
-    """`study.optimize` under the budget, logging every finished trial."""
+def _in_space(values, space):
+    """The entries of `values` that are valid points of `space` (a default to try first)."""
+    valid = {}
+    for name, (kind, *args) in space.items():
+        value = values.get(name)
+        if kind == "float" and isinstance(value, (int, float)) and args[0] <= value <= args[1]:
+            valid[name] = float(value)
+        elif kind == "categorical" and value in args[0]:
+            valid[name] = value
+    return valid
+
+
+def _run_study(study, objective, tune_config, log, first=None):
+    """`study.optimize` under the budget, logging every finished trial.
+
+    `first`: settings to try as the first trial of a new study (the defaults, so that a search
+    never ends below them on validation); they must cover the whole space to be used.
+    """
     import optuna
 
+    if first and not study.trials:
+        study.enqueue_trial(first)
     def record(study, trial):
         log.add({"number": trial.number, "state": trial.state.name, "value": trial.value,
                  "params": dict(trial.params), **trial.user_attrs})
@@ -244,7 +264,8 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
         return summary[f"best_val_{tune_config.monitor}"]
 
     study = _study(out_dir, tune_config, f"{base_config.model}")
-    _run_study(study, objective, tune_config, log)
+    first = _in_space(dataclasses.asdict(base_config), space)
+    _run_study(study, objective, tune_config, log, first if len(first) == len(space) else None)
     best = study.best_trial
     model, _ = load_run(best.user_attrs["run"])
     test = evaluate_recommender(model, PreparedDataset(data_dir), "test", tie_policy=train_config.tie_policy)
@@ -264,7 +285,7 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
     return result
 
 
-def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conservative"):
+def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conservative", defaults=None):
     """Search a simple baseline's parameters on the validation split.
 
     The space is a small grid, visited in a seeded random order: every setting when the trial
@@ -277,6 +298,7 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conse
         tune_config: `TuneConfig`.
         fit: callable `(name, params) -> fitted baseline` (fit on the training split).
         tie_policy: str. Defaults to `conservative`.
+        defaults: dict or `None`. The baseline's default parameters, tried first.
 
     Returns:
         dict as `tune_neural`'s (`test`: the best setting's test metrics).
@@ -302,7 +324,8 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conse
 
     # A grid in random order: distinct settings, all of them when the budget allows.
     study = _study(out_dir, budget, name, optuna.samplers.GridSampler(grid, seed=tune_config.seed))
-    _run_study(study, objective, budget, log)
+    first = _in_space(defaults or {}, space)
+    _run_study(study, objective, budget, log, first if len(first) == len(space) else None)
     best = study.best_trial
     test = evaluate_baseline(fit(name, best.params), dataset, "test", name=name, tie_policy=tie_policy)
     test.update(tuned_trials=len(study.trials), tuned_params=best.params)

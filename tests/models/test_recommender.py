@@ -274,7 +274,7 @@ def test_pretrained_l2_loss_regresses_onto_the_frozen_vectors():
 
 def test_learned_output_never_ranks_index_zero():
     keras.utils.set_random_seed(0)
-    rec = make_recommender(make_config("tcn"))
+    rec = make_recommender(make_config("tcn").replace(tied_embeddings=False))
     batch = make_batch(rec.model_config)
     u = predict(rec, batch).reshape(-1, DIM)
     # Make row 0 of the output table as attractive as possible: it must still be masked.
@@ -451,3 +451,14 @@ def test_every_model_honours_dropout_in_training_only(name):
     rec.reset_states()
     trained = to_numpy(rec(batch, training=True))
     assert np.abs(trained - first).max() > 1e-4
+
+
+def test_learned_space_ties_by_default_and_old_configs_stay_untied():
+    assert ModelConfig(model="hiertcn", **TINY).tied_embeddings is True
+    assert ModelConfig(model="hiertcn", output_dim=4, **TINY).tied_embeddings is False  # cannot tie
+    assert make_config("hiertcn", "pretrained", "hinge").tied_embeddings is False
+    # A config recorded before tying existed (no such key) was untied, without dropout or decay.
+    old = {k: v for k, v in ModelConfig(model="hiertcn", **TINY).to_dict().items()
+           if k not in ("tied_embeddings", "embedding_dropout", "weight_decay")}
+    restored = ModelConfig.from_dict(old)
+    assert (restored.tied_embeddings, restored.embedding_dropout, restored.weight_decay) == (False, 0.0, 0.0)

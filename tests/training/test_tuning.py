@@ -15,7 +15,7 @@ from hiertcn_keras.training.trainer import TrainConfig, load_run, model_config_f
 from hiertcn_keras.training.tuning import TuneConfig, tune_baseline, tune_neural
 
 TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, batch_size=2,
-            sessions_per_batch=2)
+            sessions_per_batch=2, learning_rate=1e-2, dropout=0.1)
 SPACE = {"learning_rate": ("categorical", (1e-3, 1e-2)), "dropout": ("float", 0.0, 0.3, False)}
 
 
@@ -32,6 +32,7 @@ def test_every_trial_is_saved_with_settings_and_validation_metrics(search):
     out, result = search
     trials = json.loads((out / "trials.json").read_text())
     assert [t["number"] for t in trials] == [0, 1] and result["n_trials"] == 2
+    assert trials[0]["params"] == {"learning_rate": 1e-2, "dropout": 0.1}  # the defaults come first
     for t in trials:
         assert t["state"] == "COMPLETE" and set(t["params"]) == set(SPACE)
         assert t["validation"]["recall@10"] == pytest.approx(t["value"])
@@ -70,8 +71,10 @@ def test_baseline_search_visits_distinct_settings(tiny_data_dir, tmp_path):
         seen.append(params)
         return SessionKNN(**params).fit(dataset.view("train"), dataset.n_items, dataset.n_catalogue)
 
-    result = tune_baseline("sknn", dataset, tmp_path, TuneConfig(trials=4), fit=fit)
+    defaults = {"k": 100, "user_sessions": 2, "history_weight": 0.5}
+    result = tune_baseline("sknn", dataset, tmp_path, TuneConfig(trials=4), fit=fit, defaults=defaults)
     trials = json.loads((tmp_path / "trials.json").read_text())
+    assert trials[0]["params"] == defaults and seen[0] == defaults
     assert len(trials) == 4 and len({json.dumps(t["params"], sort_keys=True) for t in trials}) == 4
     assert result["test"]["split"] == "test" and result["test"]["tuned_params"] == result["best_params"]
 
