@@ -116,7 +116,8 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['dataset']} | {r['setting']} | {r.get('val_recall@10') or '–'} | {r['test_recall@10']:.4f} | "
-              f"{r['test_mrr']:.4f} | {r.get('best_epoch', '–')} / {r.get('epochs', '–')} | {r.get('seconds', '–')} |")
+              f"{r['test_mrr']:.4f} | {r.get('best_epoch', '–')} / {r.get('epochs', '–')} | "
+              f"{r.get('seconds', '–')} |")
 
 
 if __name__ == "__main__":

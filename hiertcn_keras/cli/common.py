@@ -30,7 +30,8 @@ def add_model_options(p):
     g.add_argument("--high-units", type=int, nargs="+", default=None, metavar="H", help="default 128 128")
     g.add_argument("--batch-size", type=int, default=None, metavar="B", help="queues per batch (default 8)")
     g.add_argument("--sessions-per-batch", type=int, default=None, metavar="S", help="default 10")
-    g.add_argument("--learning-rate", type=float, default=None, metavar="LR", help="initial Adam/AdamW rate (default 3e-3)")
+    g.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+                   help="initial Adam/AdamW rate (default 3e-3)")
     add_regularisation_options(g)
     g.add_argument("--decay-bandwidth", type=float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")

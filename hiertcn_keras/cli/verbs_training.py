@@ -10,8 +10,8 @@ from hiertcn_keras.cli.verbs_tuning import (
     baseline_result,
     budget_label,
     neural_result,
+    table_warnings,
     train_with_refit,
-    warn_coverage,
 )
 
 ORDER = 20
@@ -154,7 +154,7 @@ def cmd_train(args):
         metrics = train_with_refit(args, args.model, args.out)
     else:
         metrics = _train_one(args, args.model, args.out)
-    warn_coverage([metrics] if metrics else [])
+    table_warnings([metrics] if metrics else [])
     if not metrics:  # a multi-worker run's worker K > 0: the chief scores and writes the run
         import json
         import os
@@ -220,7 +220,8 @@ def cmd_compare(args):
 
     out = Path(args.out)
     if (args.tune or args.refit) and args.split != "test":
-        raise ValueError("--tune and --refit choose on the validation split and report the test split; drop --split valid")
+        raise ValueError("--tune and --refit choose on the validation split and report the test split; "
+                         "drop --split valid")
     results = []
     for name in args.models:
         print(f"== {name}", flush=True)
@@ -248,7 +249,7 @@ def cmd_compare(args):
         table += "\n" + budget_label(args)
     if args.refit:
         table += "\nrefit: every model retrained on training + validation before the test split"
-    table = "\n".join([table, *warn_coverage(results)])
+    table = "\n".join([table, *table_warnings(results)])
     atomic.write_json(out / "table.json", results)
     with atomic.atomic_file(out / "table.md") as f:
         f.write(table + "\n")

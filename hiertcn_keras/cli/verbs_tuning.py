@@ -6,7 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter
+from hiertcn_keras.cli.common import NEURAL, add_model_options, formatter
 
 ORDER = 25
 TUNABLE_BASELINES = ("sknn", "mv", "maxitem")
@@ -69,7 +69,8 @@ def tune_config_of(args):
 def budget_label(args):
     """The budget every tuned model got, for table captions."""
     limit = f", at most {args.timeout:g} s" if args.timeout else ""
-    return f"tuned on validation {args.monitor}: at most {args.trials} trials per model{limit}"
+    return (f"tuned on validation {args.monitor}: at most {args.trials} trials per model{limit} "
+            "(the first trial of each is its default setting)")
 
 
 def _baseline_classes():
@@ -222,8 +223,9 @@ def train_with_refit(args, model, out, refit_data=None):
     return refit_run(args, selection, out, matrix, refit_data)
 
 
-def warn_coverage(results):
-    """Warn on stderr for every result that scores under half of its split's targets.
+def table_warnings(results):
+    """Warn on stderr for every result that scores under half of its split's targets, or whose
+    training was still improving at its last epoch.
 
     Returns:
         list of str: the warnings, also for a table's footnote.
@@ -235,6 +237,9 @@ def warn_coverage(results):
             lines.append(f"warning: {r.get('model')} scores only {coverage:.0%} of the {r.get('split', 'test')} "
                          f"targets ({r.get('n_scored')} of {r.get('n_targets')}); the others' items were not seen "
                          "in training (--refit adds the validation period's items)")
+        if r.get("still_improving"):
+            lines.append(f"warning: {r.get('model')} was still improving at its last epoch ({r.get('best_epoch')} "
+                         f"of a cap of {r.get('epoch_cap')}): not converged; raise --epochs")
     for line in lines:
         print(line, file=sys.stderr)
     return lines
@@ -247,12 +252,12 @@ def cmd_tune(args):
     out = Path(args.out)
     if args.model in NEURAL:
         metrics = tune_neural_model(args, args.model, out)
-    elif args.model in SIMPLE:
+    else:
         metrics = tune_baseline_model(args, args.model, out)
     table = format_table([metrics])
-    notes = warn_coverage([metrics])
+    table_warnings([metrics])
     print(table)
     print(budget_label(args))
     atomic.write_json(out / "result.json", metrics)
-    print(f"trials in {out / 'trials.csv'}; best run in {out / ('refit' if args.refit and args.model in NEURAL else 'best')}"
-          + ("" if not notes else "; " + notes[0]))
+    best = out / ("refit" if args.refit and args.model in NEURAL else "best")
+    print(f"trials in {out / 'trials.csv'}" + (f"; best run in {best}" if args.model in NEURAL else ""))

@@ -81,6 +81,15 @@ class TuneConfig:
             raise ValueError(f"tune maximises a ranking metric; {self.monitor!r} is lower-is-better")
 
 
+def neural_space(config):
+    """`NEURAL_SPACE` less what does not apply to `config` (the pretrained item space has fixed
+    item vectors: no embedding size, no tying, no embedding dropout)."""
+    if config.item_space == "pretrained":
+        return {k: v for k, v in NEURAL_SPACE.items()
+                if k not in ("tied_embeddings", "embedding_dim", "embedding_dropout")}
+    return dict(NEURAL_SPACE)
+
+
 def suggest(trial, space):
     """Draw one setting of `space` from an Optuna trial: `{name: value}`."""
     values = {}
@@ -220,7 +229,7 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
         out_dir: str or Path. The search's folder (created; an existing search there resumes).
         tune_config: `TuneConfig`.
         item_matrix: float array for the pretrained item space, or `None`.
-        space: dict. The search space (see `NEURAL_SPACE`). Defaults to `NEURAL_SPACE`.
+        space: dict. The search space (see `NEURAL_SPACE`). Defaults to `neural_space(base_config)`.
 
     Returns:
         dict: `best_params`, `best_value` (validation), `best_trial`, `n_trials`, and
@@ -236,7 +245,7 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
         raise ValueError("tuning needs the validation split (train_config.validate)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    space = NEURAL_SPACE if space is None else space
+    space = neural_space(base_config) if space is None else space
     deadline = None if tune_config.timeout is None else time.monotonic() + tune_config.timeout
     train_config = dataclasses.replace(train_config, monitor=tune_config.monitor)
     log = TrialLog(out_dir)
@@ -285,7 +294,8 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
     return result
 
 
-def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conservative", defaults=None):
+def tune_baseline(name, dataset, out_dir, tune_config, *, fit, space=None, tie_policy="conservative",
+                  defaults=None):
     """Search a simple baseline's parameters on the validation split.
 
     The space is a small grid, visited in a seeded random order: every setting when the trial
@@ -297,6 +307,7 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conse
         out_dir: str or Path. The search's folder (trials files and `best.json`).
         tune_config: `TuneConfig`.
         fit: callable `(name, params) -> fitted baseline` (fit on the training split).
+        space: dict `{parameter: ("categorical", values)}`. Defaults to `BASELINE_SPACE[name]`.
         tie_policy: str. Defaults to `conservative`.
         defaults: dict or `None`. The baseline's default parameters, tried first.
 
@@ -307,7 +318,7 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, tie_policy="conse
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    space = BASELINE_SPACE[name]
+    space = BASELINE_SPACE[name] if space is None else space
     log = TrialLog(out_dir)
     import optuna
 

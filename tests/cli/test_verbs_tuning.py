@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hiertcn_keras import cli
-from hiertcn_keras.cli.verbs_tuning import baseline_defaults, warn_coverage
+from hiertcn_keras.cli.verbs_tuning import baseline_defaults, table_warnings
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,16 @@ def test_compare_refuses_tune_on_the_validation_split(prepared, tmp_path, capsys
 
 
 def test_low_coverage_warns_on_stderr(capsys):
-    lines = warn_coverage([{"model": "m", "coverage": 0.4, "n_scored": 4, "n_targets": 10},
+    lines = table_warnings([{"model": "m", "coverage": 0.4, "n_scored": 4, "n_targets": 10},
                            {"model": "ok", "coverage": 0.9}])
     assert len(lines) == 1 and "40%" in lines[0] and "40%" in capsys.readouterr().err
 
 
 def test_baseline_defaults_are_the_constructor_defaults():
     assert baseline_defaults("sknn")["k"] == 100 and baseline_defaults("mv")["window"] == 10
+
+
+def test_a_run_still_improving_at_its_cap_is_flagged(capsys):
+    lines = table_warnings([{"model": "hiertcn", "still_improving": True, "best_epoch": 10, "epoch_cap": 10},
+                            {"model": "gru", "still_improving": False}])
+    assert len(lines) == 1 and "not converged" in lines[0] and "hiertcn" in capsys.readouterr().err

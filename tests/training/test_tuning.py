@@ -83,3 +83,14 @@ def test_baseline_search_visits_distinct_settings(tiny_data_dir, tmp_path):
 def test_budget_is_validated(changes):
     with pytest.raises(ValueError):
         TuneConfig(**changes)
+
+
+def test_pretrained_space_leaves_out_what_the_frozen_vectors_fix():
+    from hiertcn_keras.models.config import ModelConfig
+    from hiertcn_keras.training.tuning import NEURAL_SPACE, neural_space
+
+    learned = ModelConfig(model="hiertcn", n_items=5, n_catalogue=3)
+    pretrained = learned.replace(item_space="pretrained", loss="hinge", tied_embeddings=False)
+    assert neural_space(learned) == NEURAL_SPACE
+    assert set(NEURAL_SPACE) - set(neural_space(pretrained)) == {"tied_embeddings", "embedding_dim",
+                                                                 "embedding_dropout"}
