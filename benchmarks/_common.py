@@ -32,7 +32,8 @@ import numpy as np
 
 from hiertcn_keras.data.loaders import load
 from hiertcn_keras.data.prepare import PrepareConfig, prepare
-from hiertcn_keras.data.synthetic import SyntheticConfig, generate, save
+from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+from hiertcn_keras.data.synthetic_io import save
 
 GB = 1e9
 MB = 1e6

@@ -40,12 +40,12 @@ def synthetic_run(directory, n_items, *, dim=128, seed=0):
     import keras
 
     import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.artifacts.embedding_store import write_store
     from hiertcn_keras.data import vocabulary
     from hiertcn_keras.data.prepare import PrepareConfig
     from hiertcn_keras.models.config import ModelConfig
     from hiertcn_keras.models.recommender import build_recommender
-    from hiertcn_keras.serving.embedding_store import write_store
 
     directory = Path(directory)
     ids = np.array([f"item{k}" for k in range(n_items)], dtype=object)

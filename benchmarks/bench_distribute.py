@@ -31,7 +31,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hiertcn_keras.training.distribute_check import local_tf_configs  # noqa: E402
+from hiertcn_keras.cli.distribute_check import local_tf_configs  # noqa: E402
 
 INTERACTIONS = 1.6e9  # HierTCN's Pinterest log (the paper, §5)
 
@@ -39,7 +39,8 @@ INTERACTIONS = 1.6e9  # HierTCN's Pinterest log (the paper, §5)
 def synthetic_dataset(directory, users):
     from hiertcn_keras.data.loaders import load
     from hiertcn_keras.data.prepare import prepare
-    from hiertcn_keras.data.synthetic import SyntheticConfig, generate, save
+    from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+    from hiertcn_keras.data.synthetic_io import save
 
     log_path = Path(directory) / "log.csv"
     save(generate(SyntheticConfig(n_users=users), with_oracle=False), log_path)

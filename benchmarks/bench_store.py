@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
-from hiertcn_keras.serving import EmbeddingStore, write_store  # noqa: E402
+from hiertcn_keras.artifacts import EmbeddingStore, write_store  # noqa: E402
 
 
 def median_seconds(fn, repeats):

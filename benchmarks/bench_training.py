@@ -42,7 +42,8 @@ def default_dataset(directory):
     """Synthesize and prepare the default dataset (2,000 users, 1,000 items, seed 7)."""
     from hiertcn_keras.data.loaders import load
     from hiertcn_keras.data.prepare import prepare
-    from hiertcn_keras.data.synthetic import SyntheticConfig, generate, save
+    from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+    from hiertcn_keras.data.synthetic_io import save
 
     log_path = os.path.join(directory, "log.csv")
     save(generate(SyntheticConfig(), with_oracle=False), log_path)

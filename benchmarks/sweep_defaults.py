@@ -69,7 +69,8 @@ def successor_baseline(dataset, split="test"):
 def run_setting(data, name, seed, epochs, patience):
     """Train HierTCN under one named setting; returns its summary dict."""
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(data)
     model_values = {**OLD["model"], **SETTINGS[name].get("model", {})}

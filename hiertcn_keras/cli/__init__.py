@@ -59,7 +59,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.artifacts.errors import DataError
 
     try:
         args.func(args)

@@ -67,7 +67,7 @@ def _add_prepare(sub):
               hiertcn prepare --input globo/clicks --format globo --out globo-prepared --protocol temporal
               hiertcn prepare --input ml-1m --format movielens --out ml1m-prepared
               hiertcn prepare --input logs/ --engine spark --spark-master local[4] --out prepared
-              spark-submit --master yarn .../hiertcn_keras/data/spark/submit.py --input ... --out ...
+              spark-submit --master yarn .../hiertcn_keras/cli/spark_submit.py --input ... --out ...
                   (docs/spark.md)"""
         ),
     )
@@ -140,14 +140,14 @@ def _add_stats(sub):
 
 
 def cmd_synth(args):
-    from hiertcn_keras.data import synthetic
+    from hiertcn_keras.data import synthetic, synthetic_io
 
     options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
     if args.topics is not None:
         options["n_topics"] = args.topics
     config = synthetic.SyntheticConfig(**options)
     log = synthetic.generate(config, with_oracle=not args.no_oracle)
-    synthetic.save(log, args.out)
+    synthetic_io.save(log, args.out)
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
 
 
@@ -238,7 +238,7 @@ def _print_prepared(s, out):
 def cmd_stats(args):
     from pathlib import Path
 
-    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.artifacts.errors import DataError
     from hiertcn_keras.data.stats import format_stats
 
     path = Path(args.dir) / "stats.json"

@@ -102,7 +102,7 @@ def cmd_embed_items(args):
 
 
 def _embed_shard(args):
-    from hiertcn_keras.serving.store_shards import parse_shard
+    from hiertcn_keras.artifacts.store_shards import parse_shard
     from hiertcn_keras.training.item_training import embed_items_shard
 
     if args.model is None:

@@ -131,7 +131,7 @@ def read_history(path, user):
 
     import pandas as pd
 
-    from hiertcn_keras.data.errors import DataError
+    from hiertcn_keras.artifacts.errors import DataError
 
     path = Path(path)
     if not path.is_file():

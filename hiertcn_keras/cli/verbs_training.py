@@ -131,7 +131,8 @@ def _add_compare(sub):
 def _train_one(args, model, out):
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(args.data)
     matrix = None
@@ -201,7 +202,7 @@ def _evaluate(args, *, run=None, model=None):
 
 
 def cmd_evaluate(args):
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.training.report import format_table
 
     metrics = _evaluate(args, run=args.run, model=args.model)
@@ -215,7 +216,7 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from pathlib import Path
 
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)

@@ -105,7 +105,7 @@ def fit_baseline(dataset, name, params, item_embeddings=None):
 
 def _train_config(args, **changes):
     from hiertcn_keras.cli.common import schedule_overrides
-    from hiertcn_keras.training.trainer import TrainConfig
+    from hiertcn_keras.training.train_config import TrainConfig
 
     values = dict(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                   jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
@@ -246,7 +246,7 @@ def table_warnings(results):
 
 
 def cmd_tune(args):
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)

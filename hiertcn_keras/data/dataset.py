@@ -16,17 +16,14 @@ any metric) but keep *all* their earlier events, so the state is built from the 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from hiertcn_keras.artifacts import prepared
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.session_rules import SessionRules
 from hiertcn_keras.data import sessionize, splits, vocabulary
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.data.prepare import EVENT_COLUMNS, FORMAT_VERSION
-
-EVENTS_DIR = "events"
 
 
 @dataclasses.dataclass
@@ -82,57 +79,6 @@ class EventView:
         return int(self.score.sum())
 
 
-def event_files(path):
-    """The Parquet files holding a prepared folder's events, in event order.
-
-    The pandas engine writes one `events.parquet`; the Spark engine writes `events/part-*.parquet`,
-    one part per bucket of users, named so that the parts in name order, concatenated, are the
-    events in (user, time, row) order (docs/spark.md).
-
-    Args:
-        path: str or Path. A prepared folder.
-
-    Returns:
-        list of Path.
-    """
-    path = Path(path)
-    if (path / "events.parquet").is_file():
-        return [path / "events.parquet"]
-    parts = sorted((path / EVENTS_DIR).glob("part-*.parquet"))
-    if not parts:
-        raise DataError("no part-*.parquet files", path=path / EVENTS_DIR)
-    return parts
-
-
-def read_events(path):
-    """A prepared folder's events as arrays, from `events.parquet` or the `events/` parts.
-
-    Args:
-        path: str or Path. A prepared folder.
-
-    Returns:
-        dict of column name → array `[n]` (`EVENT_COLUMNS`), identical for both layouts.
-    """
-    columns = {c: [] for c in EVENT_COLUMNS}
-    last_user = 0
-    for file in event_files(path):
-        table = pq.read_table(file)
-        absent = [c for c in EVENT_COLUMNS if c not in table.column_names]
-        if absent:
-            raise DataError(f"missing columns {absent}", path=file)
-        user = table.column("user").to_numpy()
-        if len(user) and user[0] <= last_user and file.parent.name == EVENTS_DIR:
-            raise DataError(
-                f"part starts at user {user[0]} but an earlier part reached user {last_user}: each user "
-                "must be whole in one part and parts in user order; prepare again",
-                path=file,
-            )
-        last_user = user[-1] if len(user) else last_user
-        for c in EVENT_COLUMNS:
-            columns[c].append(table.column(c).to_numpy())
-    return {c: arrays[0] if len(arrays) == 1 else np.concatenate(arrays) for c, arrays in columns.items()}
-
-
 class PreparedDataset:
     """A prepared dataset folder (`events.parquet` or `events/part-*.parquet`, `items.parquet`,
     `users.parquet`, `stats.json`, `config.json`).
@@ -149,27 +95,8 @@ class PreparedDataset:
 
     def __init__(self, path):
         self.path = Path(path)
-        missing = [
-            name
-            for name in ("items.parquet", "users.parquet", "stats.json", "config.json")
-            if not (self.path / name).is_file()
-        ]
-        if not (self.path / "events.parquet").is_file() and not (self.path / EVENTS_DIR).is_dir():
-            missing.insert(0, "events.parquet")
-        if missing:
-            raise DataError(
-                f"not a prepared dataset (missing {', '.join(missing)}); create one with `hiertcn prepare`",
-                path=self.path,
-            )
-        self.config = json.loads((self.path / "config.json").read_text())
-        if self.config.get("format_version") != FORMAT_VERSION:
-            raise DataError(
-                f"prepared with format version {self.config.get('format_version')}, this package reads "
-                f"version {FORMAT_VERSION}; prepare the data again",
-                path=self.path / "config.json",
-            )
-        self.stats = json.loads((self.path / "stats.json").read_text())
-        self.events = read_events(self.path)
+        self.config, self.stats = prepared.read_metadata(self.path)
+        self.events = prepared.read_events(self.path)
         self.items = vocabulary.read_vocabulary(self.path / "items.parquet")
         self.users = vocabulary.read_vocabulary(self.path / "users.parquet")
         if len(self.events["item"]) != self.stats["n_events"]:
@@ -198,8 +125,13 @@ class PreparedDataset:
         return self.config["prepare"]["protocol"]
 
     @property
+    def session_rules(self):
+        """The `SessionRules` this dataset was prepared with (recorded in `config.json`)."""
+        return SessionRules.from_prepare_config(self.config["prepare"], by_gap=False)
+
+    @property
     def max_session_len(self):
-        return int(self.config["prepare"]["max_session_len"])
+        return self.session_rules.max_session_len
 
     @property
     def fingerprint(self):

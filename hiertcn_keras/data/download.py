@@ -16,7 +16,6 @@ renamed into place, so a failed or corrupted download never leaves a file that l
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -26,6 +25,9 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from hiertcn_keras.artifacts.atomic import atomic_file
+from hiertcn_keras.artifacts.hashing import file_digests
 
 _CHUNK = 1 << 20
 
@@ -141,40 +143,26 @@ def fetch_url(url, dest, *, sha256=None, md5=None, size=None):
             behind).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     digests = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.part-", dir=dest.parent)
-    try:
-        n_bytes = 0
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    while chunk := response.read(_CHUNK):
-                        out.write(chunk)
-                        n_bytes += len(chunk)
-                        for digest in digests.values():
-                            digest.update(chunk)
-            except (urllib.error.URLError, OSError) as error:
-                raise OSError(f"cannot download {url}: {error}") from error
+    n_bytes = 0
+    with atomic_file(dest, mode="wb") as out:  # a failed or mismatching download leaves nothing
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    n_bytes += len(chunk)
+                    for digest in digests.values():
+                        digest.update(chunk)
+        except (urllib.error.URLError, OSError) as error:
+            raise OSError(f"cannot download {url}: {error}") from error
         _compare(url, {"sha256": sha256, "md5": md5, "size": size},
                  {name: d.hexdigest() for name, d in digests.items()} | {"size": n_bytes})
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return dest
 
 
 def _verify(path, url, *, sha256, md5, size):
-    digests = {"sha256": hashlib.sha256(), "md5": hashlib.md5()}
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            for digest in digests.values():
-                digest.update(chunk)
     _compare(url, {"sha256": sha256, "md5": md5, "size": size},
-             {name: d.hexdigest() for name, d in digests.items()}
-             | {"size": path.stat().st_size}, local=path)
+             file_digests(path, ("sha256", "md5"), chunk=_CHUNK) | {"size": path.stat().st_size}, local=path)
 
 
 def _compare(url, expected, actual, local=None):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pandas as pd
 
 from hiertcn_keras.data import splits
-from hiertcn_keras.data.synthetic import load_generator, oracle_metrics
+from hiertcn_keras.data.synthetic_io import load_generator
+from hiertcn_keras.data.synthetic_oracle import oracle_metrics
 
 
 def oracle_for_split(log_path, dataset, split="test", ks=(1, 5, 10, 20)):

@@ -35,12 +35,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
+from hiertcn_keras.artifacts.prepared import EVENT_COLUMNS, FORMAT_VERSION
+from hiertcn_keras.artifacts.session_rules import SessionRules
 from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
-
-FORMAT_VERSION = 1
-
-EVENT_COLUMNS = ("user", "item", "timestamp", "session", "position", "split")
 
 DROP_REASONS = (
     "event_type",
@@ -113,6 +111,13 @@ class PrepareConfig:
         object.__setattr__(self, "drop_event_types", tuple(str(t) for t in self.drop_event_types))
         object.__setattr__(self, "split_quantiles", tuple(float(q) for q in self.split_quantiles))
         object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
+
+    @property
+    def session_rules(self):
+        """The `SessionRules` part of these settings (recorded flat in `config.json["prepare"]`)."""
+        return SessionRules(session_gap=self.session_gap, max_session_len=self.max_session_len,
+                            collapse_repeats=self.collapse_repeats, drop_duplicates=self.drop_duplicates,
+                            min_session_len=self.min_session_len)
 
     @classmethod
     def from_dict(cls, values):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hiertcn_keras.artifacts.session_rules import starts_session
+
 
 def session_starts(user, timestamp, *, gap=1800.0, session_key=None):
     """Mark the events that start a session.
@@ -42,7 +44,7 @@ def session_starts(user, timestamp, *, gap=1800.0, session_key=None):
     if session_key is not None:
         boundary = session_key[1:] != session_key[:-1]
     else:
-        boundary = (timestamp[1:] - timestamp[:-1]) >= gap
+        boundary = starts_session(timestamp[1:] - timestamp[:-1], gap)
     starts[1:] = new_user | boundary
     return starts
 

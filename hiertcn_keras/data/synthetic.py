@@ -76,20 +76,12 @@ True
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import pathlib
-import tempfile
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.data.synthetic_oracle import oracle_step
 
-FORMAT = "hiertcn-synthetic"
-FORMAT_VERSION = 1
 EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
 ORACLE_COLUMNS = EVENT_COLUMNS + ("true_session", "oracle_rank", "oracle_prob")
 
@@ -97,7 +89,6 @@ ORACLE_COLUMNS = EVENT_COLUMNS + ("true_session", "oracle_rank", "oracle_prob")
 # draws from its own child seed, so a given config always gives the same log.
 _CELLS_PER_BLOCK = 1 << 22  # sessions × topics kept per block (θ of every session)
 _MAX_USERS_PER_BLOCK = 50_000
-_CELLS_PER_ORACLE_CHUNK = 1 << 21  # rows × n_items of one dense probability chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -337,41 +328,6 @@ def _intent_mixture(config, theta, topic, first):
     return pi
 
 
-def _next_click_probs(cat, config, pi, prev, first):
-    """The true next-click distribution [r, n_items] given topic mixtures `pi` [r, T].
-
-    `prev` [r] is the previous internal item (ignored when `first`); `first` says whether the
-    rows are sessions' first clicks (no successor option).
-    """
-    n_topics = config.n_topics
-    p_topic = 1.0 - config.p_noise - (0.0 if first else config.p_successor)
-    weight = config.p_noise / n_topics + p_topic * pi  # [r, T] mass per unit of q
-    if not first:
-        rows = np.arange(len(prev))
-        weight[rows, cat.topic[prev]] /= 1.0 - cat.q[prev]
-    probs = weight[:, cat.topic] * cat.q
-    if not first:
-        probs[rows, prev] = 0.0
-        probs[rows, cat.succ[prev]] += config.p_successor
-    return probs
-
-
-def _oracle_step(cat, config, pi, prev, first, clicked):
-    """Conservative ranks and probabilities of `clicked` [r], in row chunks to bound memory."""
-    ranks = np.empty(len(clicked), dtype=np.int64)
-    probs_out = np.empty(len(clicked))
-    chunk = max(1, _CELLS_PER_ORACLE_CHUNK // config.n_items)
-    for lo in range(0, len(clicked), chunk):
-        sl = slice(lo, lo + chunk)
-        probs = _next_click_probs(cat, config, pi[sl], prev[sl], first)
-        p_click = probs[np.arange(len(probs)), clicked[sl]]
-        # Conservative: every item at least as likely as the click ranks ahead of it (itself
-        # included, hence rank ≥ 1).
-        ranks[sl] = (probs >= p_click[:, None]).sum(axis=1)
-        probs_out[sl] = p_click
-    return ranks, probs_out
-
-
 def _segment_cumsum(values, counts):
     """Cumulative sums restarting at every segment of lengths `counts` (all ≥ 1)."""
     total = np.cumsum(values)
@@ -426,7 +382,7 @@ def _simulate_block(config, cat, rng, n_users, with_oracle):
             known = prev_topic_sess[sess] if t == 0 else before
             pi = _intent_mixture(config, theta_sess[sess], known, t == 0)
             ev = ev_offset[sess] + t
-            ranks[ev], probs[ev] = _oracle_step(cat, config, pi, prev[sess], t == 0, clicked)
+            ranks[ev], probs[ev] = oracle_step(cat, config, pi, prev[sess], t == 0, clicked)
         items[ev_offset[sess] + t] = clicked
         prev[sess] = clicked
 
@@ -518,155 +474,3 @@ def generate(config=None, *, with_oracle=True):
     popularity[cat.item_id] = cat.q
     return SyntheticLog(events, item_topic, successor, popularity, config,
                         pd.DataFrame(oracle))
-
-
-def oracle_metrics(oracle_df, ks=(1, 5, 10, 20), mask=None):
-    """Recall@k and MRR of the oracle ranks, per event (micro average).
-
-    Args:
-        oracle_df: `pandas.DataFrame` with an `oracle_rank` column (`SyntheticLog.oracle`).
-        ks: tuple of int. Cut-offs; a click counts when its rank is ≤ k. Defaults to
-            `(1, 5, 10, 20)`.
-        mask: bool array [len(oracle_df)] or `None`. Score only these rows (e.g. a test split).
-            Defaults to `None` (all rows).
-
-    Returns:
-        dict with `recall@k` for every k, `mrr` and `n_events`.
-
-    Example:
-
-    >>> oracle_metrics(pd.DataFrame({"oracle_rank": [1, 2, 4, 8]}), ks=(1, 5))
-    {'recall@1': 0.25, 'recall@5': 0.75, 'mrr': 0.46875, 'n_events': 4}
-    """
-    if "oracle_rank" not in oracle_df.columns:
-        raise ValueError("oracle_df has no 'oracle_rank' column; generate it with_oracle=True")
-    ranks = oracle_df["oracle_rank"].to_numpy()
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != ranks.shape:
-            raise ValueError(
-                f"mask must be a bool array of shape {ranks.shape}, got {mask.dtype} {mask.shape}"
-            )
-        ranks = ranks[mask]
-    if len(ranks) == 0:
-        raise ValueError("no rows to score (empty frame or all-False mask)")
-    if ranks.min() < 1:
-        raise ValueError(f"oracle ranks must be ≥ 1, got {ranks.min()}")
-    out = {f"recall@{k}": float(np.mean(ranks <= k)) for k in ks}
-    out["mrr"] = float(np.mean(1.0 / ranks))
-    out["n_events"] = int(len(ranks))
-    return out
-
-
-def _sidecars(path):
-    path = pathlib.Path(path)
-    return (path.with_name(path.stem + ".generator.json"),
-            path.with_name(path.stem + ".oracle.parquet"))
-
-
-def _atomic_write(path, write):
-    """Write through `write(tmp_path)` into a temporary file next to `path`, then rename."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_csv(events, target):
-    """Write `events` as CSV with an unquoted header (pyarrow: ~10x faster than pandas)."""
-    with open(target, "wb") as f:
-        f.write((",".join(events.columns) + "\n").encode())
-        table = pa.Table.from_pandas(events, preserve_index=False)
-        pa_csv.write_csv(table, f, pa_csv.WriteOptions(include_header=False))
-
-
-def save(log, path):
-    """Write the log as CSV plus the generator's parameters and the oracle next to it.
-
-    Writes `path` (columns `user_id,item_id,timestamp`), `<stem>.generator.json` (format
-    version, config, catalogue) and `<stem>.oracle.parquet`, each atomically (temporary file in
-    the same folder, then rename), so a reader never sees half a file.
-
-    Args:
-        log: `SyntheticLog`.
-        path: str or path-like. The CSV file to write; its folder is created if needed.
-
-    Returns:
-        `pathlib.Path` of the CSV.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta_path, oracle_path = _sidecars(path)
-    meta = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": dataclasses.asdict(log.config),
-        "n_events": int(len(log.events)),
-        "item_topic": log.item_topic.tolist(),
-        "successor": log.successor.tolist(),
-        "item_popularity_within_topic": log.item_popularity_within_topic.tolist(),
-    }
-    _atomic_write(oracle_path, lambda tmp: log.oracle.to_parquet(tmp, index=False))
-    _atomic_write(meta_path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(meta)))
-    # The CSV goes last: once it exists, its sidecars do too.
-    _atomic_write(path, lambda tmp: _write_csv(log.events, tmp))
-    return path
-
-
-def load_generator(path):
-    """Read back what `save` wrote.
-
-    Args:
-        path: str or path-like. The CSV written by `save`.
-
-    Returns:
-        A `SyntheticLog` equal to the saved one.
-
-    Raises:
-        DataError: a sidecar file is missing, of another format or version, or disagrees with
-            the CSV.
-    """
-    path = pathlib.Path(path)
-    meta_path, oracle_path = _sidecars(path)
-    for needed in (path, meta_path, oracle_path):
-        if not needed.exists():
-            raise DataError("missing; was the log written by synthetic.save?", path=needed)
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            f"expected format {FORMAT!r} version {FORMAT_VERSION}, got "
-            f"{meta.get('format')!r} version {meta.get('format_version')!r}", path=meta_path
-        )
-    try:
-        config = SyntheticConfig(**meta["config"])
-    except (TypeError, ValueError) as err:
-        raise DataError(f"bad config: {err}", path=meta_path, column="config") from err
-    try:
-        events = pd.read_csv(path, dtype="int64")
-    except ValueError as err:
-        raise DataError(f"not a log of integers: {err}", path=path) from err
-    if tuple(events.columns) != EVENT_COLUMNS:
-        raise DataError(f"expected columns {list(EVENT_COLUMNS)}, got {list(events.columns)}",
-                        path=path)
-    oracle = pd.read_parquet(oracle_path)
-    for col in EVENT_COLUMNS:
-        got, want = events[col].to_numpy(), oracle[col].to_numpy()
-        if len(got) != len(want) or not np.array_equal(got, want):
-            bad = min(len(got), len(want))
-            if len(got) == len(want):
-                bad = int(np.nonzero(got != want)[0][0])
-            raise DataError(f"disagrees with {oracle_path.name}", path=path, row=bad + 1,
-                            column=col)
-    return SyntheticLog(
-        events=events,
-        item_topic=np.asarray(meta["item_topic"], dtype=np.int64),
-        successor=np.asarray(meta["successor"], dtype=np.int64),
-        item_popularity_within_topic=np.asarray(meta["item_popularity_within_topic"]),
-        config=config,
-        oracle=oracle,
-    )

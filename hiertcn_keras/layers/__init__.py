@@ -1,17 +1,17 @@
 """Reusable Keras layers of HierTCN (keras.ops only; TensorFlow, JAX and PyTorch backends)."""
 
+from hiertcn_keras.layers.high_level_gru import GateBias, HighLevelGRU
 from hiertcn_keras.layers.item_embedding import ItemEmbedding
 from hiertcn_keras.layers.session_distributed import SessionDistributed
-from hiertcn_keras.layers.session_gru import GateBias, SessionGRU
 from hiertcn_keras.layers.session_pooling import SessionPooling
 from hiertcn_keras.layers.tcn import TCN
 from hiertcn_keras.layers.temporal_block import TemporalBlock
 
 __all__ = [
     "GateBias",
+    "HighLevelGRU",
     "ItemEmbedding",
     "SessionDistributed",
-    "SessionGRU",
     "SessionPooling",
     "TCN",
     "TemporalBlock",

@@ -1,4 +1,8 @@
-"""`GRUStack`: stacked GRUs returning every step, HierGRU's session-level (low-level) model."""
+"""`GRUStack`: stacked GRUs returning every step: HierGRU's session GRU, its low level.
+
+The session GRU runs inside a session, over its items (the GRU over sessions is
+`high_level_gru.HighLevelGRU`).
+"""
 
 from __future__ import annotations
 

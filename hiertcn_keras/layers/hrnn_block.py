@@ -4,6 +4,9 @@ Unlike HierTCN, the user-level GRU of HRNN is fed the *last hidden state* of the
 GRU, so session i's low level must run before the high level can step to session i + 1: the
 block loops over the S session slots in order.
 
+Naming, as everywhere in the package: the *session GRU* runs inside a session, over its items;
+the *user GRU* (HierTCN's `HighLevelGRU`) steps once per session.
+
 For session slot i of each row:
 
 1. the user state is zeroed where `user_start[i]`;

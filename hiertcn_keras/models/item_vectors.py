@@ -171,7 +171,7 @@ def load_item_vectors(path, n_items, item_ids=None):
 
 
 def _load_store(path, n_items, item_ids):
-    from hiertcn_keras.serving.embedding_store import EmbeddingStore
+    from hiertcn_keras.artifacts.embedding_store import EmbeddingStore
 
     with EmbeddingStore.open(path) as store:
         if item_ids is None:

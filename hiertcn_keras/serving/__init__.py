@@ -1,9 +1,10 @@
-"""Serving: the item embedding store, the user-interest store, the online recommender, HTTP.
+"""Serving: the user-interest store, the online recommender, retrieval, HTTP (the top floor).
 
-Modules: `embedding_store` (memory-mapped item vectors), `serving_run` and `item_catalog` (what
+The item embedding store it reads lives one floor down, in `hiertcn_keras.artifacts`.
+Modules: `serving_run` and `item_catalog` (what
 a run directory serves), `online_model` (the trained model's two online steps), `sessionizer`
 (prepare's session rule, one event at a time), `user_state`, `user_store`, `sqlite_store`,
-`redis_store` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
+`redis_store`, `user_store_url` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
 `online_recommender` (`OnlineRecommender`), `http_schema` and `http_server` (the HTTP API).
 
 The names below are imported on first use, so that a process needing only the user store (a
@@ -13,12 +14,8 @@ writer, a tool) does not load pandas, pyarrow or Keras.
 import importlib
 
 _EXPORTS = {
-    "FORMAT_VERSION": "embedding_store",
-    "EmbeddingStore": "embedding_store",
-    "save_npy_as_store": "embedding_store",
-    "write_store": "embedding_store",
     "OnlineRecommender": "online_recommender",
-    "open_user_store": "user_store",
+    "open_user_store": "user_store_url",
 }
 
 __all__ = sorted(_EXPORTS)

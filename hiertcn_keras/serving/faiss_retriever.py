@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from hiertcn_keras.serving.retrieval import ExactRetriever, _check_queries, _exclusion, sort_top
+from hiertcn_keras.serving.retrieval import ExactRetriever, check_queries, exclusion, sort_top
 
 
 def recall_at_k(approx, exact, k=10):
@@ -133,18 +133,18 @@ class FaissRetriever:
 
     def measure_recall(self, table, queries, k=10):
         """recall@k of this index against `ExactRetriever` on `queries` `[Q, E]`."""
-        queries = _check_queries(queries, self.dim)
+        queries = check_queries(queries, self.dim)
         exact, _ = ExactRetriever(table, self.bias).search(queries, k)
         approx, _ = self.search(queries, k)
         return {f"recall@{k}": round(recall_at_k(approx, exact, k), 4), "n_recall_queries": len(queries)}
 
     def search(self, queries, k, *, exclude=None):
         """Approximate top-k, same contract as `ExactRetriever.search`."""
-        queries = _check_queries(queries, self.dim)
+        queries = check_queries(queries, self.dim)
         if k < 1:
             raise ValueError(f"k must be ≥ 1, got {k}")
         k = min(int(k), self.n)
-        excluded = _exclusion(exclude, len(queries))
+        excluded = exclusion(exclude, len(queries))
         fetch = min(self.n, k + max((len(e) for e in excluded), default=0))
         _, labels = self.index.search(self._queries(queries), fetch)
         labels = labels.astype(np.int64) + 1  # faiss ids are 0-based over rows 1..N

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 
 
 class UnknownItemError(KeyError):
@@ -121,7 +121,7 @@ class ItemCatalog:
         if store_dir is None:
             return cls(run.item_ids, n, table, bias, source)
 
-        from hiertcn_keras.serving.embedding_store import EmbeddingStore
+        from hiertcn_keras.artifacts.embedding_store import EmbeddingStore
 
         store = EmbeddingStore.open(store_dir)
         rows = store.index_of(list(run.item_ids[1:]), missing="ignore")

@@ -16,9 +16,10 @@ the user's open session, i.e. the state before it, already decayed):
 - `fold(c, session, gap)`: when the next session starts, one high-level step: AGG = mean item
   embedding → `session_input` Dense → the stacked GRU cells from `c`, then the decay
   `exp(−gap / bandwidth)` of the model's optional state decay. The result is the new
-  session's context, exactly what `SessionGRU` computes before the next slot.
+  session's context, exactly what `HighLevelGRU` computes before the next slot.
 
-Both are functional Keras models built from the loaded model's own layers (no weight copies).
+Both are functional Keras models built by the model's own online steps
+(`hiertcn_keras.models.hiertcn.HierarchicalSteps`, on the loaded layers: no weight copies).
 Per event they run on one row, where call overhead, not arithmetic, is the cost: on the
 TensorFlow backend they are wrapped in one XLA-compiled `tf.function` each (measured on this
 2-core machine: ~1.2 ms per call against ~11 ms through `Model.predict_on_batch`, whose data
@@ -33,7 +34,8 @@ import threading
 
 import keras
 import numpy as np
-from keras import ops
+
+from hiertcn_keras.models.hiertcn import HierarchicalSteps
 
 SUPPORTED_MODELS = ("hiertcn", "hiergru")
 
@@ -47,7 +49,6 @@ def _compiled(model):
                                reduce_retracing=True)
         return lambda inputs: function(inputs).numpy()
     return lambda inputs: keras.ops.convert_to_numpy(model(inputs, training=False))
-_LOW_LEVEL = {"hiertcn": "time_distributed_tcn", "hiergru": "time_distributed_gru"}
 
 
 class OnlineModel:
@@ -77,19 +78,11 @@ class OnlineModel:
                 f"online serving needs a hierarchical model with a separate high level, one of "
                 f"{SUPPORTED_MODELS}; this run is {config.model!r}"
             )
-        user_model = recommender.user_model
-        layer = user_model.get_layer
         self.config = config
         self.max_session_len = int(config.max_session_len)
-        self._embedding = layer("item_embedding")
-        self._pooling = layer("session_pooling")
-        self._session_input = layer("session_input")
-        self._gru = layer("session_gru")
-        self._projection = layer("low_projection")
-        self._low_level = layer(_LOW_LEVEL[config.model]).layer
-        self._output = layer("user_embedding")
-        self.state_size = int(self._gru.state_size)
-        self.output_dim = int(self._output.units)
+        self._steps = HierarchicalSteps(recommender.user_model, config.model)
+        self.state_size = self._steps.state_size
+        self.output_dim = self._steps.output_dim
         self._low_model = self._build_low_model()
         self._fold_model = self._build_fold_model()
         self._low = _compiled(self._low_model)
@@ -104,10 +97,7 @@ class OnlineModel:
         steps = self.max_session_len + 1
         inputs = keras.Input((steps,), dtype="int32", name="inputs")
         context = keras.Input((self.state_size,), dtype="float32", name="context")
-        x = self._embedding(inputs)
-        tiled = ops.repeat(ops.expand_dims(context, 1), steps, axis=1)
-        x = self._projection(ops.concatenate([x, tiled], axis=-1))
-        u = self._output(self._low_level(x))
+        u = self._steps.low_level(inputs, context)
         return keras.Model([inputs, context], u, name="online_low_level")
 
     def _build_fold_model(self):
@@ -115,18 +105,8 @@ class OnlineModel:
         items = keras.Input((L,), dtype="int32", name="items")
         context = keras.Input((self.state_size,), dtype="float32", name="context")
         decay = keras.Input((1,), dtype="float32", name="decay")
-        vectors = self._embedding(ops.expand_dims(items, 1))  # [Q, 1, L, D]
-        agg = self._pooling(vectors, ops.expand_dims(ops.not_equal(items, 0), 1))
-        layer_input = self._session_input(agg)[:, 0]  # [Q, F]
-        new_states, offset = [], 0
-        # The cells of SessionGRU, stacked as in its step (state = concat of the layers' states).
-        for cell, units in zip(self._gru.cells, self._gru.units):
-            h = context[:, offset : offset + units]
-            offset += units
-            layer_input, _ = cell(layer_input, [h])
-            new_states.append(layer_input)
-        state = ops.concatenate(new_states, axis=-1) if len(new_states) > 1 else new_states[0]
-        return keras.Model([items, context, decay], state * decay, name="online_fold")
+        state = self._steps.fold(context, items, decay)
+        return keras.Model([items, context, decay], state, name="online_fold")
 
     def session_inputs(self, sessions):
         """Pad sessions of item indices to the low level's `[Q, L + 1]` inputs `[x̂, a1..am, 0…]`."""

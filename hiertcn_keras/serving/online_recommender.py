@@ -40,10 +40,10 @@ import numpy as np
 from hiertcn_keras.serving import sessionizer
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
-from hiertcn_keras.serving.retrieval import build_retriever
+from hiertcn_keras.serving.retrievers import build_retriever
 from hiertcn_keras.serving.serving_run import ServingRun
 from hiertcn_keras.serving.user_state import UserState
-from hiertcn_keras.serving.user_store import open_user_store
+from hiertcn_keras.serving.user_store_url import open_user_store
 
 UNKNOWN_ITEMS = ("reject", "skip")
 
@@ -290,7 +290,7 @@ class OnlineRecommender:
         state = self.state_of(user)
         context, session = state.context, state.session
         idle = at is not None and state.last_timestamp is not None and \
-            float(at) - state.last_timestamp >= self.rules.session_gap
+            self.rules.starts_session(float(at) - state.last_timestamp)
         if idle:
             if len(session) >= self.rules.min_session_len:
                 context = self.model.fold(context, [session], [float(at) - state.last_kept_timestamp])[0]

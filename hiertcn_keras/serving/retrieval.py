@@ -7,7 +7,7 @@ in chunks of rows (so memory stays `Q × chunk`, whatever N, and a memory-mapped
 in order), keeping a running top-K with `argpartition`. Results are sorted by score, then by
 index (ties at equal score list the lower index first; which of several items tied exactly at
 the K-th score is kept is deterministic but unspecified). `faiss_retriever` has the
-approximate indexes for large catalogues. Indices returned are model indices (≥ 1).
+approximate indexes for large catalogues; `retrievers.build_retriever` picks one by name. Indices returned are model indices (≥ 1).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _exclusion(exclude, q):
+def exclusion(exclude, q):
+    """`exclude` (`None` or Q collections of indices) as Q tuples of ints, checked."""
     if exclude is None:
         return [()] * q
     if len(exclude) != q:
@@ -23,7 +24,8 @@ def _exclusion(exclude, q):
     return [tuple(int(i) for i in e) if e is not None else () for e in exclude]
 
 
-def _check_queries(queries, dim):
+def check_queries(queries, dim):
+    """`queries` as float32 `[Q, dim]` (a single `[dim]` query becomes `[1, dim]`), checked."""
     queries = np.asarray(queries, dtype=np.float32)
     if queries.ndim == 1:
         queries = queries[None]
@@ -84,12 +86,12 @@ class ExactRetriever:
         Returns:
             `(indices int64 [Q, k'], scores float32 [Q, k'])`, best first, k' = min(k, N).
         """
-        queries = _check_queries(queries, self.dim)
+        queries = check_queries(queries, self.dim)
         q = len(queries)
         if k < 1:
             raise ValueError(f"k must be ≥ 1, got {k}")
         k = min(int(k), self.n)
-        excluded = _exclusion(exclude, q)
+        excluded = exclusion(exclude, q)
         best_s = np.full((q, 0), -np.inf, dtype=np.float32)
         best_i = np.zeros((q, 0), dtype=np.int64)
         for start in range(1, self.n + 1, self.chunk_rows):
@@ -110,23 +112,3 @@ class ExactRetriever:
             best_i, best_s = best_i[:, :width], best_s[:, :width]
         return best_i, best_s.astype(np.float32)
 
-
-def build_retriever(kind, table, bias=None, **options):
-    """A retriever by name: `exact`, `ivf` or `hnsw` (the last two need faiss).
-
-    Args:
-        kind: str.
-        table, bias: as for `ExactRetriever`.
-        **options: passed to the retriever (`chunk_rows`; faiss: `nlist`, `nprobe`, `m`,
-            `ef_search`, `recall_queries`, `seed`, `threads`).
-
-    Returns:
-        `ExactRetriever` or `faiss_retriever.FaissRetriever`.
-    """
-    if kind == "exact":
-        return ExactRetriever(table, bias, **options)
-    if kind in ("ivf", "hnsw"):
-        from hiertcn_keras.serving.faiss_retriever import FaissRetriever
-
-        return FaissRetriever(table, bias, kind=kind, **options)
-    raise ValueError(f"retrieval must be 'exact', 'ivf' or 'hnsw', got {kind!r}")

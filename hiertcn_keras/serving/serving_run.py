@@ -15,56 +15,14 @@ every stored user state, so a state computed by another model is never mixed in.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from hiertcn_keras.data.errors import DataError
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionRules:
-    """The session settings of `prepare`, applied online (see `sessionizer`).
-
-    Args:
-        session_gap: float. Idle seconds that start a new session (`>=`). Defaults to 1800.
-        max_session_len: int. L; later events of a session are dropped. Defaults to 20.
-        collapse_repeats: bool. Drop an event repeating the previous item of its session.
-            Defaults to `False`.
-        drop_duplicates: bool. Drop an exact repeat of (item, timestamp). Defaults to `True`.
-        min_session_len: int. Shorter sessions are never folded into the state. Defaults to 1.
-    """
-
-    session_gap: float = 1800.0
-    max_session_len: int = 20
-    collapse_repeats: bool = False
-    drop_duplicates: bool = True
-    min_session_len: int = 1
-
-    def __post_init__(self):
-        if not self.session_gap > 0:
-            raise ValueError(f"session_gap must be > 0 seconds, got {self.session_gap}")
-        if self.max_session_len < 1 or self.min_session_len < 1:
-            raise ValueError(f"max_session_len and min_session_len must be ≥ 1, got "
-                             f"{self.max_session_len}, {self.min_session_len}")
-
-    @classmethod
-    def from_prepare_config(cls, prepare, session_gap=None):
-        """The rules of a prepared dataset's `config.json["prepare"]` (gap overridable)."""
-        if prepare.get("sessions", "gap") != "gap" and session_gap is None:
-            raise ValueError(
-                "the run's data was sessionized by the source's session ids (--sessions column); "
-                "online serving uses the idle-gap rule: pass session_gap (--session-gap) explicitly"
-            )
-        return cls(
-            session_gap=float(session_gap if session_gap is not None else prepare.get("session_gap", 1800.0)),
-            max_session_len=int(prepare.get("max_session_len", 20)),
-            collapse_repeats=bool(prepare.get("collapse_repeats", False)),
-            drop_duplicates=bool(prepare.get("drop_duplicates", True)),
-            min_session_len=int(prepare.get("min_session_len", 1)),
-        )
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.run_dir import run_fingerprint
+from hiertcn_keras.artifacts.session_rules import SessionRules
 
 
 @dataclasses.dataclass
@@ -136,12 +94,3 @@ class ServingRun:
         return cls(run_dir, recommender, record, run_fingerprint(run_dir), item_ids,
                    int(model_config.n_catalogue), rules, data_dir)
 
-
-def run_fingerprint(run_dir):
-    """sha256 of a run's `model.keras` and `config.json`, 16 hex characters."""
-    digest = hashlib.sha256()
-    for name in ("model.keras", "config.json"):
-        with open(Path(run_dir) / name, "rb") as f:
-            while block := f.read(8 << 20):
-                digest.update(block)
-    return digest.hexdigest()[:16]

@@ -84,7 +84,7 @@ def decide(state, item, timestamp, rules, *, out_of_order="reject"):
         timestamp = last
     if rules.drop_duplicates and timestamp == last and item in state.items_at_last_timestamp:
         return Decision("duplicate", timestamp)
-    if timestamp - last >= rules.session_gap:
+    if rules.starts_session(timestamp - last):
         return Decision("new_session", timestamp)
     if rules.collapse_repeats and item == state.previous_item:
         return Decision("repeat", timestamp)

@@ -1,4 +1,4 @@
-"""The user-interest store interface, and `open_user_store` for a store URL.
+"""The user-interest store interface (`UserStore`) and its in-memory backend.
 
 Backends: `sqlite_store.SQLiteUserStore` (the embedded default, no server) and
 `redis_store.RedisUserStore` (networked, for several serving processes). Both key a record by
@@ -8,7 +8,7 @@ one transaction per update, so a read–modify–write by one process never over
 update of the same user (the loser re-reads and retries), and a writer killed at any point
 leaves either the old record or the new one.
 
-URLs: `sqlite:PATH` (or a bare path ending in `.sqlite`/`.db`), `redis://HOST:PORT/DB`, and
+`user_store_url.open_user_store` opens one by URL: `sqlite:PATH` (or a bare path ending in `.sqlite`/`.db`), `redis://HOST:PORT/DB`, and
 `memory:` (`MemoryUserStore`, one process, nothing persisted: one-off use and tests).
 """
 
@@ -103,34 +103,3 @@ class MemoryUserStore(UserStore):
     def __repr__(self):
         return f"MemoryUserStore(fingerprint={self.fingerprint!r})"
 
-
-def open_user_store(url, fingerprint):
-    """Open the store named by a URL.
-
-    Args:
-        url: str. `sqlite:PATH`, a path ending in `.sqlite`/`.db`, `redis://...` or `memory:`.
-        fingerprint: str. The run fingerprint.
-
-    Returns:
-        `UserStore`.
-    """
-    url = str(url)
-    if url == "memory:":
-        return MemoryUserStore(fingerprint)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from hiertcn_keras.serving.redis_store import RedisUserStore
-
-        return RedisUserStore(url, fingerprint)
-    if url.startswith("sqlite:"):
-        path = url[len("sqlite:"):]
-        if path.startswith("//"):
-            path = path[2:]
-    elif url.endswith((".sqlite", ".db", ".sqlite3")):
-        path = url
-    else:
-        raise ValueError(f"store must be sqlite:PATH, redis://HOST:PORT/DB or memory:, got {url!r}")
-    if not path:
-        raise ValueError(f"store URL {url!r} names no file")
-    from hiertcn_keras.serving.sqlite_store import SQLiteUserStore
-
-    return SQLiteUserStore(path, fingerprint)

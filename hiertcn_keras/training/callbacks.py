@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 
 
 class RankingValidation(keras.callbacks.Callback):

@@ -12,7 +12,7 @@ Shape legend: B the global batch (queues, `ModelConfig.batch_size`), N replicas 
 b = B / N rows per replica, H the carried state size.
 
 **The carried state under a strategy.** A queue row carries its high-level state from batch
-to batch (`SessionGRU`, `CarriedGRU`). With N replicas, replica r always receives the SAME
+to batch (`HighLevelGRU`, `CarriedGRU`). With N replicas, replica r always receives the SAME
 rows `r·b .. r·b + b − 1` of every global batch (its own queues), and keeps their state in its
 own copy of the state variable `[b, H]`. Two things make that so:
 
@@ -70,7 +70,7 @@ import tensorflow as tf
 from keras import ops
 
 from hiertcn_keras.models.recommender import Recommender, build_recommender
-from hiertcn_keras.training.trainer import STRATEGIES
+from hiertcn_keras.training.train_config import STRATEGIES
 
 
 def make_strategy(name):
@@ -152,7 +152,7 @@ def per_replica_states():
     """Variables created in this scope that are marked as carried state are per replica.
 
     A carried state is a non-trainable variable created with `aggregation="only_first_replica"`
-    (`SessionGRU`, `CarriedGRU`); here it becomes sync-on-read (module docstring). Use it
+    (`HighLevelGRU`, `CarriedGRU`); here it becomes sync-on-read (module docstring). Use it
     inside `strategy.scope()`, around building the model only.
     """
 

@@ -12,14 +12,14 @@ that HierTCN's pretrained item space and serving open by memory map.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import time
 import warnings
 from pathlib import Path
 
 import keras
 
+from hiertcn_keras.artifacts.atomic import atomic_write
+from hiertcn_keras.artifacts.hashing import sha256_file
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.graph import cointeraction_graph, graph_stats, importance_neighbourhoods
 from hiertcn_keras.models.item_model import (
@@ -30,8 +30,8 @@ from hiertcn_keras.models.item_model import (
     embed_range,
     training_pairs,
 )
-from hiertcn_keras.serving.embedding_store import write_store
-from hiertcn_keras.serving.store_shards import shard_rows, write_shard
+from hiertcn_keras.artifacts.embedding_store import write_store
+from hiertcn_keras.artifacts.store_shards import shard_rows, write_shard
 from hiertcn_keras.training.item_config import ItemModelConfig
 
 
@@ -93,23 +93,8 @@ def save_item_model(model, path):
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"the item model file must end in .keras, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.keras")
-    try:
-        model.save(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return model_fingerprint(path)
-
-
-def model_fingerprint(path):
-    """sha256 of a saved model file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    atomic_write(path, model.save)
+    return sha256_file(path)
 
 
 def _store_ids(dataset):
@@ -167,6 +152,6 @@ def embed_items_shard(data_dir, model_path, out_store, shard, n_shards, *, dtype
     start, stop = shard_rows(dataset.n_items, shard, n_shards)
     rows = embed_range(model.encoder, start, stop, batch_size)
     write_shard(out_store, rows, _store_ids(dataset), n_items=dataset.n_items, index=shard, count=n_shards,
-                dtype=dtype, model_fingerprint=model_fingerprint(model_path),
+                dtype=dtype, model_fingerprint=sha256_file(model_path),
                 config={"model_file": Path(model_path).name, "data_fingerprint": dataset.fingerprint})
     return start, stop

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import keras
 
-SCHEDULES = ("plateau", "constant")
-
-
 def make_optimizer(model_config):
     """Adam, or AdamW when `model_config.weight_decay > 0`.
 

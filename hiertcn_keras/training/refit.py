@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data import splits, vocabulary
 
 

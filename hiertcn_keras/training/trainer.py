@@ -11,7 +11,6 @@ reset exactly where a user starts.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 import warnings
@@ -20,81 +19,26 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.optimizers import SCHEDULES, make_optimizer, monitor_mode, schedule_callbacks
-from hiertcn_keras.training.run_dir import git_commit, item_matrix_fingerprint, partial_dir
-
-STRATEGIES = ("default", "mirrored", "multi-worker")
-METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Settings of the training loop.
-
-    Args:
-        epochs: int. Maximum epochs (a cap: early stopping on the validation split ends the run
-            when it stops improving). Defaults to 50.
-        monitor: str. Validation metric for early stopping (`recall@10`, `mrr`, ... or `loss`).
-            Defaults to `recall@10`.
-        patience: int. Epochs without improvement before stopping. Defaults to 3.
-        lr_schedule: str. `plateau` (multiply the learning rate by `lr_factor` after
-            `lr_patience` epochs without improvement of the monitored metric) or `constant`;
-            see `hiertcn_keras.training.optimizers`. Defaults to `plateau`.
-        lr_factor: float in (0, 1). Defaults to 0.3.
-        lr_patience: int. Defaults to 1.
-        min_lr: float. Defaults to 1e-5.
-        jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend without a
-            strategy. Defaults to `"auto"`.
-        tie_policy: str. Defaults to `conservative`.
-        validate: bool. Evaluate the validation split every epoch. Defaults to `True`.
-        verbose: int. Keras progress: 0 silent, 1 bar, 2 one line per epoch. Defaults to 1.
-        seed: int. Shuffling and initialisation seed. Defaults to 0.
-        strategy: str. `default` (one device), `mirrored` (every local GPU, or every logical
-            CPU device) or `multi-worker` (the machines of `TF_CONFIG`); see
-            `hiertcn_keras.training.distribute` and docs/distributed.md. The model's
-            `batch_size` stays the global batch: each of N replicas carries B / N rows.
-            Defaults to `default`.
-    """
-
-    epochs: int = 50
-    monitor: str = "recall@10"
-    patience: int = 3
-    lr_schedule: str = "plateau"
-    lr_factor: float = 0.3
-    lr_patience: int = 1
-    min_lr: float = 1e-5
-    jit_compile: object = "auto"
-    tie_policy: str = "conservative"
-    validate: bool = True
-    verbose: int = 1
-    seed: int = 0
-    strategy: str = "default"
-
-    def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
-        if self.monitor not in METRIC_KEYS + ("loss",):
-            raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
-        if not 0 < self.lr_factor < 1 or self.lr_patience < 1 or self.min_lr < 0:
-            raise ValueError(f"need 0 < lr_factor < 1, lr_patience ≥ 1 and min_lr ≥ 0, got {self.lr_factor}, "
-                             f"{self.lr_patience}, {self.min_lr}")
-
+from hiertcn_keras.training.optimizers import make_optimizer, monitor_mode, schedule_callbacks
+from hiertcn_keras.artifacts.run_dir import (
+    MODEL_FILE,
+    git_commit,
+    item_matrix_fingerprint,
+    partial_dir,
+    read_run_record,
+)
 
 def model_config_for(dataset, **overrides):
     """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length)."""
     values = {"n_items": dataset.n_items, "n_catalogue": dataset.n_catalogue,
-              "max_session_len": dataset.max_session_len}
+              "max_session_len": dataset.session_rules.max_session_len}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ModelConfig(**values)
 
@@ -108,7 +52,10 @@ def _jit(train_config):
 
 
 def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, callbacks=()):
-    """Train a model and write `out_dir` (see `hiertcn_keras.training.run_dir`).
+    """Train a model and write `out_dir` (see `hiertcn_keras.artifacts.run_dir`).
+
+    One device (`train_config.strategy="default"`): `train_single_device`; a `tf.distribute`
+    strategy: `train_distributed`. Both share the loop below (`_start_run`, `_fit`, `_write_run`).
 
     Args:
         data_dir: str or Path. A prepared dataset folder.
@@ -117,21 +64,94 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         out_dir: str or Path. The run directory to create (replaced atomically).
         item_matrix: float array `[n_items, D]` for the pretrained item space, or `None`.
         evaluate_test: bool. Evaluate the test split at the end. Defaults to `True`.
-        callbacks: more Keras callbacks, run after validation and the schedule (a tuning
-            trial's pruning, a refit's replayed learning rates). Defaults to none.
+        callbacks: more Keras callbacks, run after validation, the schedule and early stopping
+            (a tuning trial's pruning, a refit's replayed learning rates). Defaults to none.
 
     Returns:
-        `(model, history, metrics)`.
+        `(model, history, metrics)`; the test metrics carry the convergence summary
+        (`hiertcn_keras.training.convergence`) and `train_seconds`.
     """
+    run = train_single_device if train_config.strategy == "default" else train_distributed
+    return run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, evaluate_test=evaluate_test,
+               callbacks=callbacks)
+
+
+def train_single_device(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
+                        callbacks=()):
+    """`train` on one device (arguments and result as for `train`)."""
     from hiertcn_keras.data.pipeline import make_dataset
 
-    strategy = None
-    if train_config.strategy != "default":
-        from hiertcn_keras.training import distribute
-
-        strategy = distribute.make_strategy(train_config.strategy)  # before any TensorFlow op
-        out_dir = distribute.worker_run_dir(out_dir, strategy)
     keras.utils.set_random_seed(train_config.seed)
+    run = _start_run(data_dir, model_config, train_config, out_dir)
+    dataset = run.dataset
+    model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
+    model(run.padding)  # build on a padding batch
+    model.compile(optimizer=make_optimizer(model_config), jit_compile=_jit(train_config))
+
+    validation = [cb.RankingValidation(dataset, "valid", train_config.tie_policy)] if train_config.validate else []
+    history_dict, train_seconds = _fit(model, run, train_config, validation,
+                                       lambda epochs_done: make_dataset(run.batcher, first_epoch=epochs_done), callbacks)
+    metrics = {}
+    if evaluate_test:
+        metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        metrics.update(_convergence(history_dict, train_config, train_seconds))
+    _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix)
+    return model, history_dict, metrics
+
+
+def train_distributed(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
+                      callbacks=()):
+    """`train` under the `tf.distribute` strategy `train_config.strategy` (see `distribute`).
+
+    `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and
+    saved. Arguments and result as for `train`.
+    """
+    from hiertcn_keras.training import distribute
+
+    strategy = distribute.make_strategy(train_config.strategy)  # before any TensorFlow op
+    out_dir = distribute.worker_run_dir(out_dir, strategy)
+    keras.utils.set_random_seed(train_config.seed)
+    run = _start_run(data_dir, model_config, train_config, out_dir)
+    dataset = run.dataset
+    replicas = distribute.Replicas(strategy, model_config, item_matrix=item_matrix,
+                                   item_counts=dataset.item_counts("train"))
+    replicas.build(run.padding)
+    replicas.compile(model_config.learning_rate, _jit(train_config))
+    model, fitted = replicas.twin, replicas.model
+
+    validation = []
+    if train_config.validate:
+        validation = [distribute.TwinValidation(replicas),
+                      cb.RankingValidation(dataset, "valid", train_config.tie_policy, model=model),
+                      distribute.AgreeOnLogs(strategy)]
+    history_dict, train_seconds = _fit(fitted, run, train_config, validation,
+                                       lambda epochs_done: replicas.dataset(run.batcher, first_epoch=epochs_done),
+                                       callbacks)
+    replicas.sync_twin()  # the final (or, with early stopping, the restored best) weights
+
+    metrics = {}
+    # Every worker ends with the same weights; only the chief scores the test split.
+    if evaluate_test and distribute.worker_task(strategy)[2]:
+        metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        metrics.update(_convergence(history_dict, train_config, train_seconds))
+    _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
+               distribution=distribute.describe(strategy, replicas.layout))
+    return model, history_dict, metrics
+
+
+@dataclasses.dataclass
+class _Run:
+    """What both training functions share: the data, the batches and the `.partial` folder."""
+
+    data_dir: Path
+    dataset: PreparedDataset
+    work: Path
+    train_view: object
+    batcher: object
+    padding: dict
+
+
+def _start_run(data_dir, model_config, train_config, out_dir):
     dataset = PreparedDataset(data_dir)
     if model_config.n_items != dataset.n_items or model_config.n_catalogue != dataset.n_catalogue:
         raise ValueError(
@@ -144,48 +164,38 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
     units = model_config.sessions_per_batch if model_config.hierarchical else 1
     padding = batcher.table.gather(np.full((model_config.batch_size, units), -1))
-    if strategy is None:
-        model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
-        model(padding)  # build on a padding batch
-        model.compile(optimizer=make_optimizer(model_config), jit_compile=_jit(train_config))
-        fitted = model
-    else:
-        # `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and saved.
-        replicas = distribute.Replicas(strategy, model_config, item_matrix=item_matrix,
-                                       item_counts=dataset.item_counts("train"))
-        replicas.build(padding)
-        replicas.compile(model_config.learning_rate, _jit(train_config))
-        model, fitted = replicas.twin, replicas.model
-    model_config = model.model_config
+    return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
-    extra_callbacks, callbacks = list(callbacks), [cb.EpochTimer(len(train_view))]
+
+def _convergence(history_dict, train_config, train_seconds):
+    summary = convergence_summary(history_dict, train_config.monitor, train_config.epochs)
+    return {**summary, "train_seconds": round(train_seconds, 3)}
+
+
+def _fit(fitted, run, train_config, validation, make_data, extra=()):
+    """Keras `fit` with the project's callbacks; returns `(history dict, seconds)`.
+
+    `validation` are the callbacks that add `val_*` logs; `make_data(epochs_done)` the batches;
+    `extra` more callbacks after the schedule and early stopping.
+    """
+    callbacks = [cb.ExactOptimizerSteps(), cb.EpochTimer(len(run.train_view)), *validation]
     if train_config.validate:
-        if strategy is None:
-            callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy))
-        else:
-            callbacks.append(distribute.TwinValidation(replicas))
-            callbacks.append(cb.RankingValidation(dataset, "valid", train_config.tie_policy, model=model))
-            callbacks.append(distribute.AgreeOnLogs(strategy))
         monitor = f"val_{train_config.monitor}"
         callbacks.extend(schedule_callbacks(train_config))
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=monitor_mode(train_config.monitor),
             patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
         ))
-    callbacks.extend(extra_callbacks)
+    callbacks.extend(extra)
     # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
     # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).
-    progress = cb.ProgressLog(work / "progress.json")
+    progress = cb.ProgressLog(run.work / "progress.json")
     epochs_done = len(progress.epochs)
     callbacks.append(progress)
-    if strategy is None:
-        data = make_dataset(batcher, first_epoch=epochs_done)
-    else:
-        data = replicas.dataset(batcher, first_epoch=epochs_done)
-    callbacks.insert(0, cb.ExactOptimizerSteps())
-    callbacks.append(keras.callbacks.BackupAndRestore(str(work / "backup")))
+    data = make_data(epochs_done)
+    callbacks.append(keras.callbacks.BackupAndRestore(str(run.work / "backup")))
     if keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(str(work / "logs"), write_graph=False))
+        callbacks.append(keras.callbacks.TensorBoard(str(run.work / "logs"), write_graph=False))
 
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -195,34 +205,28 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
         fitted.fit(data, epochs=train_config.epochs, callbacks=callbacks, shuffle=False,
                    verbose=train_config.verbose)
-    train_seconds = time.perf_counter() - started
-    if strategy is not None:
-        replicas.sync_twin()  # the final (or, with early stopping, the restored best) weights
-    history_dict = progress.as_history()
+    return progress.as_history(), time.perf_counter() - started
 
-    metrics = {}
-    if strategy is not None:
-        # Every worker ends with the same weights; only the chief scores the test split.
-        evaluate_test = evaluate_test and distribute.worker_task(strategy)[2]
-    if evaluate_test:
-        metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
-        metrics.update(convergence_summary(history_dict, train_config.monitor, train_config.epochs),
-                       train_seconds=round(train_seconds, 3))
+
+def _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
+               distribution=None):
+    model_config = model.model_config
     config_record = {
         "model": model_config.to_dict(),
         "train": dataclasses.asdict(train_config),
-        "data": {"path": str(Path(data_dir).resolve()), "fingerprint": dataset.fingerprint,
-                 "protocol": dataset.protocol},
+        "data": {"path": str(run.data_dir.resolve()), "fingerprint": run.dataset.fingerprint,
+                 "protocol": run.dataset.protocol},
         "git_commit": git_commit(),
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "train_seconds": round(train_seconds, 3),
-        "train_events_per_epoch": len(train_view),
+        "train_events_per_epoch": len(run.train_view),
         # Which frozen item vectors a pretrained-space run was trained on (None: learned ids).
         "item_matrix_sha256": item_matrix_fingerprint(item_matrix),
     }
-    if strategy is not None:
-        config_record["distribution"] = distribute.describe(strategy, replicas.layout)
+    if distribution is not None:
+        config_record["distribution"] = distribution
+    work = run.work
     with atomic.atomic_dir(out_dir) as tmp:
         model.save(tmp / "model.keras")
         atomic.write_json(tmp / "config.json", config_record)
@@ -231,15 +235,11 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         if (work / "logs").exists():
             shutil.copytree(work / "logs", tmp / "logs")
     shutil.rmtree(work, ignore_errors=True)
-    return model, history_dict, metrics
 
 
 def load_run(run_dir):
     """Load a run directory: `(model, config_record)`."""
     import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").is_file():
-        raise FileNotFoundError(f"{run_dir}: no model.keras; is this a run directory written by `hiertcn train`?")
-    model = keras.models.load_model(run_dir / "model.keras")
-    return model, json.loads((run_dir / "config.json").read_text())
+    record = read_run_record(run_dir)
+    return keras.models.load_model(Path(run_dir) / MODEL_FILE), record

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import keras
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
 
 # Search spaces: name → (kind, arguments). `log` floats are sampled on a log scale.
 NEURAL_SPACE = {

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.dataset import PreparedDataset
-from hiertcn_keras.data.errors import DataError
 from hiertcn_keras.data.prepare import PrepareConfig, prepare
 
 H = 3600.0

@@ -2,7 +2,8 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.data.loaders import load
 from hiertcn_keras.data.oracle import oracle_for_split
 from hiertcn_keras.data.prepare import prepare
-from hiertcn_keras.data.synthetic import SyntheticConfig, generate, save
+from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+from hiertcn_keras.data.synthetic_io import save
 
 
 def test_oracle_joins_every_scored_target(tmp_path):

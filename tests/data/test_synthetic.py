@@ -9,15 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hiertcn_keras.data import synthetic
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.data.synthetic import (
-    SyntheticConfig,
-    generate,
-    load_generator,
-    oracle_metrics,
-    save,
-)
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.data import synthetic, synthetic_io, synthetic_oracle
+from hiertcn_keras.data.synthetic import SyntheticConfig, generate
+from hiertcn_keras.data.synthetic_io import load_generator, save
+from hiertcn_keras.data.synthetic_oracle import oracle_metrics
 
 SMALL = SyntheticConfig(n_users=200, n_items=120, n_topics=6, seed=3)
 
@@ -250,7 +246,7 @@ def test_oracle_matches_the_sampler(first):
     # Inside a session the intent may switch; at a start, topic 0 is already drawn.
     pi = (synthetic._intent_mixture(config, theta[None], np.array([topic]), False) if not first
           else np.eye(3)[[topic]])
-    probs = synthetic._next_click_probs(cat, config, pi, np.array([prev]), first)[0]
+    probs = synthetic_oracle.next_click_probs(cat, config, pi, np.array([prev]), first)[0]
     assert probs.sum() == pytest.approx(1.0)
     if not first:
         assert probs[prev] == 0.0 and freq[prev] == 0.0
@@ -298,7 +294,7 @@ def test_save_load_round_trip(tmp_path):
     assert names == ["log.csv", "log.generator.json", "log.oracle.parquet"]  # no temp files
     assert path.read_text().splitlines()[0] == "user_id,item_id,timestamp"
     meta = json.loads((path.parent / "log.generator.json").read_text())
-    assert meta["format_version"] == synthetic.FORMAT_VERSION and meta["config"]["seed"] == 3
+    assert meta["format_version"] == synthetic_io.FORMAT_VERSION and meta["config"]["seed"] == 3
 
     back = load_generator(path)
     assert back.config == log.config
@@ -317,7 +313,7 @@ def test_failed_save_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
         pathlib.Path(target).write_text("user_id,item_id,timestamp\n1,")
         raise OSError("disk full")
 
-    monkeypatch.setattr(synthetic, "_write_csv", broken_write_csv)
+    monkeypatch.setattr(synthetic_io, "_write_csv", broken_write_csv)
     with pytest.raises(OSError, match="disk full"):
         save(log, path)
     assert path.read_bytes() == before

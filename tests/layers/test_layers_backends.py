@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     import keras
     from keras import ops
     from hiertcn_keras.layers import (
-        TCN, ItemEmbedding, SessionDistributed, SessionGRU, SessionPooling,
+        TCN, ItemEmbedding, SessionDistributed, HighLevelGRU, SessionPooling,
     )
 
     keras.utils.set_random_seed(0)
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
     gap = keras.Input((S,), batch_size=B, name="gap")
     items = ItemEmbedding(N, D, name="items")(ids)
     pooled = SessionPooling()(items, step_mask)
-    gru = SessionGRU((D,), decay_bandwidth=3600.0, stateful=True, batch_size=B, name="gru")
+    gru = HighLevelGRU((D,), decay_bandwidth=3600.0, stateful=True, batch_size=B, name="gru")
     context, _ = gru(pooled, start, session_mask, gap)
     user = SessionDistributed(TCN((D, D), kernel_size=3))(TileContext()(items, context))
     model = keras.Model([ids, step_mask, start, session_mask, gap], user)

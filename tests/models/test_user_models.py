@@ -142,9 +142,9 @@ def test_causal(recommenders, name, session, step):
 
 
 def _context_model(rec):
-    """The high-level context of every session `[B, S, H]` (SessionGRU's first output)."""
+    """The high-level context of every session `[B, S, H]` (HighLevelGRU's first output)."""
     user_model = rec.user_model
-    return keras.Model(user_model.inputs, user_model.get_layer("session_gru").output[0])
+    return keras.Model(user_model.inputs, user_model.get_layer("high_level_gru").output[0])
 
 
 @pytest.mark.parametrize("name", ["hiertcn", "hiergru"])

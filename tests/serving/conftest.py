@@ -66,7 +66,8 @@ def serving_data_dir(tmp_path_factory, raw_log_rows):
 
 def _train(data_dir, out, **overrides):
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **{**TINY, **overrides.pop("model", {})})
     train(data_dir, config, TrainConfig(epochs=1, jit_compile=False, verbose=0, validate=False), out,
@@ -82,8 +83,8 @@ def learned_run(serving_data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def item_store(serving_data_dir, tmp_path_factory):
     """A store written for the dataset: rows in vocabulary order, ids = the vocabulary's."""
+    from hiertcn_keras.artifacts.embedding_store import write_store
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.serving.embedding_store import write_store
 
     dataset = PreparedDataset(serving_data_dir)
     matrix = np.random.default_rng(5).normal(size=(dataset.n_items, 6)).astype(np.float32)

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.serving.embedding_store import EmbeddingStore, write_store
+from hiertcn_keras.artifacts.embedding_store import EmbeddingStore, write_store
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.serving_run import ServingRun
 

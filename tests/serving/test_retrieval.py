@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from hiertcn_keras.serving.retrieval import ExactRetriever, build_retriever
+from hiertcn_keras.serving.retrieval import ExactRetriever
+from hiertcn_keras.serving.retrievers import build_retriever
 
 
 @pytest.fixture

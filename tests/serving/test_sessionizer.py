@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hiertcn_keras.artifacts.session_rules import SessionRules
 from hiertcn_keras.data.prepare import PrepareConfig, prepare
 from hiertcn_keras.serving import sessionizer
-from hiertcn_keras.serving.serving_run import SessionRules
 from hiertcn_keras.serving.user_state import UserState
 
 _spec = importlib.util.spec_from_file_location("data_conftest_for_sessionizer",

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from hiertcn_keras.serving.user_state import UserState
-from hiertcn_keras.serving.user_store import MemoryUserStore, open_user_store
+from hiertcn_keras.serving.user_store import MemoryUserStore
+from hiertcn_keras.serving.user_store_url import open_user_store
 
 _spec = importlib.util.spec_from_file_location("redis_server_helper", Path(__file__).with_name("redis_server.py"))
 redis_helper = importlib.util.module_from_spec(_spec)
@@ -111,7 +112,7 @@ WRITER = textwrap.dedent(
     """
     import sys, numpy as np
     from hiertcn_keras.serving.user_state import UserState
-    from hiertcn_keras.serving.user_store import open_user_store
+    from hiertcn_keras.serving.user_store_url import open_user_store
     url, name, n_updates = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = open_user_store(url, "fp")
     def bump(user):

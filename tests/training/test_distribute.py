@@ -25,15 +25,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hiertcn_keras.artifacts.run_dir import partial_dir
+from hiertcn_keras.cli.distribute_check import local_tf_configs, mean_training_loss
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import distribute
-from hiertcn_keras.training.distribute_check import local_tf_configs, mean_training_loss
 from hiertcn_keras.training.evaluate import table_for
-from hiertcn_keras.training.run_dir import partial_dir
-from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import model_config_for, train
 
 TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, flat_tcn_channels=(8, 8),
             batch_size=2, sessions_per_batch=2, flat_len=5, learning_rate=1e-2)
@@ -69,7 +70,7 @@ def test_carried_states_are_marked_and_become_sync_on_read(tiny_data_dir, model)
     config = model_config_for(PreparedDataset(tiny_data_dir), model=model, **TINY)
     plain = build_recommender(config)
     marked = distribute.carried_state_variables(plain)
-    # SessionGRU: one [B, 8 + 8] state; CarriedGRU: one [B, 200] state per layer.
+    # HighLevelGRU: one [B, 8 + 8] state; CarriedGRU: one [B, 200] state per layer.
     expected = [(2, 16)] if model == "hiertcn" else [(2, 200), (2, 200)]
     assert [tuple(v.shape) for v in marked] == expected
     assert all(not v.trainable for v in marked)
@@ -131,8 +132,8 @@ def test_each_replica_receives_its_own_rows_of_every_batch(tiny_data_dir):
 @pytest.mark.parametrize("model", ["hiertcn", pytest.param("gru", marks=pytest.mark.slow)])
 def test_two_mirrored_replicas_compute_what_one_process_computes(tiny_data_dir, tmp_path, model):
     # Two logical CPU devices → MirroredStrategy with 2 replicas of b = 1 row each (B = 2).
-    # hiertcn carries its state in SessionGRU, gru in CarriedGRU.
-    command = [sys.executable, "-m", "hiertcn_keras.training.distribute_check", "--data", str(tiny_data_dir),
+    # hiertcn carries its state in HighLevelGRU, gru in CarriedGRU.
+    command = [sys.executable, "-m", "hiertcn_keras.cli.distribute_check", "--data", str(tiny_data_dir),
                "--out", str(tmp_path), "--cpu-devices", "2", "--models", model, "--epochs", "2", *TINY_FLAGS]
     done = subprocess.run(command, capture_output=True, text=True, env=QUIET_ENV, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

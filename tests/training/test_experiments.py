@@ -10,6 +10,7 @@ import pytest
 
 from hiertcn_keras.data.dataset import EventView, PreparedDataset
 from hiertcn_keras.training import experiments as ex
+from hiertcn_keras.training.experiments import runs
 from hiertcn_keras.training.trainer import load_run
 
 TINY = dict(embedding_dim=8, high_units=(8,), tcn_channels=(8,), low_gru_units=(8,), hrnn_units=8,
@@ -33,11 +34,11 @@ def test_second_call_reuses_the_run(tiny_data_dir, hiertcn_run):
 def test_other_settings_do_not_reuse(tiny_data_dir, hiertcn_run):
     record = hiertcn_run["record"]
     # A different model configuration or epoch count is not "the same run".
-    assert not ex._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir, embedding_dim=16),
+    assert not runs._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir, embedding_dim=16),
                             _train_config(epochs=1), record["data"]["fingerprint"])
-    assert not ex._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir), _train_config(epochs=2),
+    assert not runs._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir), _train_config(epochs=2),
                             record["data"]["fingerprint"])
-    assert ex._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir), _train_config(epochs=1),
+    assert runs._same_run(hiertcn_run["run_dir"], _config(tiny_data_dir), _train_config(epochs=1),
                         record["data"]["fingerprint"])
 
 
@@ -67,7 +68,7 @@ def _config(data_dir, **changes):
 
 
 def _train_config(epochs):
-    from hiertcn_keras.training.trainer import TrainConfig
+    from hiertcn_keras.training.train_config import TrainConfig
 
     return TrainConfig(epochs=epochs, seed=0, verbose=0, jit_compile=False)
 

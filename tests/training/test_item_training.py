@@ -1,10 +1,11 @@
 import numpy as np
 
 from hiertcn_keras import cli
+from hiertcn_keras.artifacts.embedding_store import EmbeddingStore
+from hiertcn_keras.artifacts.hashing import sha256_file
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.item_vectors import load_item_vectors
-from hiertcn_keras.serving.embedding_store import EmbeddingStore
-from hiertcn_keras.training.item_training import ItemModelConfig, embed_items, embed_items_shard, model_fingerprint
+from hiertcn_keras.training.item_training import ItemModelConfig, embed_items, embed_items_shard
 
 TINY = ItemModelConfig(dim=8, epochs=2, batch_size=16, n_negatives=10, top_t=3, n_walks=5)
 
@@ -35,7 +36,7 @@ def test_shards_embedded_with_the_saved_model_equal_the_whole_store(tiny_data_di
                              loss="softmax", temperature=0.1)
     matrix, report = embed_items(tiny_data_dir, tmp_path / "whole", config, verbose=0,
                                  model_out=tmp_path / "item_model.keras")
-    assert report["model_fingerprint"] == model_fingerprint(tmp_path / "item_model.keras")
+    assert report["model_fingerprint"] == sha256_file(tmp_path / "item_model.keras")
     # Three workers, in any order, with the saved model: the same rows as the single run.
     for shard in (2, 0, 1):
         embed_items_shard(tiny_data_dir, tmp_path / "item_model.keras", tmp_path / "sharded", shard, 3)

@@ -6,7 +6,7 @@ import pytest
 
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.training.optimizers import make_optimizer, monitor_mode, schedule_callbacks
-from hiertcn_keras.training.trainer import TrainConfig
+from hiertcn_keras.training.train_config import TrainConfig
 
 CONFIG = ModelConfig(model="hiertcn", n_items=5, n_catalogue=3, learning_rate=0.1)
 

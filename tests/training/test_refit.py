@@ -17,7 +17,8 @@ from hiertcn_keras.data import splits
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.data.prepare import PrepareConfig, prepare
 from hiertcn_keras.training.refit import ReplayLearningRates, refit, refit_data_for, selection_summary
-from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import model_config_for, train
 
 TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, batch_size=2,
             sessions_per_batch=2, learning_rate=1e-2)

@@ -12,13 +12,14 @@ import keras
 import numpy as np
 import pytest
 
+from hiertcn_keras.artifacts.run_dir import partial_dir
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import Recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.run_dir import partial_dir
-from hiertcn_keras.training.trainer import TrainConfig, load_run, model_config_for, train
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import load_run, model_config_for, train
 
 TINY = dict(
     embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, flat_tcn_channels=(8, 8),

@@ -11,7 +11,8 @@ import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.training.evaluate import evaluate_recommender
-from hiertcn_keras.training.trainer import TrainConfig, load_run, model_config_for
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import load_run, model_config_for
 from hiertcn_keras.training.tuning import TuneConfig, tune_baseline, tune_neural
 
 TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, batch_size=2,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders.base import CANONICAL_COLUMNS, OPTIONAL_COLUMNS, LoadedLog
 from hiertcn_keras.data.loaders.generic import load_generic
 from hiertcn_keras.data.loaders.globo import load_globo

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders.base import LoadedLog
 
 TIME_UNITS = ("s", "ms", "iso")
@@ -88,7 +88,7 @@ def load_generic(path, *, user_col="user_id", item_col="item_id", time_col="time
     for option, value in (("user_col", user_col), ("item_col", item_col), ("time_col", time_col)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{option} must be a column name, got {value!r}")
-    _check_options(time_unit, sep, on_bad_rows)
+    check_options(time_unit, sep, on_bad_rows)
     path = Path(path)
     columns = {"user": user_col, "item": item_col, "timestamp": time_col,
                "session": session_col, "event_type": event_col}
@@ -140,16 +140,16 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
     Returns:
         `LoadedLog`.
     """
-    _check_options(time_unit, sep, on_bad_rows)
+    check_options(time_unit, sep, on_bad_rows)
     parts = {role: [] for role in columns}
     timestamps, rows, dropped = [], [], {}
     n_rows = 0
     for file in files:
-        arrays = _read_file(Path(file), columns, sep=sep, names=names)
+        arrays = read_file(Path(file), columns, sep=sep, names=names)
         n = len(arrays["user"])
-        seconds, bad = _check_rows(file, arrays, columns, time_unit, on_bad_rows)
+        seconds, bad = check_rows(file, arrays, columns, time_unit, on_bad_rows)
         keep = ~np.any(list(bad.values()), axis=0)
-        for reason, count in _count_reasons(bad).items():
+        for reason, count in count_reasons(bad).items():
             dropped[reason] = dropped.get(reason, 0) + count
         kept_index = np.flatnonzero(keep)
         everything = len(kept_index) == n  # the usual case: no copy
@@ -173,7 +173,8 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
                      dropped=dropped)
 
 
-def _check_options(time_unit, sep, on_bad_rows):
+def check_options(time_unit, sep, on_bad_rows):
+    """Validate the reading options (the Spark engine checks them the same way)."""
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {TIME_UNITS}, got {time_unit!r}")
     if on_bad_rows not in BAD_ROW_POLICIES:
@@ -190,7 +191,7 @@ def _suffix(path):
     return suffixes[-1] if suffixes else ""
 
 
-def _read_file(file, columns, *, sep, names):
+def read_file(file, columns, *, sep, names):
     """Read the needed columns of one file as Arrow arrays, keyed by canonical role."""
     if _suffix(file) in PARQUET_SUFFIXES:
         present = pq.read_schema(file).names
@@ -300,7 +301,7 @@ def _check_columns(file, columns, present):
             f"{', '.join(map(repr, present))}{hint}", path=file, column=name)
 
 
-def _check_rows(file, arrays, columns, time_unit, on_bad_rows):
+def check_rows(file, arrays, columns, time_unit, on_bad_rows):
     """Parse times and find bad rows; raise at the first one unless dropping.
 
     Returns:
@@ -327,7 +328,8 @@ def _check_rows(file, arrays, columns, time_unit, on_bad_rows):
     return seconds, bad
 
 
-def _count_reasons(bad):
+def count_reasons(bad):
+    """Bad rows per drop reason, each row counted once under its first reason."""
     counts, taken = {}, None
     for role, reason in DROP_REASONS:
         mask = bad[role] if taken is None else bad[role] & ~taken

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders.generic import read_events
 
 COLUMNS = {"user": "user_id", "item": "click_article_id", "timestamp": "click_timestamp",

@@ -31,7 +31,7 @@ WARNING = (
     "MovieLens holds ratings, which are weak session data: ratings are often entered in bulk, "
     "and a timestamp is when the rating was given, not when the film was watched"
 )
-_LAYOUTS = {
+LAYOUTS = {
     "u.data": dict(sep="\t", names=("user_id", "item_id", "rating", "timestamp"),
                    columns={"user": "user_id", "item": "item_id", "timestamp": "timestamp",
                             "event_type": "rating"}),
@@ -58,8 +58,8 @@ def load_movielens(path, *, on_bad_rows="error"):
         warning that ratings are weak session data.
     """
     path = Path(path)
-    file = _find_ratings(path)
-    layout = _LAYOUTS[_layout_of(file)]
+    file = find_ratings(path)
+    layout = LAYOUTS[layout_of(file)]
     log = read_events([file], layout["columns"], time_unit="s", sep=layout["sep"],
                       names=layout["names"], on_bad_rows=on_bad_rows, source=path,
                       format="movielens")
@@ -67,7 +67,8 @@ def load_movielens(path, *, on_bad_rows="error"):
     return log
 
 
-def _find_ratings(path):
+def find_ratings(path):
+    """The ratings file of a MovieLens folder (or the file itself)."""
     if path.is_dir():
         for name in FILENAMES:
             if (path / name).is_file():
@@ -75,13 +76,14 @@ def _find_ratings(path):
         raise FileNotFoundError(f"{path}: holds none of {', '.join(FILENAMES)}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    _layout_of(path)
+    layout_of(path)
     return path
 
 
-def _layout_of(file):
+def layout_of(file):
+    """The key of `LAYOUTS` that describes `file`."""
     # The split files of ml-100k (`u1.base`, `ua.test`, ...) share the layout of `u.data`.
-    if file.name in _LAYOUTS:
+    if file.name in LAYOUTS:
         return file.name
     by_suffix = {".data": "u.data", ".base": "u.data", ".test": "u.data",
                  ".dat": "ratings.dat", ".csv": "ratings.csv"}

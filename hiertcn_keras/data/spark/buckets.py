@@ -16,12 +16,12 @@ earlier step pass through untouched, so the drops are counted from the data at t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hiertcn_keras.artifacts.atomic import atomic_write
 from hiertcn_keras.data import filters, splits, stats
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
@@ -166,7 +166,7 @@ def finalize_bucket(pdf, plan):
         split[user0 < plan["n_train_users"] + plan["n_valid_users"]] = splits.VALID
         split[user0 < plan["n_train_users"]] = splits.TRAIN
     columns["split"] = split
-    _atomic(Path(plan["events_dir"]) / f"part-{bucket:06d}.parquet", lambda p: write_events(p, columns))
+    atomic_write(Path(plan["events_dir"]) / f"part-{bucket:06d}.parquet", lambda p: write_events(p, columns))
     if plan["graph_dir"] is not None:
         _write_graph_part(columns, plan, bucket)
     summary = stats.summarize(columns["user"], columns["item"], columns["timestamp"], columns["session"],
@@ -202,11 +202,4 @@ def _write_graph_part(columns, plan, bucket):
     table = pa.table({"src": local_ids[counts.row - 1].astype(np.int32),
                       "dst": local_ids[counts.col - 1].astype(np.int32),
                       "weight": counts.data.astype(np.float64)})
-    _atomic(Path(plan["graph_dir"]) / f"part-{bucket:06d}.parquet", lambda p: pq.write_table(table, p))
-
-
-def _atomic(target, write):
-    """Write through a temporary name, then rename: a retried task replaces its file whole."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, target)
+    atomic_write(Path(plan["graph_dir"]) / f"part-{bucket:06d}.parquet", lambda p: pq.write_table(table, p))

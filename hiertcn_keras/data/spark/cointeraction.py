@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 
 
 def read_cointeraction(path):

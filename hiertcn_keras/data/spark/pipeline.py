@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from hiertcn_keras import atomic
+from hiertcn_keras.artifacts import atomic
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.prepared import EVENTS_DIR
 from hiertcn_keras.data import splits, stats, vocabulary
-from hiertcn_keras.data.errors import DataError
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
     PrepareConfig,
@@ -44,7 +45,6 @@ from hiertcn_keras.data.prepare import (
 )
 from hiertcn_keras.data.spark import buckets, order_statistic, sources
 
-EVENTS_DIR = "events"
 GRAPH_DIR = "cointeraction"
 GRAPH_META = "cointeraction.json"
 

@@ -4,7 +4,7 @@ The pandas loaders read every file with `pyarrow.csv` / `pyarrow.parquet` and fi
 with vectorised masks (`loaders/generic.py`). Spark's CSV reader parses differently (quoting,
 missing values, `::` separators, ISO times), so instead of imitating the loaders we *run* them:
 `plan_source` resolves the files and options exactly as each loader does, and `read_file` runs
-the generic engine's per-file steps (`_read_file`, `_check_rows`, `_count_reasons`) inside a
+the generic engine's per-file steps (`read_file`, `check_rows`, `count_reasons`) inside a
 Spark task. Each task writes its file's canonical events to one staging Parquet file and
 returns a small summary (rows read, drops by reason, the first error, whether its times are
 sorted). Parallelism is one task per input file: split a big log into many files (logs
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.atomic import atomic_write
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import generic, globo, movielens, xing
 
 ROW_BITS = 40  # rows per file < 2**40; files < 2**23
@@ -86,13 +86,13 @@ def plan_source(path, format="generic", **options):
         for option in ("user_col", "item_col", "time_col"):
             if not isinstance(o[option], str) or not o[option]:
                 raise ValueError(f"{option} must be a column name, got {o[option]!r}")
-        generic._check_options(o["time_unit"], o["sep"], o["on_bad_rows"])
+        generic.check_options(o["time_unit"], o["sep"], o["on_bad_rows"])
         columns = {"user": o["user_col"], "item": o["item_col"], "timestamp": o["time_col"],
                    "session": o["session_col"], "event_type": o["event_col"]}
         columns = {role: name for role, name in columns.items() if name is not None}
         return SourcePlan(tuple(map(str, generic.list_files(path))), columns, o["time_unit"], o["sep"],
                           None, o["on_bad_rows"], str(path), format)
-    generic._check_options("s", None, on_bad_rows)
+    generic.check_options("s", None, on_bad_rows)
     if format == "globo":
         return SourcePlan(tuple(map(str, globo.hour_files(path))), dict(globo.COLUMNS), "ms", ",",
                           None, on_bad_rows, str(path), format)
@@ -102,8 +102,8 @@ def plan_source(path, format="generic", **options):
             raise FileNotFoundError(f"{file}: no such file (expected the XING {xing.FILENAME})")
         return SourcePlan((str(file),), dict(xing.COLUMNS), "s", "\t", None, on_bad_rows, str(path),
                           format, preset=xing.official_preset())
-    file = movielens._find_ratings(path)
-    layout = movielens._LAYOUTS[movielens._layout_of(file)]
+    file = movielens.find_ratings(path)
+    layout = movielens.LAYOUTS[movielens.layout_of(file)]
     return SourcePlan((str(file),), dict(layout["columns"]), "s", layout["sep"], layout["names"],
                       on_bad_rows, str(path), format, warnings=(movielens.WARNING,))
 
@@ -133,20 +133,20 @@ def read_file(index, plan, staging_dir):
     summary = {"index": index, "n_rows": 0, "n_kept": 0, "dropped": {}, "error": None,
                "sorted": True, "first_t": None, "last_t": None}
     try:
-        arrays = generic._read_file(file, plan.columns, sep=plan.sep, names=plan.names)
+        arrays = generic.read_file(file, plan.columns, sep=plan.sep, names=plan.names)
         n = len(arrays["user"])
         if n >= 2**ROW_BITS:
             raise DataError(f"more than 2**{ROW_BITS} rows in one file; split it", path=file)
-        seconds, bad = generic._check_rows(file, arrays, plan.columns, plan.time_unit, "drop")
+        seconds, bad = generic.check_rows(file, arrays, plan.columns, plan.time_unit, "drop")
         any_bad = np.any(list(bad.values()), axis=0)
         if plan.on_bad_rows == "error" and any_bad.any():
-            generic._check_rows(file, arrays, plan.columns, plan.time_unit, "error")  # raises
+            generic.check_rows(file, arrays, plan.columns, plan.time_unit, "error")  # raises
     except DataError as error:
         summary["error"] = {"message": error.message, "path": error.path, "row": error.row,
                             "column": error.column}
         return summary
     kept = np.flatnonzero(~any_bad)
-    summary.update(n_rows=n, n_kept=int(len(kept)), dropped=generic._count_reasons(bad))
+    summary.update(n_rows=n, n_kept=int(len(kept)), dropped=generic.count_reasons(bad))
     if len(kept):
         t = seconds[kept]
         summary.update(sorted=bool((np.diff(t) >= 0).all()), first_t=float(t[0]), last_t=float(t[-1]))
@@ -161,9 +161,7 @@ def read_file(index, plan, staging_dir):
                 columns[role] = arrays[role].take(pa.array(kept))
         table = pa.table(columns).cast(staging_schema(plan))
         target = Path(staging_dir) / f"part-{index:07d}.parquet"
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)  # a retried task replaces its file whole
+        atomic_write(target, lambda tmp: pq.write_table(table, tmp))  # a retried task replaces its file whole
     return summary
 
 

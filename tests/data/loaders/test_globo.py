@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import load, load_globo
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "globo"

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import load, load_movielens
 from hiertcn_keras.data.loaders.movielens import WARNING
 

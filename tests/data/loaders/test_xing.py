@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders import load_xing
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "xing" / "interactions.csv"

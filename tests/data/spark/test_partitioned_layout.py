@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.dataset import PreparedDataset, read_events
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.prepared import read_events
+from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.data.prepare import PrepareConfig, fingerprint_chunks, prepare, write_events
 
 H = 3600.0

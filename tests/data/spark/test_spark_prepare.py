@@ -19,8 +19,8 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("no Java on this machine: Spark needs Java 17+ (apt-get install openjdk-17-jre-headless)",
                 allow_module_level=True)
 
+from hiertcn_keras.artifacts.errors import DataError  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
-from hiertcn_keras.data.errors import DataError  # noqa: E402
 from hiertcn_keras.data.loaders import load  # noqa: E402
 from hiertcn_keras.data.prepare import PrepareConfig, prepare  # noqa: E402
 from hiertcn_keras.data.spark.cointeraction import read_cointeraction  # noqa: E402

@@ -1,10 +1,10 @@
-"""SessionGRU against an independent NumPy GRU (reset_after=False formulas), slot by slot."""
+"""HighLevelGRU against an independent NumPy GRU (reset_after=False formulas), slot by slot."""
 
 import keras
 import numpy as np
 import pytest
 
-from hiertcn_keras.layers import GateBias, SessionGRU
+from hiertcn_keras.layers import GateBias, HighLevelGRU
 
 UNITS = (3, 2)  # H = 5
 F = 4
@@ -24,7 +24,7 @@ def np_gru_step(x, h, kernel, recurrent, bias):
     return z * h + (1 - z) * candidate
 
 
-def np_session_gru(weights, x, start, mask, gap=None, bandwidth=None, h0=None):
+def np_high_level_gru(weights, x, start, mask, gap=None, bandwidth=None, h0=None):
     """Reference: per row and slot, reset -> decay -> context -> masked update."""
     batch, slots, _ = x.shape
     sizes = [w[1].shape[0] for w in weights]
@@ -50,8 +50,8 @@ def np_session_gru(weights, x, start, mask, gap=None, bandwidth=None, h0=None):
 
 
 def _layer(**kwargs):
-    """A built SessionGRU with hand-set (seeded) weights, and those weights as NumPy."""
-    layer = SessionGRU(UNITS, **kwargs)
+    """A built HighLevelGRU with hand-set (seeded) weights, and those weights as NumPy."""
+    layer = HighLevelGRU(UNITS, **kwargs)
     layer.build((kwargs.get("batch_size"), None, F))
     rng = np.random.default_rng(42)
     weights, width = [], F
@@ -77,7 +77,7 @@ def _data(batch=2, slots=4, seed=0):
 
 
 def test_gate_biases_start_at_one_candidate_at_zero():
-    layer = SessionGRU(UNITS)
+    layer = HighLevelGRU(UNITS)
     layer.build((None, 6, F))
     for cell, units in zip(layer.cells, UNITS):
         assert not cell.reset_after
@@ -100,7 +100,7 @@ def test_context_is_the_state_before_each_session(np_out):
     # A user start at slot 0: the initial state is dropped, the first session sees zeros.
     np.testing.assert_array_equal(context[:, 0], 0.0)
     # context[i] = the state after session i-1, never after session i itself.
-    ref_context, ref_final = np_session_gru(weights, x, start, mask)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
     one_step = np_gru_step(x[:, 0], np.zeros((2, 3)), *weights[0])
@@ -114,7 +114,7 @@ def test_initial_state_is_used_without_a_user_start(np_out):
     h0 = np.random.default_rng(1).normal(size=(2, 5)).astype("float32")
     context, final = np_out(layer, x, start, mask, initial_state=h0)
     np.testing.assert_allclose(context[:, 0], h0, rtol=1e-6)
-    ref_context, ref_final = np_session_gru(weights, x, start, mask, h0=h0)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask, h0=h0)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
 
@@ -129,7 +129,7 @@ def test_reset_exactly_at_a_user_start_mid_batch(np_out):
     fresh = np_gru_step(x[0, 2], np.zeros(3), *weights[0])
     np.testing.assert_allclose(context[0, 3, :3], fresh, rtol=1e-5, atol=1e-6)  # ...not late
     assert np.abs(context[1, 2]).sum() > 0  # the other row is untouched
-    ref_context, ref_final = np_session_gru(weights, x, start, mask)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
 
@@ -142,7 +142,7 @@ def test_padded_session_leaves_the_state_unchanged(np_out):
     context, final = np_out(layer, x, start, mask)
     np.testing.assert_array_equal(context[:, 2], context[:, 1])
     np.testing.assert_array_equal(final[1], context[1, 3])
-    ref_context, ref_final = np_session_gru(weights, x, start, mask)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
 
@@ -163,7 +163,7 @@ def test_decay_multiplies_by_exp_of_minus_gap_over_bandwidth(np_out):
     np.testing.assert_array_equal(context[:, 0], 0.0)
     np.testing.assert_array_equal(context[1, 2], 0.0)
     assert np.isfinite(context).all() and np.isfinite(final).all()
-    ref_context, ref_final = np_session_gru(weights, x, start, mask, gap, 100.0)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask, gap, 100.0)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
 
@@ -177,7 +177,7 @@ def test_stateful_carries_rows_across_calls_and_resets_at_slot_0(np_out):
     second_context, _ = np_out(layer, x[:, 3:], start[:, 3:], mask[:, 3:])
     np.testing.assert_array_equal(second_context[0, 0], 0.0)  # reset
     np.testing.assert_allclose(second_context[1, 0], first_final[1], rtol=1e-6)  # carried
-    ref_context, ref_final = np_session_gru(weights, x, start, mask)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask)
     np.testing.assert_allclose(
         np.concatenate([first_context, second_context], axis=1), ref_context, rtol=1e-5, atol=1e-6
     )
@@ -192,7 +192,7 @@ def _stateful_model(batch, units=UNITS, outputs="both"):
     x = keras.Input((2, F), batch_size=batch, name="x")
     start = keras.Input((2,), batch_size=batch, dtype="bool", name="start")
     mask = keras.Input((2,), batch_size=batch, dtype="bool", name="mask")
-    gru = SessionGRU(units, stateful=True, batch_size=batch, name="high_level")
+    gru = HighLevelGRU(units, stateful=True, batch_size=batch, name="high_level")
     context, final = gru(x, start, mask)
     outputs = [context, final] if outputs == "both" else final
     model = keras.Model([x, start, mask], outputs, name="stateful_model")
@@ -232,7 +232,7 @@ def test_stateful_carry_inside_jit_predict_equals_one_long_call(save_and_load, n
 def test_stateful_carry_inside_jit_fit(np_out):
     batch = 2
     model, gru = _stateful_model(batch, units=(3,), outputs="final")
-    plain = SessionGRU((3,))
+    plain = HighLevelGRU((3,))
     plain.build((None, None, F))
     plain.cells[0].set_weights(gru.cells[0].get_weights())
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
@@ -274,7 +274,7 @@ def test_dynamic_number_of_slots_uses_scan_with_same_numbers(np_out):
     ]
     graph_fn = tf.function(lambda *args: layer(*args), input_signature=spec)
     context, final = (t.numpy() for t in graph_fn(x, start, mask, gap))
-    ref_context, ref_final = np_session_gru(weights, x, start, mask, gap, 60.0)
+    ref_context, ref_final = np_high_level_gru(weights, x, start, mask, gap, 60.0)
     np.testing.assert_allclose(context, ref_context, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final, ref_final, rtol=1e-5, atol=1e-6)
 
@@ -291,11 +291,11 @@ def test_dynamic_number_of_slots_uses_scan_with_same_numbers(np_out):
 )
 def test_validates_arguments(kwargs, echoed):
     with pytest.raises(ValueError, match=echoed):
-        SessionGRU(**kwargs)
+        HighLevelGRU(**kwargs)
 
 
 def test_decay_needs_gap():
-    layer = SessionGRU((2,), decay_bandwidth=10.0)
+    layer = HighLevelGRU((2,), decay_bandwidth=10.0)
     x, start, mask = _data()
     with pytest.raises(ValueError, match="needs `gap`"):
         layer(x, start, mask)
@@ -306,7 +306,7 @@ def test_config_round_trip(np_out):
     config = layer.get_config()
     assert config["units"] == [3, 2] and config["decay_bandwidth"] == 30.0
     assert config["stateful"] and config["batch_size"] == 2
-    clone = SessionGRU.from_config(config)
+    clone = HighLevelGRU.from_config(config)
     clone.build((2, None, F))
     clone.set_weights(layer.get_weights())
     assert clone.get_config() == config
@@ -322,7 +322,7 @@ def test_keras_file_round_trip(save_and_load, np_out):
     start_in = keras.Input((4,), dtype="bool")
     mask_in = keras.Input((4,), dtype="bool")
     gap_in = keras.Input((4,))
-    gru = SessionGRU(UNITS, decay_bandwidth=100.0, name="high_level")
+    gru = HighLevelGRU(UNITS, decay_bandwidth=100.0, name="high_level")
     context, final = gru(x_in, start_in, mask_in, gap_in)
     assert context.shape == (None, 4, 5) and final.shape == (None, 5)
     model = keras.Model([x_in, start_in, mask_in, gap_in], [context, final], name="gru_model")
@@ -331,6 +331,6 @@ def test_keras_file_round_trip(save_and_load, np_out):
     mask[0, 3] = False
     inputs = [x, start, mask, np.full(start.shape, 40.0, "float32")]
     loaded = save_and_load(model)
-    assert isinstance(loaded.get_layer("high_level"), SessionGRU)
+    assert isinstance(loaded.get_layer("high_level"), HighLevelGRU)
     for got, want in zip(np_out(loaded, inputs), np_out(model, inputs)):
         np.testing.assert_array_equal(got, want)

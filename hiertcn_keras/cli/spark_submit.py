@@ -1,7 +1,7 @@
 """`spark-submit` entry point: `hiertcn prepare --engine spark` under a cluster's master.
 
     spark-submit --master yarn --deploy-mode client \
-        $(python -c 'import hiertcn_keras.data.spark.submit as m; print(m.__file__)') \
+        $(python -c 'import hiertcn_keras.cli.spark_submit as m; print(m.__file__)') \
         --input /shared/logs --out /shared/prepared --events-per-bucket 2000000
 
 The arguments are those of `hiertcn prepare` (`--engine spark` is implied); the session is the

@@ -1,6 +1,6 @@
 """Check that `MirroredStrategy` trains what one process trains, on the same prepared data.
 
-    python -m hiertcn_keras.training.distribute_check --data PREPARED --out DIR --cpu-devices 2 \
+    python -m hiertcn_keras.cli.distribute_check --data PREPARED --out DIR --cpu-devices 2 \
         --models hiertcn gru --epochs 2
 
 For every model named, trains it twice from the same seed (no strategy, then `mirrored`) and
@@ -88,7 +88,8 @@ def check(data_dir, out_dir, models, model_options, epochs=2, seed=0):
     import json
 
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.trainer import TrainConfig, model_config_for, train
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     dataset = PreparedDataset(data_dir)
     report = {}
@@ -121,7 +122,7 @@ def check(data_dir, out_dir, models, model_options, epochs=2, seed=0):
 def main(argv=None):
     from hiertcn_keras.cli.common import add_model_options, model_overrides
 
-    parser = argparse.ArgumentParser(prog="python -m hiertcn_keras.training.distribute_check",
+    parser = argparse.ArgumentParser(prog="python -m hiertcn_keras.cli.distribute_check",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="prepared dataset folder")
     parser.add_argument("--out", required=True, help="folder for the runs and check.json")
@@ -135,7 +136,7 @@ def main(argv=None):
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices)
-    from hiertcn_keras import atomic
+    from hiertcn_keras.artifacts import atomic
 
     options = {k: v for k, v in model_overrides(args, None).items() if k != "model"}
     report = check(args.data, args.out, args.models, options, epochs=args.epochs, seed=args.seed)

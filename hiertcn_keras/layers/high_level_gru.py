@@ -13,7 +13,8 @@ What happens at session slot i of a row, in this order (the heart of HierTCN):
 3. `context[i]` = the state now, i.e. BEFORE session i: session i is predicted from the
    user's earlier sessions only and never sees its own items through the high level.
 4. The stacked GRU cells read `session_vectors[i]`, only where `session_mask[i]`: a padded
-   slot leaves the state unchanged.
+   slot leaves the state unchanged. Step 4 without the mask is the public `step(state,
+   session_summary)`, which online serving calls to fold a finished session into a user's state.
 
 Worked example, one row, 3 slots, user_start = [1, 0, 1], mask = [1, 1, 1], vectors a, b, c:
 context = [0, g(0, a), 0] and final = g(0, c), where g(h, x) is one GRU step.
@@ -75,7 +76,7 @@ class GateBias(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable(package="hiertcn")
-class SessionGRU(keras.layers.Layer):
+class HighLevelGRU(keras.layers.Layer):
     """Stacked GRU over session slots, with user resets, padding, decay and carried state.
 
     Args:
@@ -109,7 +110,7 @@ class SessionGRU(keras.layers.Layer):
 
     Example:
 
-    >>> gru = SessionGRU(units=(8, 8))
+    >>> gru = HighLevelGRU(units=(8, 8))
     >>> x = np.random.rand(2, 10, 16).astype("float32")
     >>> starts = np.zeros((2, 10), bool); starts[:, 0] = True
     >>> context, final = gru(x, starts)
@@ -165,13 +166,13 @@ class SessionGRU(keras.layers.Layer):
     def build(self, session_vectors_shape):
         if len(session_vectors_shape) != 3 or session_vectors_shape[-1] is None:
             raise ValueError(
-                "SessionGRU expects session_vectors [B, S, F] with a known F, "
+                "HighLevelGRU expects session_vectors [B, S, F] with a known F, "
                 f"got shape {session_vectors_shape}"
             )
         batch = session_vectors_shape[0]
         if self.stateful and batch is not None and batch != self.batch_size:
             raise ValueError(
-                f"SessionGRU(stateful=True, batch_size={self.batch_size}) built for "
+                f"HighLevelGRU(stateful=True, batch_size={self.batch_size}) built for "
                 f"batches of {batch} rows: feed exactly batch_size rows"
             )
         width = session_vectors_shape[-1]
@@ -196,14 +197,21 @@ class SessionGRU(keras.layers.Layer):
         if self.state is not None:
             self.state.assign(ops.zeros_like(self.state.value))
 
-    def _step(self, state, slot, training):
-        """One session slot. `state` `[B, H]` → (new state `[B, H]`, context `[B, H]`)."""
-        vector, start, decay, valid = slot
-        if self.decay_bandwidth is not None:
-            state = state * ops.expand_dims(decay, -1)  # step 2 (decay is 1 where it must not)
-        state = ops.where(ops.expand_dims(start, -1), ops.zeros_like(state), state)  # step 1
-        context = state  # step 3: the state before the session
-        layer_input = vector
+    def step(self, state, session_summary, training=None):
+        """One high-level step: the stacked GRU cells read one session's summary.
+
+        No reset, decay or mask: the caller has applied them (`call` does, slot by slot).
+
+        Args:
+            state: float tensor `[B, H]`, the state before the session (the layers' states
+                concatenated in `units` order).
+            session_summary: float tensor `[B, F]`, AGG(session) after its input projection.
+            training: bool. Passed to the GRU cells.
+
+        Returns:
+            float tensor `[B, H]`, the state after the session.
+        """
+        layer_input = session_summary
         new_states = []
         offset = 0
         for cell, units in zip(self.cells, self.units):
@@ -211,7 +219,16 @@ class SessionGRU(keras.layers.Layer):
             offset += units
             layer_input, _ = cell(layer_input, [h], training=training)
             new_states.append(layer_input)
-        new_state = ops.concatenate(new_states, axis=-1)
+        return ops.concatenate(new_states, axis=-1) if len(new_states) > 1 else new_states[0]
+
+    def _step(self, state, slot, training):
+        """One session slot. `state` `[B, H]` → (new state `[B, H]`, context `[B, H]`)."""
+        vector, start, decay, valid = slot
+        if self.decay_bandwidth is not None:
+            state = state * ops.expand_dims(decay, -1)  # step 2 (decay is 1 where it must not)
+        state = ops.where(ops.expand_dims(start, -1), ops.zeros_like(state), state)  # step 1
+        context = state  # step 3: the state before the session
+        new_state = self.step(state, vector, training=training)
         # Step 4: padded slots keep their state.
         state = ops.where(ops.expand_dims(valid, -1), new_state, state)
         return state, context
@@ -231,7 +248,7 @@ class SessionGRU(keras.layers.Layer):
         batch = ops.shape(x)[0]
         if self.decay_bandwidth is not None and gap is None:
             raise ValueError(
-                f"SessionGRU(decay_bandwidth={self.decay_bandwidth}) needs `gap` "
+                f"HighLevelGRU(decay_bandwidth={self.decay_bandwidth}) needs `gap` "
                 "[B, S] in seconds, got None"
             )
 
@@ -239,7 +256,7 @@ class SessionGRU(keras.layers.Layer):
             if self.stateful:
                 if x.shape[0] is not None and x.shape[0] != self.batch_size:
                     raise ValueError(
-                        f"SessionGRU(stateful=True, batch_size={self.batch_size}) got a "
+                        f"HighLevelGRU(stateful=True, batch_size={self.batch_size}) got a "
                         f"batch of {x.shape[0]} rows: feed exactly batch_size rows"
                     )
                 initial_state = ops.cast(self.state, dtype)
@@ -318,3 +335,14 @@ class SessionGRU(keras.layers.Layer):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="hiertcn", name="SessionGRU")
+class SessionGRU(HighLevelGRU):
+    """`HighLevelGRU` as `.keras` files saved before its rename know it (`hiertcn>SessionGRU`).
+
+    Only for loading those files: Keras finds a layer's weights in a `.keras` file under its
+    class name in snake case (`session_gru/...`), so the old files load into this subclass of
+    the same name, which computes exactly what `HighLevelGRU` does. New models never use it
+    (tests/models/test_hiertcn.py loads such a file).
+    """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -66,6 +67,34 @@ def atomic_file(path, mode="w"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path, write):
+    """Write a file through `write(tmp_path)` under a temporary name beside `path`, then rename.
+
+    For writers that want a path rather than a file object (`pyarrow.parquet.write_table`,
+    `DataFrame.to_parquet`, `Model.save`). The temporary name starts with a dot (hidden from
+    Spark's and pyarrow's dataset readers) and ends with the suffix of `path` (Keras checks
+    it); a retried task replaces the file whole, and a failed write leaves nothing behind.
+
+    Args:
+        path: str or Path. The file to write; its folder is created if needed.
+        write: callable taking the temporary `Path` and writing the whole file there.
+
+    Returns:
+        Path of the written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def write_json(path, obj):

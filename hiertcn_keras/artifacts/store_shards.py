@@ -28,7 +28,6 @@ Rows are split as `numpy.array_split` splits them: shard i of n holds rows
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -38,8 +37,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.atomic import atomic_file, write_json
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts import store_format as sf
+from hiertcn_keras.artifacts.atomic import atomic_file, write_json
+from hiertcn_keras.artifacts.errors import DataError
 
 SHARDS_DIR = "shards"
 # The manifest fields every worker must agree on.
@@ -94,48 +94,38 @@ def write_shard(path, rows, ids, *, n_items, index, count, dtype="float32", mode
         ValueError: `rows` is not this shard's size or not finite.
         DataError: the folder holds a store of another model, shape, dtype or shard count.
     """
-    from hiertcn_keras.serving import embedding_store as es
-
     path = Path(path)
     start, stop = shard_rows(n_items, index, count)
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[0] != stop - start:
         raise ValueError(f"shard {index}/{count} of {n_items} rows holds rows [{start}, {stop}): expected "
                          f"[{stop - start}, dim], got {rows.shape}")
-    disk_dtype = es.DTYPES[dtype]
+    disk_dtype = sf.DTYPES[dtype]
     data = np.ascontiguousarray(rows, dtype=disk_dtype)
     if not np.isfinite(data).all():
         bad = start + int(np.argmin(np.isfinite(data).all(axis=1)))
         raise ValueError(f"embeddings must be finite as {dtype}; row {bad} is not")
     dim = rows.shape[1]
-    id_array = es._ids_to_arrow(ids, n_items)  # validated before anything is written
-    manifest = {
-        "format": es.FORMAT,
-        "format_version": es.FORMAT_VERSION,
-        "n_items": int(n_items),
-        "dim": int(dim),
-        "dtype": dtype,
-        "byte_order": "little",
-        "nbytes": int(n_items) * dim * disk_dtype.itemsize,
-        "sha256": None,  # per shard, in shards/
-        "sharding": {"n_shards": int(count), "model_fingerprint": str(model_fingerprint)},
-        "config": es._config_to_dict(config),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    id_array = sf.ids_to_arrow(ids, n_items)  # validated before anything is written
+    manifest = sf.build_manifest(
+        n_items, dim, dtype, sha256=None,  # per shard, in shards/
+        sharding={"n_shards": int(count), "model_fingerprint": str(model_fingerprint)},
+        config=sf.config_to_dict(config),
+    )
     path.mkdir(parents=True, exist_ok=True)
-    manifest_path = path / es.MANIFEST_FILE
+    manifest_path = path / sf.MANIFEST_FILE
     if manifest_path.is_file():
-        existing = es._read_manifest(path)
+        existing = sf.read_manifest(path)
         clash = [key for key in _AGREED if existing.get(key) != manifest[key]]
         if clash:
             raise DataError(f"this folder holds another store: {', '.join(clash)} differ "
                             f"({', '.join(f'{k}={existing.get(k)!r}' for k in clash)})", path=manifest_path)
     else:
         write_json(manifest_path, manifest)
-    with atomic_file(path / es.IDS_FILE, mode="wb") as f:
-        pq.write_table(pa.table({es.ID_COLUMN: id_array}), f)
+    with atomic_file(path / sf.IDS_FILE, mode="wb") as f:
+        pq.write_table(pa.table({sf.ID_COLUMN: id_array}), f)
     payload = data.tobytes()
-    fd = os.open(path / es.EMBEDDINGS_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path / sf.EMBEDDINGS_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if os.fstat(fd).st_size < manifest["nbytes"]:
             os.ftruncate(fd, manifest["nbytes"])
@@ -194,10 +184,10 @@ def verify_shards(path, manifest, *, full=False):
                         path=path)
     if not full:
         return
-    with open(path / "embeddings.bin", "rb") as f:
+    with open(path / sf.EMBEDDINGS_FILE, "rb") as f:
         for record in records:
             f.seek(record["start"] * dim * itemsize)
             data = f.read((record["stop"] - record["start"]) * dim * itemsize)
             if hashlib.sha256(data).hexdigest() != record["sha256"]:
                 raise DataError(f"checksum mismatch in shard {record['shard']}/{count} (rows "
-                                f"[{record['start']}, {record['stop']}))", path=path / "embeddings.bin")
+                                f"[{record['start']}, {record['stop']}))", path=path / sf.EMBEDDINGS_FILE)

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.serving import EmbeddingStore
-from hiertcn_keras.serving.store_shards import parse_shard, shard_file, shard_rows, write_shard
+from hiertcn_keras.artifacts import EmbeddingStore
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.store_shards import parse_shard, shard_file, shard_rows, write_shard
 
 N_ITEMS, DIM = 11, 3
 IDS = [None] + [f"item{i}" for i in range(1, N_ITEMS)]

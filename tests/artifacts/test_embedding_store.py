@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from hiertcn_keras.data.errors import DataError
-from hiertcn_keras.serving import embedding_store as store_module
-from hiertcn_keras.serving import EmbeddingStore, FORMAT_VERSION, save_npy_as_store, write_store
+from hiertcn_keras.artifacts import embedding_store as store_module
+from hiertcn_keras.artifacts import EmbeddingStore, FORMAT_VERSION, save_npy_as_store, write_store
+from hiertcn_keras.artifacts.errors import DataError
 
 IDS = [None, "a", "b", "c", "d"]
 

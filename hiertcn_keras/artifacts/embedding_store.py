@@ -30,10 +30,7 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 import hashlib
-import json
 import mmap
 from pathlib import Path
 
@@ -42,17 +39,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.atomic import atomic_dir, write_json
-from hiertcn_keras.data.errors import DataError
+from hiertcn_keras.artifacts.atomic import atomic_dir, write_json
+from hiertcn_keras.artifacts.errors import DataError
+from hiertcn_keras.artifacts.hashing import sha256_file
+from hiertcn_keras.artifacts.store_format import (  # noqa: F401  (the format's names, re-read here)
+    DTYPES,
+    EMBEDDINGS_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    ID_COLUMN,
+    IDS_FILE,
+    MANIFEST_FILE,
+    build_manifest,
+    config_to_dict,
+    ids_to_arrow,
+    read_manifest,
+)
+from hiertcn_keras.artifacts.store_shards import verify_shards
 
-FORMAT = "hiertcn-embedding-store"
-FORMAT_VERSION = 1
-EMBEDDINGS_FILE = "embeddings.bin"
-IDS_FILE = "ids.parquet"
-MANIFEST_FILE = "manifest.json"
-DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
 VERIFY_MODES = ("size", "full", "none")
-ID_COLUMN = "item_id"
 
 # Rows are converted, checked and hashed in chunks of about this many bytes, so writing a store
 # never holds a second full copy of the matrix in memory.
@@ -89,8 +94,8 @@ def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=Tr
                          f"{(n_items, dim)}")
     if not (np.issubdtype(matrix.dtype, np.floating) or np.issubdtype(matrix.dtype, np.integer)):
         raise ValueError(f"matrix must hold numbers, got dtype {matrix.dtype}")
-    id_array = _ids_to_arrow(ids, n_items)
-    config_dict = _config_to_dict(config)
+    id_array = ids_to_arrow(ids, n_items)
+    config_dict = config_to_dict(config)
 
     path = Path(path)
     with atomic_dir(path, overwrite=overwrite) as tmp:
@@ -112,18 +117,8 @@ def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=Tr
                 digest.update(data)
                 f.write(data)
         pq.write_table(pa.table({ID_COLUMN: id_array}), tmp / IDS_FILE)
-        write_json(tmp / MANIFEST_FILE, {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "n_items": n_items,
-            "dim": dim,
-            "dtype": dtype,
-            "byte_order": "little",
-            "nbytes": n_items * dim * disk_dtype.itemsize,
-            "sha256": digest.hexdigest(),
-            "config": config_dict,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        })
+        write_json(tmp / MANIFEST_FILE, build_manifest(n_items, dim, dtype, sha256=digest.hexdigest(),
+                                                       config=config_dict))
     return path
 
 
@@ -192,7 +187,7 @@ class EmbeddingStore:
         if verify not in VERIFY_MODES:
             raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
         path = Path(path)
-        manifest = _read_manifest(path)
+        manifest = read_manifest(path)
         disk_dtype = DTYPES[manifest["dtype"]]
         expected = manifest["n_items"] * manifest["dim"] * disk_dtype.itemsize
         bin_path = path / EMBEDDINGS_FILE
@@ -210,12 +205,10 @@ class EmbeddingStore:
                                 f"({manifest['n_items']} × {manifest['dim']} {manifest['dtype']})",
                                 path=bin_path)
         if manifest.get("sharding") is not None:
-            from hiertcn_keras.serving.store_shards import verify_shards
-
             if verify != "none":
                 verify_shards(path, manifest, full=verify == "full")
         elif verify == "full":
-            actual_sha = _sha256_file(bin_path)
+            actual_sha = sha256_file(bin_path)
             if actual_sha != manifest.get("sha256"):
                 raise DataError(f"checksum mismatch: sha256 {actual_sha}, manifest says "
                                 f"{manifest.get('sha256')}", path=bin_path)
@@ -346,93 +339,6 @@ class EmbeddingStore:
         state = "closed" if self.closed else "open"
         return (f"EmbeddingStore({str(self.path)!r}, n_items={self.n_items}, dim={self.dim}, "
                 f"dtype={self.dtype!r}, {state})")
-
-
-def _read_manifest(path):
-    manifest_path = path / MANIFEST_FILE
-    if not path.is_dir():
-        raise DataError("embedding store folder not found", path=path)
-    if not manifest_path.is_file():
-        raise DataError("missing manifest; not an embedding store (or an unfinished write)",
-                        path=manifest_path)
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"unreadable manifest: {error}", path=manifest_path) from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise DataError(f"not an embedding store manifest: format {got!r}, expected {FORMAT!r}",
-                        path=manifest_path)
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DataError(f"unknown format version {version!r}; this code reads version "
-                        f"{FORMAT_VERSION}", path=manifest_path)
-    for key in ("n_items", "dim"):
-        value = manifest.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise DataError(f"{key} must be an int ≥ 1, got {value!r}", path=manifest_path,
-                            column=key)
-    if manifest.get("dtype") not in DTYPES:
-        raise DataError(f"dtype must be one of {sorted(DTYPES)}, got {manifest.get('dtype')!r}",
-                        path=manifest_path, column="dtype")
-    if manifest.get("byte_order", "little") != "little":
-        raise DataError(f"byte_order must be 'little', got {manifest['byte_order']!r}",
-                        path=manifest_path, column="byte_order")
-    return manifest
-
-
-def _ids_to_arrow(ids, n_items):
-    ids = list(ids.tolist() if hasattr(ids, "tolist") else ids)
-    if len(ids) != n_items:
-        raise ValueError(f"ids must have one entry per matrix row: {len(ids)} ids for "
-                         f"{n_items} rows (row 0 is padding, its id None)")
-    if ids[0] not in (None, ""):
-        raise ValueError(f"ids[0] is the padding row and must be None or '', got {ids[0]!r}")
-    ids[0] = None
-    null_rows = [k for k, v in enumerate(ids[1:], start=1)
-                 if v is None or v == "" or (isinstance(v, float) and np.isnan(v))]
-    if null_rows:
-        raise ValueError(f"ids must be non-null past row 0; null at rows {null_rows[:10]}")
-    try:
-        array = pa.array(ids)
-    except (pa.ArrowException, TypeError, ValueError) as error:
-        raise ValueError(f"ids must be all strings or all integers: {error}") from error
-    index = pd.Index(ids[1:])
-    if not index.is_unique:
-        dupes = index[index.duplicated()].unique()[:5].tolist()
-        raise ValueError(f"ids must be unique; duplicated: {dupes}")
-    return array
-
-
-def _config_to_dict(config):
-    if config is None:
-        return None
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
-    if not isinstance(config, dict):
-        raise ValueError(f"config must be a dict, a dataclass or None, got "
-                         f"{type(config).__name__}")
-    try:
-        # Round-trip now so a non-JSON value fails before anything is written.
-        return json.loads(json.dumps(config, default=_json_default))
-    except TypeError as error:
-        raise ValueError(f"config must be JSON-serializable: {error}") from error
-
-
-def _json_default(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
-def _sha256_file(path, chunk=8 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _advise_huge_pages(matrix):
