@@ -1,12 +1,12 @@
 """`ModelConfig`: every setting of a model, frozen and recorded in the run directory.
 
-The architecture follows the official HierTCN code (REFERENCE.md §2): 10 sessions per batch
-row, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5 and
-dilations 1, 2, 4, …; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200. The training
-defaults come from the sweep in docs/tuning.md (the official code's were 32 rows, learning rate
-1e-3, no dropout, an untied output table): 8 rows per batch, learning rate 3e-3 (with the
-plateau schedule of `TrainConfig`), dropout 0.1 inside the network and on the input item
-vectors, and tied input/output item tables in the learned space.
+The architecture follows the official HierTCN code (docs/concepts.md#official-code-settings):
+10 sessions per batch row, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with
+kernel 5 and dilations 1, 2, 4, …; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200. The
+training defaults come from the sweep in docs/tuning.md (the official code's were 32 rows,
+learning rate 1e-3, no dropout, an untied output table): 8 rows per batch, learning rate 3e-3
+(with the plateau schedule of `TrainConfig`), dropout 0.1 inside the network and on the input
+item vectors, and tied input/output item tables in the learned space.
 """
 
 from __future__ import annotations

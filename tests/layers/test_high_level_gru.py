@@ -334,3 +334,15 @@ def test_keras_file_round_trip(save_and_load, np_out):
     assert isinstance(loaded.get_layer("high_level"), HighLevelGRU)
     for got, want in zip(np_out(loaded, inputs), np_out(model, inputs)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_step_is_one_unmasked_slot_of_the_reference():
+    # `step(state, summary)` = the stacked cells only: the reference with one real slot, no
+    # user start and no decay, started from `state`.
+    layer, weights = _layer()
+    x, start, mask = _data(slots=1)
+    start[:] = False
+    h0 = np.random.default_rng(2).normal(size=(2, 5)).astype("float32")
+    new = keras.ops.convert_to_numpy(layer.step(h0, x[:, 0]))
+    _, ref_final = np_high_level_gru(weights, x, start, mask, h0=h0)
+    np.testing.assert_allclose(new, ref_final, rtol=1e-5, atol=1e-6)
