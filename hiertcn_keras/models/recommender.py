@@ -3,9 +3,11 @@
 The functional user model maps a batch to user embeddings u `[B, S, L, E]` (or `[B, T, E]`).
 Scores are inner products with item vectors:
 
-- `learned` item space: an untied output table W `[n_catalogue + 1, E]` plus bias b; training
-  with full-softmax cross-entropy over the catalogue (never a softmax applied twice: the loss
-  takes logits) or sampled softmax with log-Q correction for large catalogues;
+- `learned` item space: an output table W `[n_catalogue + 1, E]` plus bias b, either the input
+  item table's first rows (tied, the default: GRU4Rec's "constrained embedding") or its own
+  weights (`tied_embeddings=False`); training with full-softmax cross-entropy over the
+  catalogue (never a softmax applied twice: the loss takes logits) or sampled softmax with
+  log-Q correction for large catalogues;
 - `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
   NCE, BPR or Hinge (docs/concepts.md#item-spaces-and-losses) with K negatives shared by the batch,
   drawn uniformly or by popularity^α from the catalogue.
