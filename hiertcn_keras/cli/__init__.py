@@ -124,6 +124,9 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as error:  # unwritable or vanished paths: the message names the file
+        print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -213,13 +213,17 @@ def refit_run(args, selection_run, out, matrix=None, refit_data=None):
 
 def train_with_refit(args, model, out, refit_data=None):
     """`train --refit`: the selection run (validation, early stopping) next to `out`, then the refit."""
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.training.refit import refit_paths
     from hiertcn_keras.training.trainer import train
 
-    _, config, matrix = _base(args, model)
     selection = refit_paths(out)[0]
+    inputs = [args.data, getattr(args, "item_embeddings", None)]
+    for folder in (out, selection):
+        output_guard.check_output(folder, "run", inputs=inputs, overwrite=getattr(args, "overwrite", False))
+    _, config, matrix = _base(args, model)
     train(args.data, config, _train_config(args, strategy=getattr(args, "strategy", "default")), selection,
-          item_matrix=matrix, evaluate_test=False)
+          item_matrix=matrix, evaluate_test=False, overwrite=getattr(args, "overwrite", False))
     return refit_run(args, selection, out, matrix, refit_data)
 
 
@@ -250,6 +254,9 @@ def cmd_tune(args):
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "study.db").is_file():
+        raise ValueError(f"--out {out}: exists and is not a search written by `hiertcn tune` (nothing there is "
+                         "replaced); choose another folder")
     if args.model in NEURAL:
         metrics = tune_neural_model(args, args.model, out)
     else:

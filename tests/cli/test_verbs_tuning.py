@@ -61,3 +61,9 @@ def test_a_run_still_improving_at_its_cap_is_flagged(capsys):
     lines = table_warnings([{"model": "hiertcn", "still_improving": True, "best_epoch": 10, "epoch_cap": 10},
                             {"model": "gru", "still_improving": False}])
     assert len(lines) == 1 and "not converged" in lines[0] and "hiertcn" in capsys.readouterr().err
+
+
+def test_tune_refuses_a_folder_it_did_not_write(prepared, tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("a user's file")
+    assert cli.main(["tune", "--data", str(prepared), "--model", "sknn", "--out", str(tmp_path)]) == 2
+    assert "not a search" in capsys.readouterr().err and (tmp_path / "mine.txt").read_text() == "a user's file"
