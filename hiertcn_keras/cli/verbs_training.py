@@ -10,15 +10,16 @@ from hiertcn_keras.cli.common import (
     add_model_options,
     add_overwrite,
     formatter,
-    model_overrides,
-    schedule_overrides,
 )
 from hiertcn_keras.cli.verbs_tuning import (
     add_budget_options,
     baseline_result,
     budget_label,
+    fit_baseline,
+    model_setup,
     neural_result,
     table_warnings,
+    train_config_of,
     train_with_refit,
 )
 
@@ -140,22 +141,11 @@ def _add_compare(sub):
 
 def _train_one(args, model, out):
     from hiertcn_keras.artifacts import output_guard
-    from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.item_vectors import load_item_vectors
-    from hiertcn_keras.training.train_config import TrainConfig
-    from hiertcn_keras.training.trainer import model_config_for, train
+    from hiertcn_keras.training.trainer import train
 
     output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
-    dataset = PreparedDataset(args.data)
-    matrix = None
-    if args.item_space == "pretrained":
-        if not args.item_embeddings:
-            raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
-        matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
-    config = model_config_for(dataset, **model_overrides(args, model))
-    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
-                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                               strategy=getattr(args, "strategy", "default"), **schedule_overrides(args))
+    _, config, matrix = model_setup(args, model)
+    train_config = train_config_of(args, strategy=getattr(args, "strategy", "default"))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 
@@ -186,18 +176,7 @@ def cmd_train(args):
 
 
 def _simple_baseline(name, dataset, item_embeddings=None):
-    from hiertcn_keras.models import item_vectors, simple_baselines
-
-    train_view = dataset.view("train")
-    vectors = None
-    if name in ("mv", "maxitem"):
-        if item_embeddings:
-            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
-        else:
-            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
-    cls = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-           "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}[name]
-    return cls().fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+    return fit_baseline(dataset, name, {}, item_embeddings)
 
 
 def _evaluate(args, *, run=None, model=None):

@@ -103,7 +103,8 @@ def fit_baseline(dataset, name, params, item_embeddings=None):
     return classes[name](**params).fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
 
 
-def _train_config(args, **changes):
+def train_config_of(args, **changes):
+    """The `TrainConfig` of the training flags of `args` (with `changes`)."""
     from hiertcn_keras.cli.common import schedule_overrides
     from hiertcn_keras.training.train_config import TrainConfig
 
@@ -114,7 +115,8 @@ def _train_config(args, **changes):
     return TrainConfig(**values)
 
 
-def _base(args, model):
+def model_setup(args, model):
+    """`(dataset, ModelConfig, item matrix or None)` of the model flags of `args` for `model`."""
     from hiertcn_keras.cli.common import model_overrides
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
@@ -136,8 +138,8 @@ def tune_neural_model(args, model, out, refit_out=None, refit_data=None):
     """
     from hiertcn_keras.training.tuning import tune_neural
 
-    _, config, matrix = _base(args, model)
-    result = tune_neural(args.data, config, _train_config(args), out, tune_config_of(args), item_matrix=matrix)
+    _, config, matrix = model_setup(args, model)
+    result = tune_neural(args.data, config, train_config_of(args), out, tune_config_of(args), item_matrix=matrix)
     metrics = result["test"]
     if getattr(args, "refit", False):
         refit_out = Path(out) / "refit" if refit_out is None else refit_out
@@ -206,7 +208,7 @@ def refit_run(args, selection_run, out, matrix=None, refit_data=None):
     from hiertcn_keras.training.refit import refit
 
     print(f"refit: retraining {selection_run} on training + validation into {out}", flush=True)
-    _, _, metrics = refit(args.data, selection_run, _train_config(args), out, item_matrix=matrix,
+    _, _, metrics = refit(args.data, selection_run, train_config_of(args), out, item_matrix=matrix,
                           refit_data=refit_data)
     return metrics
 
@@ -221,8 +223,8 @@ def train_with_refit(args, model, out, refit_data=None):
     inputs = [args.data, getattr(args, "item_embeddings", None)]
     for folder in (out, selection):
         output_guard.check_output(folder, "run", inputs=inputs, overwrite=getattr(args, "overwrite", False))
-    _, config, matrix = _base(args, model)
-    train(args.data, config, _train_config(args, strategy=getattr(args, "strategy", "default")), selection,
+    _, config, matrix = model_setup(args, model)
+    train(args.data, config, train_config_of(args, strategy=getattr(args, "strategy", "default")), selection,
           item_matrix=matrix, evaluate_test=False, overwrite=getattr(args, "overwrite", False))
     return refit_run(args, selection, out, matrix, refit_data)
 
