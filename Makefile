@@ -32,8 +32,8 @@ train: install
 	$(BIN)/hiertcn synth --out $(RUN_DIR)/log.csv --users $(USERS) --items $(ITEMS) --seed $(SEED)
 	$(BIN)/hiertcn prepare --input $(RUN_DIR)/log.csv --format generic --out $(RUN_DIR)/prepared
 	$(BIN)/hiertcn stats $(RUN_DIR)/prepared
-	$(BIN)/hiertcn compare --data $(RUN_DIR)/prepared --models hiertcn sknn mv pop --epochs $(EPOCHS) --quiet \
-		--tune --trials $(TRIALS) --oracle-log $(RUN_DIR)/log.csv --out $(RUN_DIR)/compare
+	$(BIN)/hiertcn compare --data $(RUN_DIR)/prepared --models hiertcn successor sknn mv pop --epochs $(EPOCHS) \
+		--quiet --tune --trials $(TRIALS) --oracle-log $(RUN_DIR)/log.csv --out $(RUN_DIR)/compare
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -10,16 +10,17 @@ from hiertcn_keras.cli.common import (
     add_model_options,
     add_overwrite,
     formatter,
+    model_overrides,
+    schedule_overrides,
 )
+from hiertcn_keras.cli.test_log import add_test_log_options, evaluate_test_log
 from hiertcn_keras.cli.verbs_tuning import (
     add_budget_options,
     baseline_result,
     budget_label,
-    fit_baseline,
-    model_setup,
+    chosen_history,
     neural_result,
     table_warnings,
-    train_config_of,
     train_with_refit,
 )
 
@@ -61,7 +62,8 @@ def _add_train(sub):
                   --strategy multi-worker --batch-size 64"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     add_overwrite(p, "run directory (also: discard a leftover RUN_DIR.partial checkpoint of other settings)")
@@ -86,17 +88,24 @@ def _add_evaluate(sub):
             """\
             Rank every scored target of a split against the whole catalogue (items seen in
             training) and report Recall@1/5/10/20, MRR, MRP and NDCG@10. Ties count against the
-            model by default (--tie-policy conservative); `optimistic` is the official code's."""
+            model by default (--tie-policy conservative); `optimistic` is the official code's.
+
+            --test-log scores a held-out log of your own instead (a run only; read with the same
+            flags as `prepare`), prepared with the run's vocabulary and session settings: events
+            of unknown items are removed and counted, items never seen in training are inputs but
+            not scored, each user starts from the zero state; the coverage is reported."""
         ),
         epilog=textwrap.dedent(
             """\
             examples:
               hiertcn evaluate --data prepared --run runs/hiertcn --out hiertcn-test.json
               hiertcn evaluate --data prepared --model mv --out mv.json
-              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json"""
+              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json
+              hiertcn evaluate --run runs/hiertcn --test-log my-test.csv --out my-test.json"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--run", metavar="RUN_DIR", help="a run directory written by `hiertcn train`")
     who.add_argument("--model", choices=SIMPLE, help="a simple baseline")
@@ -105,6 +114,7 @@ def _add_evaluate(sub):
     p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
     p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
+    add_test_log_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -114,15 +124,20 @@ def _add_compare(sub):
         help="train/evaluate several models on one dataset and print the paper-style table",
         formatter_class=formatter,
         description="Train every neural model named (into OUT/MODEL), evaluate it and every simple baseline "
-        "on the same split, and print and save (OUT/table.md, OUT/table.json) the paper-style table.",
+        "on the same split, and print and save (OUT/table.md, OUT/table.json) the table: mean ± standard "
+        "deviation over --seeds, scored events, coverage (scored / all targets; a warning below 50%), epochs "
+        "trained, best epoch, training time and a ↑ mark where the best epoch was the last (still improving).",
         epilog=textwrap.dedent(
             """\
             example:
               hiertcn compare --data prepared --models hiertcn hiergru hrnn tcn gru mv maxitem pop sknn \\
-                  --epochs 10 --out runs/compare"""
+                  --epochs 10 --out runs/compare
+              hiertcn compare --data prepared --models hiertcn gru successor sr iknn vsknn recentpop \\
+                  --seeds 3 --out runs/compare-3seeds"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
     add_overwrite(p, "compare folder")
@@ -135,17 +150,31 @@ def _add_compare(sub):
     p.add_argument("--refit", action="store_true", help="after choosing on validation, retrain (refit) every model "
                    "on training + validation before the test split (data in OUT/refit-data)")
     add_budget_options(p)
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train every neural model with N seeds (--seed, --seed + 1, ...; runs in OUT/MODEL/seed-S "
+                   "when N > 1) and report mean ± standard deviation; simple baselines are deterministic and run "
+                   "once (default 1)")
     add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
 
-def _train_one(args, model, out):
+def _train_one(args, model, out, seed=None):
     from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.training.trainer import train
 
     output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
-    _, config, matrix = model_setup(args, model)
-    train_config = train_config_of(args, strategy=getattr(args, "strategy", "default"))
+    dataset = PreparedDataset(args.data)
+    matrix = None
+    if args.item_space == "pretrained":
+        if not args.item_embeddings:
+            raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
+        matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    seed = args.seed if seed is None else seed
+    config = model_config_for(dataset, **dict(model_overrides(args, model), seed=seed))
+    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=seed,
+                               jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
+                               strategy=getattr(args, "strategy", "default"),
+                               memory_check=not args.no_memory_check, **schedule_overrides(args))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 
@@ -176,7 +205,12 @@ def cmd_train(args):
 
 
 def _simple_baseline(name, dataset, item_embeddings=None):
-    return fit_baseline(dataset, name, {}, item_embeddings)
+    from hiertcn_keras.models import baselines, item_vectors
+
+    vectors = None
+    if name in baselines.VECTOR_BASELINES and item_embeddings:
+        vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    return baselines.fit_baseline(name, dataset, item_vectors=vectors)
 
 
 def _evaluate(args, *, run=None, model=None):
@@ -205,7 +239,12 @@ def cmd_evaluate(args):
     if args.out:
         output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
 
-    metrics = _evaluate(args, run=args.run, model=args.model)
+    if args.test_log is not None:
+        metrics = evaluate_test_log(args)
+    elif args.data is None:
+        raise ValueError("--data is required (or --run with --test-log)")
+    else:
+        metrics = _evaluate(args, run=args.run, model=args.model)
     if args.run:
         metrics["run"] = str(args.run)
     if args.out:
@@ -214,11 +253,18 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
+    import json
     from pathlib import Path
 
-    from hiertcn_keras.artifacts import atomic, output_guard
-    from hiertcn_keras.training.report import format_table
+    from hiertcn_keras.artifacts import output_guard
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training import comparison
+    from hiertcn_keras.training.seeds import split_targets, training_facts
 
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be ≥ 1, got {args.seeds}")
+    if (args.tune or args.refit) and args.seeds > 1:
+        raise ValueError("--tune and --refit run one seed (--seed); drop --seeds")
     out = Path(args.out)
     if (args.tune or args.refit) and args.split != "test":
         raise ValueError("--tune and --refit choose on the validation split and report the test split; "
@@ -227,37 +273,45 @@ def cmd_compare(args):
     out.mkdir(parents=True, exist_ok=True)
     if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
         output_guard.write_marker(out, "compare")
-    results = []
-    for name in args.models:
+    dataset = PreparedDataset(args.data)
+    seeds = [args.seed + i for i in range(args.seeds)]
+
+    def run_neural(name, seed):
+        run_dir = out / name if len(seeds) == 1 else out / name / f"seed-{seed}"
+        print(f"== {name} (seed {seed})", flush=True)
+        if args.tune or args.refit:
+            metrics = neural_result(args, name, out)
+            return dict(metrics, **training_facts(chosen_history(args, name, out), args.monitor))
+        metrics = _train_one(args, name, run_dir, seed=seed)
+        if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
+            metrics = _evaluate(args, run=run_dir)
+        record = json.loads((run_dir / "config.json").read_text())
+        history = json.loads((run_dir / "history.json").read_text())
+        return dict(metrics, train_seconds=record["train_seconds"], **training_facts(history, args.monitor))
+
+    def run_baseline(name):
         print(f"== {name}", flush=True)
-        if name in NEURAL and (args.tune or args.refit):
-            results.append(neural_result(args, name, out))
-        elif name in NEURAL:
-            metrics = _train_one(args, name, out / name)
-            results.append(metrics if args.split == "test" and args.tie_policy == metrics["tie_policy"]
-                           else _evaluate(args, run=out / name))
-        elif args.tune or args.refit:
-            results.append(baseline_result(args, name, out))
-        else:
-            results.append(_evaluate(args, model=name))
-        print(format_table(results[-1:]), flush=True)
+        if args.tune or args.refit:
+            return baseline_result(args, name, out)
+        return _evaluate(args, model=name)
+
+    rows = comparison.compare_models(args.models, seeds, run_neural=run_neural, run_baseline=run_baseline,
+                                     neural=NEURAL, n_targets=split_targets(dataset, args.split))
     if args.oracle_log:
-        from hiertcn_keras.data.dataset import PreparedDataset
         from hiertcn_keras.data.oracle import oracle_for_split
 
-        dataset = PreparedDataset(args.data)
         oracle = oracle_for_split(args.oracle_log, dataset, args.split)
         oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
-        results.append(oracle)
-    table = format_table(results)
-    if args.tune:
-        table += "\n" + budget_label(args)
-    if args.refit:
-        table += "\nrefit: every model retrained on training + validation before the test split"
-    table = "\n".join([table, *table_warnings(results)])
-    atomic.write_json(out / "table.json", results)
-    with atomic.atomic_file(out / "table.md") as f:
-        f.write(table + "\n")
+        rows.append(oracle)
+    if args.tune or args.refit:
+        labels = [budget_label(args)] if args.tune else []
+        if args.refit:
+            labels.append("refit: every model retrained on training + validation before the test split")
+    else:
+        labels = [f"budget: untuned, at most {args.epochs} epochs (patience {args.patience} on validation "
+                  f"{args.monitor}), seeds {', '.join(map(str, seeds))}"]
+    table = comparison.format_comparison(rows, labels=[*labels, *table_warnings(rows)])
+    comparison.write_comparison(out, rows, table)
     print(table)
     if any(name in NEURAL for name in args.models):
         print(f"training curves: tensorboard --logdir {out}")

@@ -6,10 +6,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from hiertcn_keras.cli.common import NEURAL, add_model_options, formatter
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter
 
 ORDER = 25
-TUNABLE_BASELINES = ("sknn", "mv", "maxitem")
 COVERAGE_WARNING = 0.5
 
 
@@ -40,7 +39,7 @@ def register(sub):
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
-    p.add_argument("--model", choices=NEURAL + TUNABLE_BASELINES, default="hiertcn", help="default hiertcn")
+    p.add_argument("--model", choices=NEURAL + SIMPLE, default="hiertcn", help="default hiertcn")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of the search (resumed if it exists)")
     add_budget_options(p)
     p.add_argument("--refit", action="store_true", help="retrain the best setting on training + validation "
@@ -73,34 +72,31 @@ def budget_label(args):
             "(the first trial of each is its default setting)")
 
 
-def _baseline_classes():
-    from hiertcn_keras.models import simple_baselines
-
-    return {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-            "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
-
-
 def baseline_defaults(name):
     """A simple baseline's constructor defaults `{parameter: value}`."""
     import inspect
 
-    signature = inspect.signature(_baseline_classes()[name])
+    from hiertcn_keras.models import baselines
+
+    signature = inspect.signature(baselines.BASELINES[name])
     return {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
 
 
 def fit_baseline(dataset, name, params, item_embeddings=None):
     """A simple baseline fitted on `dataset`'s training split with constructor `params`."""
-    from hiertcn_keras.models import item_vectors
+    from hiertcn_keras.models import baselines, item_vectors
 
-    classes = _baseline_classes()
-    train_view = dataset.view("train")
     vectors = None
-    if name in ("mv", "maxitem"):
-        if item_embeddings:
-            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
-        else:
-            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
-    return classes[name](**params).fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+    if name in baselines.VECTOR_BASELINES and item_embeddings:
+        vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    return baselines.fit_baseline(name, dataset, item_vectors=vectors, **params)
+
+
+def tunable(name):
+    """Whether a simple baseline has parameters to search (its class's `PARAMS`)."""
+    from hiertcn_keras.models import baselines
+
+    return bool(baselines.search_space(name))
 
 
 def train_config_of(args, **changes):
@@ -110,7 +106,8 @@ def train_config_of(args, **changes):
 
     values = dict(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                   jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                  tie_policy=getattr(args, "tie_policy", "conservative"), **schedule_overrides(args))
+                  tie_policy=getattr(args, "tie_policy", "conservative"),
+                  memory_check=not getattr(args, "no_memory_check", False), **schedule_overrides(args))
     values.update(changes)
     return TrainConfig(**values)
 
@@ -162,7 +159,7 @@ def baseline_result(args, name, out):
     from hiertcn_keras.training.evaluate import evaluate_baseline
 
     out = Path(out)
-    if args.tune and name in TUNABLE_BASELINES:
+    if args.tune and tunable(name):
         return tune_baseline_model(args, name, out / f"{name}-tune", refit_data=out / "refit-data")
     dataset = refit_dataset(args, out / "refit-data") if args.refit else PreparedDataset(args.data)
     metrics = evaluate_baseline(fit_baseline(dataset, name, {}, getattr(args, "item_embeddings", None)), dataset,
@@ -178,12 +175,15 @@ def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
     dataset at `refit_data`, default `out/refit-data`) and scored there.
     """
     from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.baselines import categorical_space
     from hiertcn_keras.training.evaluate import evaluate_baseline
     from hiertcn_keras.training.tuning import tune_baseline
 
+    if not tunable(name):
+        raise ValueError(f"{name} has no parameters to tune")
     dataset = dataset or PreparedDataset(args.data)
     embeddings = getattr(args, "item_embeddings", None)
-    result = tune_baseline(name, dataset, out, tune_config_of(args),
+    result = tune_baseline(name, dataset, out, tune_config_of(args), space=categorical_space(name),
                            fit=lambda n, params: fit_baseline(dataset, n, params, embeddings),
                            tie_policy=getattr(args, "tie_policy", "conservative"), defaults=baseline_defaults(name))
     metrics = result["test"]
@@ -193,6 +193,17 @@ def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
                                     name=name, tie_policy=getattr(args, "tie_policy", "conservative"))
         metrics.update(tuned_params=result["best_params"], refit=True)
     return metrics
+
+
+def chosen_history(args, name, out):
+    """The history of the run whose validation curve chose `compare`'s `name` under --tune/--refit."""
+    import json
+
+    from hiertcn_keras.training.refit import refit_paths
+
+    out = Path(out)
+    run = out / f"{name}-tune" / "best" if args.tune else refit_paths(out / name)[0]
+    return json.loads((run / "history.json").read_text())
 
 
 def refit_dataset(args, path):

@@ -42,15 +42,6 @@ NEURAL_SPACE = {
     "tied_embeddings": ("categorical", (False, True)),
     "embedding_dim": ("categorical", (64, 128)),
 }
-# Simple baselines' own parameters (constructor arguments), searched on the same split.
-BASELINE_SPACE = {
-    "sknn": {"k": ("categorical", (25, 50, 100, 200, 500)), "user_sessions": ("categorical", (1, 2, 4)),
-             "history_weight": ("categorical", (0.0, 0.25, 0.5, 1.0))},
-    "mv": {"window": ("categorical", (1, 2, 3, 5, 10, 20))},
-    "maxitem": {"window": ("categorical", (1, 2, 3, 5, 10, 20))},
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class TuneConfig:
     """The budget and target of a search.
@@ -294,7 +285,7 @@ def tune_neural(data_dir, base_config, train_config, out_dir, tune_config, *, it
     return result
 
 
-def tune_baseline(name, dataset, out_dir, tune_config, *, fit, space=None, tie_policy="conservative",
+def tune_baseline(name, dataset, out_dir, tune_config, *, fit, space, tie_policy="conservative",
                   defaults=None):
     """Search a simple baseline's parameters on the validation split.
 
@@ -302,12 +293,13 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, space=None, tie_p
     budget covers the grid, else `trials` distinct ones.
 
     Args:
-        name: str. A key of `BASELINE_SPACE`.
+        name: str. The baseline's name.
         dataset: `PreparedDataset`.
         out_dir: str or Path. The search's folder (trials files and `best.json`).
         tune_config: `TuneConfig`.
         fit: callable `(name, params) -> fitted baseline` (fit on the training split).
-        space: dict `{parameter: ("categorical", values)}`. Defaults to `BASELINE_SPACE[name]`.
+        space: dict `{parameter: ("categorical", values)}` (the baseline class's `PARAMS`,
+            `hiertcn_keras.models.baselines.categorical_space`).
         tie_policy: str. Defaults to `conservative`.
         defaults: dict or `None`. The baseline's default parameters, tried first.
 
@@ -318,7 +310,6 @@ def tune_baseline(name, dataset, out_dir, tune_config, *, fit, space=None, tie_p
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    space = BASELINE_SPACE[name] if space is None else space
     log = TrialLog(out_dir)
     import optuna
 

@@ -37,7 +37,7 @@ def test_compare_tune_refit_tables_carry_budget_refit_and_coverage(prepared, tmp
     assert "at most 2 trials per model" in table and "refit" in table
     results = json.loads((out / "table.json").read_text())
     assert [r["model"] for r in results] == ["sknn", "pop"]
-    assert all(r["refit"] and r["n_scored"] <= r["n_targets"] for r in results)
+    assert all(r["runs"][0]["refit"] and r["n_events"] <= r["n_targets"] for r in results)
     assert (out / "refit-data" / "config.json").is_file() and (out / "sknn-tune" / "trials.json").is_file()
 
 

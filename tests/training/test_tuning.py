@@ -73,7 +73,9 @@ def test_baseline_search_visits_distinct_settings(tiny_data_dir, tmp_path):
         return SessionKNN(**params).fit(dataset.view("train"), dataset.n_items, dataset.n_catalogue)
 
     defaults = {"k": 100, "user_sessions": 2, "history_weight": 0.5}
-    result = tune_baseline("sknn", dataset, tmp_path, TuneConfig(trials=4), fit=fit, defaults=defaults)
+    space = {"k": ("categorical", (25, 100, 500)), "user_sessions": ("categorical", (1, 2)),
+             "history_weight": ("categorical", (0.5, 1.0))}
+    result = tune_baseline("sknn", dataset, tmp_path, TuneConfig(trials=4), fit=fit, space=space, defaults=defaults)
     trials = json.loads((tmp_path / "trials.json").read_text())
     assert trials[0]["params"] == defaults and seen[0] == defaults
     assert len(trials) == 4 and len({json.dumps(t["params"], sort_keys=True) for t in trials}) == 4
