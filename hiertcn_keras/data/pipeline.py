@@ -13,6 +13,8 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
+from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: F401  (re-exported)
+
 
 def make_dataset(batcher, *, prefetch=2, first_epoch=0):
     """Wrap a `QueueBatcher` in a `tf.data.Dataset` of dicts of fixed-shape tensors.
@@ -39,7 +41,3 @@ def make_dataset(batcher, *, prefetch=2, first_epoch=0):
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
     return dataset.prefetch(prefetch)
 
-
-def batch_nbytes(batch):
-    """Bytes held by one batch (dict of arrays or tensors)."""
-    return int(sum(np.asarray(v).nbytes for v in batch.values()))

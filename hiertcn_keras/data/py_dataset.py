@@ -11,6 +11,7 @@ same order.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 class QueueBatches(keras.utils.PyDataset):
@@ -71,3 +72,8 @@ def training_batches(batcher, *, first_epoch=0):
 
         return make_dataset(batcher, first_epoch=first_epoch)
     return QueueBatches(batcher, first_epoch=first_epoch)
+
+
+def batch_nbytes(batch):
+    """Bytes held by one batch (dict of arrays or tensors)."""
+    return int(sum(np.asarray(v).nbytes for v in batch.values()))
