@@ -11,10 +11,10 @@ online serving. A store is a folder:
 - A store written by many workers (`store_shards.write_shard`) has `sharding` in its manifest
   and `shards/shard-i-of-n.json` records, one per shard, each with its rows' sha256.
 
-Opening maps the file (`numpy.memmap`, read-only) instead of reading it, so it costs the same
-for 10 items or 10M: the kernel pages rows in when they are first gathered, and processes that
-open the same store share those pages (the "huge-page table" of DESIGN.md §3; the mapping asks
-for transparent huge pages where Linux offers them). `numpy.save`/`numpy.load(mmap_mode="r")`
+Opening maps the file (`numpy.memmap`, read-only) instead of reading it, so it costs the same for 10
+items or 10M: the kernel pages rows in when they are first gathered, and processes that open the
+same store share those pages (the "huge-page table" of docs/concepts.md#item-embeddings; the mapping
+asks for transparent huge pages where Linux offers them). `numpy.save`/`numpy.load(mmap_mode="r")`
 would map too, but has no place for the ids, the config or a checksum, hence this small format.
 
 The store never alters the data: row 0 is written and read back exactly as given. The models

@@ -145,6 +145,7 @@ def cmd_train(args):
         return
     print(format_table([metrics]))
     print(f"run written to {args.out}")
+    print(f"training curves: tensorboard --logdir {args.out}/logs")
 
 
 def _simple_baseline(name, dataset, item_embeddings=None):
@@ -223,3 +224,5 @@ def cmd_compare(args):
     with atomic.atomic_file(out / "table.md") as f:
         f.write(table + "\n")
     print(table)
+    if any(name in NEURAL for name in args.models):
+        print(f"training curves: tensorboard --logdir {out}")

@@ -1,8 +1,8 @@
 """`ModelConfig`: every setting of a model, frozen and recorded in the run directory.
 
-Defaults follow the official HierTCN code (REFERENCE.md §2): 32 rows × 10 sessions per batch,
-item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5 and dilations
-1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
+Defaults follow the official HierTCN code (docs/concepts.md#official-code-settings): 32 rows × 10
+sessions per batch, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5
+and dilations 1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
 """
 
 from __future__ import annotations
