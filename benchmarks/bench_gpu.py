@@ -63,14 +63,14 @@ def train_step_flops(model, batch):
         return None
     import jax
 
-    def loss(trainable, non_trainable, metrics_variables):
+    def loss(trainable, non_trainable, metrics_variables, optimizer_variables):
         value, _ = model.compute_loss_and_updates(trainable, non_trainable, metrics_variables, batch, None, None,
-                                                  training=True)
+                                                  training=True, optimizer_variables=optimizer_variables)
         return value
 
     grad = jax.jit(jax.grad(loss))
-    values = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
-              [v.value for v in model.metrics_variables])
+    values = [[v.value for v in variables] for variables in (
+        model.trainable_variables, model.non_trainable_variables, model.metrics_variables, model.optimizer.variables)]
     analysis = grad.lower(*values).compile().cost_analysis()
     if isinstance(analysis, list):  # older JAX: one dict per device program
         analysis = analysis[0] if analysis else {}
