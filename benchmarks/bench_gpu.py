@@ -108,8 +108,12 @@ def measure(dataset, name, batch_size, item_space, steps, warmup, overrides):
 
 def run(dataset, models, batch_sizes, item_spaces, steps, warmup, overrides):
     """Every model × batch size × item space; adds `time_ratio_to_hiertcn` and `hours_per_1p6b`."""
-    results = [measure(dataset, m, b, s, steps, warmup, overrides)
-               for s in item_spaces for b in batch_sizes for m in models]
+    results = []
+    for space in item_spaces:
+        for batch_size in batch_sizes:
+            for model in models:
+                results.append(measure(dataset, model, batch_size, space, steps, warmup, overrides))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # progress, one line each
     for r in results:
         base = next((q for q in results if q["model"] == "hiertcn" and q["batch_size"] == r["batch_size"]
                      and q["item_space"] == r["item_space"]), None)
