@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter, model_overrides
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, add_overwrite, formatter, model_overrides
 
 ORDER = 20
 
@@ -47,6 +47,7 @@ def _add_train(sub):
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
     p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    add_overwrite(p, "run directory (also: discard a leftover RUN_DIR.partial checkpoint of other settings)")
     add_model_options(p)
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="default: one device; mirrored: every local GPU (or logical CPU device); "
@@ -104,6 +105,7 @@ def _add_compare(sub):
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
     p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
+    add_overwrite(p, "compare folder")
     p.add_argument("--split", choices=("valid", "test"), default="test")
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
@@ -113,11 +115,13 @@ def _add_compare(sub):
 
 
 def _train_one(args, model, out):
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
     from hiertcn_keras.training.train_config import TrainConfig
     from hiertcn_keras.training.trainer import model_config_for, train
 
+    output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
     dataset = PreparedDataset(args.data)
     matrix = None
     if args.item_space == "pretrained":
@@ -127,9 +131,15 @@ def _train_one(args, model, out):
     config = model_config_for(dataset, **model_overrides(args, model))
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                               strategy=getattr(args, "strategy", "default"))
-    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
+                               strategy=getattr(args, "strategy", "default"),
+                               memory_check=not args.no_memory_check)
+    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
+
+
+def _inputs(args):
+    """The paths a training or evaluation command reads (an output may not touch them)."""
+    return [getattr(args, name, None) for name in ("data", "item_embeddings", "run", "oracle_log")]
 
 
 def cmd_train(args):
@@ -183,8 +193,11 @@ def _evaluate(args, *, run=None, model=None):
 
 
 def cmd_evaluate(args):
-    from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.training.report import format_table
+
+    if args.out:
+        output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
 
     metrics = _evaluate(args, run=args.run, model=args.model)
     if args.run:
@@ -197,10 +210,14 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from pathlib import Path
 
-    from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)
+    output_guard.check_output(out, "compare", inputs=_inputs(args), overwrite=args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
+        output_guard.write_marker(out, "compare")
     results = []
     for name in args.models:
         print(f"== {name}", flush=True)

@@ -28,6 +28,9 @@ class TrainConfig:
             `hiertcn_keras.training.distribute` and docs/distributed.md. The model's
             `batch_size` stays the global batch: each of N replicas carries B / N rows.
             Defaults to `default`.
+        memory_check: bool. Refuse, before the model is built, a config whose estimated step
+            peak exceeds the available memory (`hiertcn_keras.training.memory_check`).
+            Defaults to `True`.
     """
 
     epochs: int = 10
@@ -39,11 +42,14 @@ class TrainConfig:
     verbose: int = 1
     seed: int = 0
     strategy: str = "default"
+    memory_check: bool = True
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be ≥ 0, got {self.patience}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
