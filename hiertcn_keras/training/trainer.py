@@ -1,8 +1,8 @@
 """`train`: fit a neural model on a prepared dataset and write its run directory.
 
 The loop is Keras' own `fit` over the queue batches (tf.data and XLA on the TensorFlow backend,
-a NumPy `PyDataset` on JAX and PyTorch, where TensorFlow need not be installed), with: full-catalogue validation metrics every epoch, early stopping on a named
-metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
+a NumPy `PyDataset` on JAX and PyTorch, where TensorFlow need not be installed), with:
+full-catalogue validation metrics every epoch, early stopping on a named metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
 started again with the same command resumes where it stopped, TensorBoard logs and progress
 bars. The high-level state of every queue row is carried between batches inside the model and
 reset exactly where a user starts.
@@ -49,7 +49,7 @@ def _jit(train_config):
     if train_config.jit_compile == "auto":
         # Not under a strategy: the all-gather of sparse (embedding) gradients between workers
         # has no XLA CPU kernel (CollectiveGatherV2, measured with TF 2.21).
-        # JAX always compiles its step (jax.jit; without it every op runs eagerly, ~100× slower);
+        # JAX compiles its step with jax.jit (without it every op is dispatched eagerly);
         # PyTorch stays eager (torch.compile costs minutes for small gains).
         return keras.backend.backend() == "jax" or (
             keras.backend.backend() == "tensorflow" and train_config.strategy == "default")
