@@ -2,9 +2,9 @@
 
 The loop is Keras' own `fit` over the queue batches (tf.data and XLA on the TensorFlow backend,
 a NumPy `PyDataset` on JAX and PyTorch, where TensorFlow need not be installed), with:
-full-catalogue validation metrics every epoch, early stopping on a named metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
-started again with the same command resumes where it stopped, TensorBoard logs and progress
-bars. The high-level state of every queue row is carried between batches inside the model and
+full-catalogue validation metrics every epoch, early stopping on a named metric with the best
+weights restored, `BackupAndRestore` checkpoints so that a killed run started again with the
+same command resumes where it stopped, TensorBoard logs and progress bars. The high-level state of every queue row is carried between batches inside the model and
 reset exactly where a user starts.
 """
 
