@@ -66,7 +66,9 @@ def add_overwrite(p, what):
 
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
-SIMPLE = ("mv", "maxitem", "pop", "sknn")
+# The simple baselines' names live in one registry (models/baselines.py); listed here without
+# importing it so that `hiertcn --help` stays fast.
+SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn", "vsknn")
 
 
 def add_model_options(p):
