@@ -84,6 +84,9 @@ def _add_evaluate(sub):
     p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
     p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
+    from hiertcn_keras.cli.fresh import add_rolling_options
+
+    add_rolling_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -183,6 +186,10 @@ def _evaluate(args, *, run=None, model=None):
 
 def cmd_evaluate(args):
     from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.cli.fresh import evaluate_rolling
+
+    if evaluate_rolling(args):
+        return
     from hiertcn_keras.training.report import format_table
 
     metrics = _evaluate(args, run=args.run, model=args.model)
