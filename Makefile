@@ -15,9 +15,13 @@ PYTEST_ARGS ?=
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg setup.py constraints.txt
+$(VENV)/.installed: pyproject.toml setup.cfg setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+# Earlier versions installed tensorflow-cpu, which shares its module folder with tensorflow:
+# remove both so that the install below lays tensorflow down whole.
+	if $(BIN)/python -m pip show -q tensorflow-cpu 2>/dev/null; then \
+		$(BIN)/python -m pip uninstall --quiet -y tensorflow-cpu tensorflow; fi
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 

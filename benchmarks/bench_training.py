@@ -1,11 +1,11 @@
 """Training speed of HierTCN and the neural baselines, measured side by side in one run.
 
-The paper's training-time table (REFERENCE.md §1) has HierTCN 2.53× faster than HierGRU. This
-script trains every model on the same prepared dataset (the default synthetic one unless
-`--data` names another) with its real queue batches, XLA-compiled on the TensorFlow backend,
-and reports steady-state training throughput in *scored events per second* (the same events
-for every model: hierarchical models read them as [B, S, L] session batches, flat models as
-[B, T] history chunks), the implied seconds per epoch, and the ratio of each model's time to
+The paper's training-time table (docs/concepts.md#results-reported-in-the-paper) has HierTCN 2.53×
+faster than HierGRU. This script trains every model on the same prepared dataset (the default
+synthetic one unless `--data` names another) with its real queue batches, XLA-compiled on the
+TensorFlow backend, and reports steady-state training throughput in *scored events per second* (the
+same events for every model: hierarchical models read them as [B, S, L] session batches, flat models
+as [B, T] history chunks), the implied seconds per epoch, and the ratio of each model's time to
 HierTCN's. Compilation is excluded (`--warmup` steps first).
 
     python benchmarks/bench_training.py                      # default synthetic data

@@ -1,7 +1,7 @@
 """Writes the five notebooks of `notebooks/` from the cell sources below (outputs empty).
 
 The notebooks are generated rather than hand-edited so that their code stays reviewable as
-plain Python; the committed copies carry the outputs of a full papermill run (see README.md).
+plain Python; the committed copies carry the outputs of a full papermill run (see notebooks/README.md).
 
     python notebooks/build_notebooks.py                  # (re)write every notebook, outputs cleared
     python notebooks/build_notebooks.py --conclusions    # only refresh the closing paragraphs of the
@@ -110,7 +110,7 @@ popularity (Pop) and a session-kNN (SKNN).
 protocol: a temporal split (the last 10% of time is the test period; each test user's whole
 earlier history builds the state), every target ranked against the **full catalogue**, ties
 counted against the model, metrics averaged per event. Neural models use the official code's
-sizes (REFERENCE.md §2) with Adam lr 1e-3, up to `EPOCHS` epochs with early stopping on
+sizes ([docs/concepts.md](../docs/concepts.md#official-code-settings)) with Adam lr 1e-3, up to `EPOCHS` epochs with early stopping on
 validation Recall@10 (patience 3, best weights restored), seed 0. The paper's numbers are
 printed beside ours for orientation only: their datasets (XING, Pinterest) are not ours, and
 Pinterest ranks the engaged pin among the ~20 pins of its feed view, not the whole catalogue.'''),
@@ -325,7 +325,7 @@ Hinge best on every metric, then NCE, BPR, and L2 last.
 **How.** The item space is our GraphSAGE/PinSage item model (64 dimensions, importance-pooled
 neighbourhoods from random walks, a sampled softmax (τ 0.1) over 500 shared negatives, 5 epochs:
 the defaults of `hiertcn embed-items`), trained on the training events only. HierTCN then trains once per loss (formulas in
-REFERENCE.md §3, as in the official `loss.py`) with 20 negatives drawn uniformly from the
+[docs/concepts.md](../docs/concepts.md#item-spaces-and-losses), as in the official `loss.py`) with 20 negatives drawn uniformly from the
 catalogue — the paper used the other pins of the same feed view, which we do not have — and is
 evaluated like the main table (full catalogue, conservative ties).'''),
     ("params", PARAMS_COMMON + '''\

@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "hiertcn_keras"
 PACKAGE = "hiertcn_keras"
 FLOORS = {
+    "limits": 0,  # hiertcn_keras/limits.py: the input limits every floor shares
     "artifacts": 0,
     "graph": 1,
     "layers": 1,

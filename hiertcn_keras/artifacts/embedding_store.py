@@ -11,10 +11,10 @@ online serving. A store is a folder:
 - A store written by many workers (`store_shards.write_shard`) has `sharding` in its manifest
   and `shards/shard-i-of-n.json` records, one per shard, each with its rows' sha256.
 
-Opening maps the file (`numpy.memmap`, read-only) instead of reading it, so it costs the same
-for 10 items or 10M: the kernel pages rows in when they are first gathered, and processes that
-open the same store share those pages (the "huge-page table" of DESIGN.md §3; the mapping asks
-for transparent huge pages where Linux offers them). `numpy.save`/`numpy.load(mmap_mode="r")`
+Opening maps the file (`numpy.memmap`, read-only) instead of reading it, so it costs the same for 10
+items or 10M: the kernel pages rows in when they are first gathered, and processes that open the
+same store share those pages (the "huge-page table" of docs/concepts.md#item-embeddings; the mapping
+asks for transparent huge pages where Linux offers them). `numpy.save`/`numpy.load(mmap_mode="r")`
 would map too, but has no place for the ids, the config or a checksum, hence this small format.
 
 The store never alters the data: row 0 is written and read back exactly as given. The models
@@ -57,14 +57,14 @@ from hiertcn_keras.artifacts.store_format import (  # noqa: F401  (the format's 
 )
 from hiertcn_keras.artifacts.store_shards import verify_shards
 
-VERIFY_MODES = ("size", "full", "none")
+VERIFY_MODES = ("finite", "size", "full", "none")
 
 # Rows are converted, checked and hashed in chunks of about this many bytes, so writing a store
 # never holds a second full copy of the matrix in memory.
 _CHUNK_BYTES = 64 << 20
 
 
-def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=True):
+def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=True, force=False):
     """Write an embedding store folder atomically (a failed write leaves nothing behind).
 
     Args:
@@ -76,7 +76,9 @@ def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=Tr
         dtype: str. `"float32"` or `"float16"` on disk. Defaults to `"float32"`.
         config: dict, frozen dataclass or `None`. The training config, kept in the manifest.
             Defaults to `None`.
-        overwrite: bool. Replace an existing store. Defaults to `True`.
+        overwrite: bool. Replace an existing store (or an empty folder). Defaults to `True`.
+        force: bool. Replace an existing folder even if it is not a store (see
+            `hiertcn_keras.artifacts.output_guard`). Defaults to `False`.
 
     Returns:
         Path of the store folder.
@@ -98,7 +100,7 @@ def write_store(path, matrix, ids, *, dtype="float32", config=None, overwrite=Tr
     config_dict = config_to_dict(config)
 
     path = Path(path)
-    with atomic_dir(path, overwrite=overwrite) as tmp:
+    with atomic_dir(path, overwrite=overwrite, kind="store", force=force) as tmp:
         digest = hashlib.sha256()
         rows_per_chunk = max(1, _CHUNK_BYTES // (dim * disk_dtype.itemsize))
         with open(tmp / EMBEDDINGS_FILE, "wb") as f:
@@ -167,15 +169,17 @@ class EmbeddingStore:
         self._index = None
 
     @classmethod
-    def open(cls, path, *, verify="size"):
-        """Map a store without reading its matrix.
+    def open(cls, path, *, verify="finite"):
+        """Map a store, checking it as asked.
 
         Args:
             path: str or Path. The store folder.
             verify: str. `"size"` checks `embeddings.bin`'s size against the manifest (O(1)),
-                and for a sharded store that every shard is written; `"full"` also recomputes
-                the sha256 (of every shard's rows for a sharded store; reads the file);
-                `"none"` trusts it. Defaults to `"size"`.
+                and for a sharded store that every shard is written; `"finite"` also streams
+                over the matrix in chunks and refuses a NaN or infinite value (reads the file
+                once, a few hundred MB/s of pages that a server maps anyway); `"full"` also
+                recomputes the sha256 (of every shard's rows for a sharded store), which
+                catches any changed value; `"none"` trusts it. Defaults to `"finite"`.
 
         Returns:
             `EmbeddingStore`.
@@ -197,7 +201,7 @@ class EmbeddingStore:
             raise DataError(f"manifest nbytes {manifest['nbytes']} does not match n_items × dim "
                             f"× itemsize = {manifest['n_items']} × {manifest['dim']} × "
                             f"{disk_dtype.itemsize} = {expected}", path=path / MANIFEST_FILE)
-        if verify in ("size", "full"):
+        if verify != "none":
             actual = bin_path.stat().st_size
             if actual != expected:
                 what = "truncated" if actual < expected else "too long"
@@ -218,6 +222,8 @@ class EmbeddingStore:
         except ValueError as error:  # e.g. shorter than the shape, with verify="none"
             raise DataError(f"cannot map {shape} {manifest['dtype']}: {error}",
                             path=bin_path) from error
+        if verify in ("finite", "full"):
+            _check_finite(matrix, bin_path)
         _advise_huge_pages(matrix)
         return cls(path, manifest, matrix)
 
@@ -339,6 +345,27 @@ class EmbeddingStore:
         state = "closed" if self.closed else "open"
         return (f"EmbeddingStore({str(self.path)!r}, n_items={self.n_items}, dim={self.dim}, "
                 f"dtype={self.dtype!r}, {state})")
+
+
+def _check_finite(matrix, path):
+    """Raise `DataError` naming the first row of `matrix` that holds a NaN or an infinity.
+
+    Streams over the mapped file in chunks of about `_CHUNK_BYTES`, so it never holds a copy.
+    """
+    n_items, dim = matrix.shape
+    rows_per_chunk = max(1, _CHUNK_BYTES // max(1, dim * matrix.dtype.itemsize))
+    array = matrix.view(np.ndarray)
+    for start in range(0, n_items, rows_per_chunk):
+        chunk = array[start:start + rows_per_chunk]
+        if np.isfinite(chunk.sum(axis=1, dtype=np.float64)).all():
+            continue  # the usual case: one reduction per chunk (a non-finite value makes the sum so)
+        finite = np.isfinite(chunk).all(axis=1)
+        if finite.all():
+            continue  # finite values whose sum overflowed
+        row = start + int(np.argmin(finite))
+        raise DataError(f"row {row} holds a non-finite value ({np.asarray(array[row])[:8].tolist()}"
+                        f"{' …' if dim > 8 else ''}): the store is damaged; write it again "
+                        "(`hiertcn embed-items`)", path=path)
 
 
 def _advise_huge_pages(matrix):

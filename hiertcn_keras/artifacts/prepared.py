@@ -18,8 +18,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiertcn_keras.artifacts import integrity
 from hiertcn_keras.artifacts.errors import DataError
 
 FORMAT_VERSION = 1
@@ -45,7 +47,7 @@ def read_config(path):
     if not config_path.is_file():
         raise DataError("not a prepared dataset (missing config.json); create one with `hiertcn prepare`",
                         path=path)
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path)
     if config.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"prepared with format version {config.get('format_version')}, this package reads "
@@ -65,7 +67,8 @@ def read_metadata(path):
         `(config, stats)`, two dicts.
 
     Raises:
-        DataError: a file is missing, or the format version differs.
+        DataError: a file is missing, damaged (its size or sha256 differs from the record
+            `prepare` wrote in `config.json`), or the format version differs.
     """
     path = Path(path)
     missing = [
@@ -81,7 +84,29 @@ def read_metadata(path):
             path=path,
         )
     config = read_config(path)
-    return config, json.loads((path / STATS_FILE).read_text())
+    if "files" in config:  # sizes and sha256 recorded at write time (`integrity`)
+        integrity.verify_files(path, config["files"])
+    return config, read_json(path / STATS_FILE)
+
+
+def read_json(path):
+    """A JSON object file, with an unreadable or damaged one a `DataError` naming it."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"unreadable JSON (damaged or truncated?): {error}", path=path) from None
+    if not isinstance(value, dict):
+        raise DataError(f"expected a JSON object, got {type(value).__name__}", path=path)
+    return value
+
+
+def read_parquet(path):
+    """`pyarrow.parquet.read_table`, with an unreadable (damaged, truncated) file a `DataError`."""
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"cannot read the Parquet file (damaged or truncated?): {error}; prepare "
+                        "the data again", path=path) from None
 
 
 def event_files(path):
@@ -118,7 +143,7 @@ def read_events(path):
     columns = {c: [] for c in EVENT_COLUMNS}
     last_user = 0
     for file in event_files(path):
-        table = pq.read_table(file)
+        table = read_parquet(file)
         absent = [c for c in EVENT_COLUMNS if c not in table.column_names]
         if absent:
             raise DataError(f"missing columns {absent}", path=file)

@@ -4,7 +4,7 @@
     RUN_DIR/config.json      resolved model and training config, data path and fingerprint,
                              git commit, Keras backend and versions
     RUN_DIR/history.json     per-epoch training loss, validation metrics, seconds
-    RUN_DIR/metrics.json     test metrics (keys of DESIGN.md §6)
+    RUN_DIR/metrics.json     test metrics (keys: docs/concepts.md#metrics)
     RUN_DIR/logs/            TensorBoard logs
 
 While training, everything lives in `RUN_DIR.partial/` (with the `backup/` checkpoint that a

@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hiertcn_keras.artifacts import output_guard
 from hiertcn_keras.artifacts import store_format as sf
 from hiertcn_keras.artifacts.atomic import atomic_file, write_json
 from hiertcn_keras.artifacts.errors import DataError
@@ -121,6 +122,12 @@ def write_shard(path, rows, ids, *, n_items, index, count, dtype="float32", mode
             raise DataError(f"this folder holds another store: {', '.join(clash)} differ "
                             f"({', '.join(f'{k}={existing.get(k)!r}' for k in clash)})", path=manifest_path)
     else:
+        others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+        if others:
+            raise DataError(f"this folder is not an embedding store (it holds {', '.join(others[:5])}); "
+                            "shards are written into an empty folder or a store of the same model",
+                            path=path)
+        output_guard.write_marker(path, "store")
         write_json(manifest_path, manifest)
     with atomic_file(path / sf.IDS_FILE, mode="wb") as f:
         pq.write_table(pa.table({sf.ID_COLUMN: id_array}), f)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import re
 import sys
 
 from hiertcn_keras.cli.common import formatter
+from hiertcn_keras.cli.quiet import mute_tensorflow_startup
 
 EPILOG = """\
 examples:
@@ -25,7 +28,7 @@ examples:
   hiertcn evaluate --data runs/default/prepared --model pop --out pop.json
   hiertcn compare --data runs/default/prepared --models hiertcn gru mv pop --out runs/default/compare
 
-Run `hiertcn VERB --help` for each verb's options and examples.
+Run `hiertcn VERB --help` for each verb's options and examples; docs/cli.md has them all.
 """
 
 
@@ -45,28 +48,83 @@ def build_parser():
         "hierarchical session-aware recommenders.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for module in verb_modules():
         module.register(sub)
+    for verb_parser in sub.choices.values():
+        verb_parser.set_defaults(verb_parser=verb_parser)
     return parser
 
 
-def main(argv=None):
-    """Entry point of the `hiertcn` console script."""
-    import os
+def package_version():
+    """The installed distribution's version, or `"unknown"` when running from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    # TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise on a command line.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return version("hiertcn-keras")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def flags_named_as_flags(message, verb_parser):
+    """Rewrites a library keyword in an error message as the verb's flag.
+
+    Library code names its keywords (`on_bad_rows='drop'`); on the command line the same
+    choice is a flag (`--on-bad-rows drop`). Only keywords that are flags of the verb are
+    rewritten.
+
+    Args:
+        message: str. The error message.
+        verb_parser: argparse.ArgumentParser. The verb's parser (its usage lists its flags).
+
+    Returns:
+        The message, with `name='value'` replaced by `--name value` for each flag of the verb.
+    """
+    usage = verb_parser.format_usage()
+
+    def as_flag(match):
+        flag = "--" + match.group(1).replace("_", "-")
+        if re.search(re.escape(flag) + r"(?![\w-])", usage):
+            return f"{flag} {match.group(3)}"
+        return match.group(0)
+
+    return re.sub(r"\b([a-z][a-z0-9_]*)=(['\"])([^'\"]*)\2", as_flag, message)
+
+
+def main(argv=None):
+    """Entry point of the `hiertcn` console script.
+
+    Returns:
+        The exit status: 0 on success, 2 for a usage or data error (one line on stderr,
+        `hiertcn VERB: error: ...`, no traceback), 141 when stdout was closed early
+        (`hiertcn stats DIR | head -1`).
+    """
+    # TensorFlow's C++ start-up chatter (oneDNN, CPU features, "failed call to cuInit" from the
+    # GPU wheel on a machine without a GPU) is noise on a command line: raise TensorFlow's log
+    # threshold to errors-hidden and mute what its native libraries print while they load,
+    # before anything imports it (hiertcn_keras/cli/quiet.py says why both are needed).
+    # `TF_CPP_MIN_LOG_LEVEL=0 hiertcn ...` shows everything again.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    mute_tensorflow_startup()
     parser = build_parser()
     args = parser.parse_args(argv)
     from hiertcn_keras.artifacts.errors import DataError
 
     try:
         args.func(args)
-    except (DataError, FileNotFoundError, FileExistsError) as error:
-        print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+    except (DataError, FileNotFoundError, FileExistsError, ValueError) as error:
+        message = flags_named_as_flags(str(error), args.verb_parser)
+        print(f"hiertcn {args.verb}: error: {message}", file=sys.stderr)
         return 2
-    except ValueError as error:
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as `cat` would. Point stdout at the
+        # null device so that the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as error:  # unwritable or vanished paths: the message names the file
         print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

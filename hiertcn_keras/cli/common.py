@@ -3,10 +3,66 @@
 from __future__ import annotations
 
 import argparse
+import math
+
 
 def formatter(prog):
     """The help layout of every verb: examples kept as written, wide option columns."""
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=100)
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        name = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {name}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _checked(kind, accept, wording, doc):
+    """An argparse type: `kind(text)` (finite, for floats) that `accept`s, else "must be WORDING"."""
+
+    def parse(text):
+        value = _number(text, kind)
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {text!r}")
+        return value
+
+    parse.__doc__ = doc
+    return parse
+
+
+positive_int = _checked(int, lambda v: v >= 1, "an integer ≥ 1", "argparse type: an integer ≥ 1.")
+non_negative_int = _checked(int, lambda v: v >= 0, "an integer ≥ 0", "argparse type: an integer ≥ 0.")
+port_number = _checked(int, lambda v: 0 <= v <= 65535, "a port number in 0..65535",
+                       "argparse type: a TCP port, 0 (any free port) to 65535.")
+positive_float = _checked(float, lambda v: v > 0, "a finite number > 0",
+                          "argparse type: a finite number > 0 (NaN and infinities refused).")
+non_negative_float = _checked(float, lambda v: v >= 0, "a finite number ≥ 0", "argparse type: a finite number ≥ 0.")
+open_fraction = _checked(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1",
+                         "argparse type: a number strictly between 0 and 1 (a quantile).")
+
+
+def unix_seconds(text):
+    """argparse type: a Unix time in seconds inside `hiertcn_keras.limits`' plausible range."""
+    from hiertcn_keras.limits import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+    value = _number(text, float)
+    if not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        hint = " (milliseconds? divide by 1000)" if MIN_TIMESTAMP <= value / 1000 <= MAX_TIMESTAMP else ""
+        raise argparse.ArgumentTypeError(
+            f"must be Unix seconds in {MIN_TIMESTAMP}..{MAX_TIMESTAMP} (1970..2100), got {text!r}{hint}")
+    return value
+
+
+def add_overwrite(p, what):
+    """The `--overwrite` flag of a verb that writes a folder (see docs/safety.md)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace --out even if it is not a {what} written by hiertcn (by default only an "
+                   "empty folder or one of ours is replaced; an input is never)")
 
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
@@ -23,21 +79,21 @@ def add_model_options(p):
     g.add_argument("--loss", default=None,
                    choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
                    help="default: softmax (learned) or hinge (pretrained)")
-    g.add_argument("--negatives", type=int, default=None, metavar="K", help="sampled negatives (default 20)")
+    g.add_argument("--negatives", type=positive_int, default=None, metavar="K", help="sampled negatives (default 20)")
     g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None)
-    g.add_argument("--embedding-dim", type=int, default=None, metavar="D", help="item embedding size (default 128)")
-    g.add_argument("--tcn-channels", type=int, nargs="+", default=None, metavar="C", help="default 128 128")
-    g.add_argument("--high-units", type=int, nargs="+", default=None, metavar="H", help="default 128 128")
-    g.add_argument("--batch-size", type=int, default=None, metavar="B", help="queues per batch (default 32)")
-    g.add_argument("--sessions-per-batch", type=int, default=None, metavar="S", help="default 10")
-    g.add_argument("--learning-rate", type=float, default=None, metavar="LR", help="Adam (default 1e-3)")
-    g.add_argument("--decay-bandwidth", type=float, default=None, metavar="S",
+    g.add_argument("--embedding-dim", type=positive_int, default=None, metavar="D", help="item embedding size (default 128)")
+    g.add_argument("--tcn-channels", type=positive_int, nargs="+", default=None, metavar="C", help="default 128 128")
+    g.add_argument("--high-units", type=positive_int, nargs="+", default=None, metavar="H", help="default 128 128")
+    g.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="queues per batch (default 32)")
+    g.add_argument("--sessions-per-batch", type=positive_int, default=None, metavar="S", help="default 10")
+    g.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR", help="Adam (default 1e-3)")
+    g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=10, help="maximum epochs (default 10)")
-    t.add_argument("--patience", type=int, default=3, help="early-stopping patience (default 3)")
+    t.add_argument("--epochs", type=positive_int, default=10, help="maximum epochs (default 10)")
+    t.add_argument("--patience", type=non_negative_int, default=3, help="early-stopping patience (default 3)")
     t.add_argument("--monitor", default="recall@10", help="validation metric for early stopping (default recall@10)")
-    t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
     t.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
 

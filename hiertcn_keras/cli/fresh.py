@@ -16,8 +16,9 @@ def add_dated_options(p):
                    "when it is the newest; an existing DIR/<T> is left alone (error)")
 
 
-def embed_dated(args):
-    """`embed-items --until T [--stores DIR | --out STORE_DIR]`."""
+def embed_dated(args, inputs):
+    """`embed-items --until T [--stores DIR | --out STORE_DIR]`; `inputs` are never written over."""
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.artifacts.embedding_store import write_store
     from hiertcn_keras.artifacts.store_directory import StoreDirectory, parse_time
     from hiertcn_keras.data.dataset import PreparedDataset
@@ -39,6 +40,10 @@ def embed_dated(args):
                              top_t=args.top_t, seed=args.seed)
     directory = StoreDirectory(args.stores) if args.stores is not None else None
     out = directory.path_for(until) if directory is not None else args.out
+    if directory is None:
+        output_guard.check_output(out, "store", inputs=inputs, overwrite=args.overwrite)
+    else:
+        output_guard.check_not_input(directory.root, inputs)
     if directory is not None and out.exists():
         raise FileExistsError(f"{out} exists: a store stamped {args.until} was already written (remove it to redo it)")
     matrix, report = embed_items_until(dataset, until, model_path=args.model, config=config, content=content,

@@ -6,7 +6,8 @@ import json
 import sys
 import textwrap
 
-from hiertcn_keras.cli.common import formatter
+from hiertcn_keras.cli.common import (add_overwrite, formatter, non_negative_float, non_negative_int,
+                                      open_fraction, positive_float, positive_int)
 
 ORDER = 10
 
@@ -34,11 +35,12 @@ def _add_synth(sub):
         epilog="example:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7",
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the log")
-    p.add_argument("--users", type=int, default=2000, help="number of users (default 2000)")
-    p.add_argument("--items", type=int, default=1000, help="number of items (default 1000)")
-    p.add_argument("--topics", type=int, default=None, help="number of latent topics (default 20)")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--users", type=positive_int, default=2000, help="number of users (default 2000)")
+    p.add_argument("--items", type=positive_int, default=1000, help="number of items (default 1000)")
+    p.add_argument("--topics", type=positive_int, default=None, help="number of latent topics (default 20)")
+    p.add_argument("--seed", type=non_negative_int, default=7, help="random seed (default 7)")
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle ranks (faster for huge logs)")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE.csv even if `hiertcn synth` did not write it")
     p.set_defaults(func=cmd_synth)
 
 
@@ -75,7 +77,9 @@ def _add_prepare(sub):
     p.add_argument(
         "--format", default="generic", choices=("generic", "globo", "xing", "movielens"), help="input format"
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically; an existing "
+                   "one is replaced only if it is a prepared dataset, see --overwrite)")
+    add_overwrite(p, "prepared dataset")
     e = p.add_argument_group("engine")
     e.add_argument(
         "--engine", choices=("pandas", "spark"), default="pandas",
@@ -84,9 +88,9 @@ def _add_prepare(sub):
     )
     e.add_argument("--spark-master", default=None, metavar="URL",
                    help="Spark master (default: what spark-submit set, else local[*])")
-    e.add_argument("--events-per-bucket", type=int, default=2_000_000, metavar="N",
+    e.add_argument("--events-per-bucket", type=positive_int, default=2_000_000, metavar="N",
                    help="spark: events per user bucket = per part file and per task (default 2000000)")
-    e.add_argument("--graph-window", type=int, default=None, metavar="W",
+    e.add_argument("--graph-window", type=non_negative_int, default=None, metavar="W",
                    help="spark: also write the item co-interaction edge counts of the training "
                    "events (window W) to DIR/cointeraction/")
     g = p.add_argument_group("generic format")
@@ -104,23 +108,23 @@ def _add_prepare(sub):
         help="stop at the first unusable row (default) or drop and count such rows",
     )
     s = p.add_argument_group("sessions and filters")
-    s.add_argument("--session-gap", type=float, default=None, metavar="S", help="idle seconds (default 1800)")
-    s.add_argument("--max-session-len", type=int, default=None, metavar="L", help="truncate sessions (default 20)")
+    s.add_argument("--session-gap", type=positive_float, default=None, metavar="S", help="idle seconds (default 1800)")
+    s.add_argument("--max-session-len", type=positive_int, default=None, metavar="L", help="truncate sessions (default 20)")
     s.add_argument("--sessions", choices=("gap", "column"), default=None, help="session rule (default gap)")
     s.add_argument("--collapse-repeats", action="store_true", default=None, help="drop consecutive repeats")
     s.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate events")
     s.add_argument("--drop-event-types", nargs="*", default=None, metavar="T", help="event types to exclude")
-    s.add_argument("--min-item-support", type=int, default=None, metavar="N", help="min events per item")
-    s.add_argument("--min-user-events", type=int, default=None, metavar="N", help="min events per user")
-    s.add_argument("--max-user-events", type=int, default=None, metavar="N", help="max events per user")
-    s.add_argument("--min-session-len", type=int, default=None, metavar="N", help="min events per session")
+    s.add_argument("--min-item-support", type=positive_int, default=None, metavar="N", help="min events per item")
+    s.add_argument("--min-user-events", type=positive_int, default=None, metavar="N", help="min events per user")
+    s.add_argument("--max-user-events", type=positive_int, default=None, metavar="N", help="max events per user")
+    s.add_argument("--min-session-len", type=positive_int, default=None, metavar="N", help="min events per session")
     s.add_argument("--protocol", choices=("temporal", "paper"), default=None, help="split (default temporal)")
     s.add_argument(
-        "--split-quantiles", type=float, nargs=2, default=None, metavar=("Q1", "Q2"),
+        "--split-quantiles", type=open_fraction, nargs=2, default=None, metavar=("Q1", "Q2"),
         help="time quantiles of the temporal cuts (default 0.8 0.9)",
     )
     s.add_argument(
-        "--split-fractions", type=float, nargs=3, default=None, metavar=("TR", "VA", "TE"),
+        "--split-fractions", type=non_negative_float, nargs=3, default=None, metavar=("TR", "VA", "TE"),
         help="user fractions of the paper split (default 0.8 0.1 0.1)",
     )
     p.set_defaults(func=cmd_prepare)
@@ -140,7 +144,10 @@ def _add_stats(sub):
 
 
 def cmd_synth(args):
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data import synthetic, synthetic_io
+
+    output_guard.check_output_file(args.out, ours=synthetic_sidecar(args.out), overwrite=args.overwrite)
 
     options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
     if args.topics is not None:
@@ -149,6 +156,14 @@ def cmd_synth(args):
     log = synthetic.generate(config, with_oracle=not args.no_oracle)
     synthetic_io.save(log, args.out)
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
+
+
+def synthetic_sidecar(out):
+    """The parameters file `hiertcn synth` writes beside its log: it marks the log as ours."""
+    from pathlib import Path
+
+    out = Path(out)
+    return out.with_name(out.stem + ".generator.json")
 
 
 def _load_options(args):
@@ -195,14 +210,16 @@ def _prepare_config(args, preset):
 def cmd_prepare(args):
     if args.engine == "spark":
         return _prepare_spark(args)
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data import loaders
     from hiertcn_keras.data.prepare import prepare
 
+    output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
     log = loaders.load(args.input, args.format, **_load_options(args))
     for warning in log.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     prepared = prepare(log, _prepare_config(args, log.preset))
-    prepared.write(args.out)
+    prepared.write(args.out, overwrite=args.overwrite)
     _print_prepared(prepared.stats, args.out)
 
 
@@ -217,13 +234,16 @@ def _prepare_spark(args):
     from hiertcn_keras.data.spark.session import get_session
     from hiertcn_keras.data.spark.sources import plan_source
 
+    from hiertcn_keras.artifacts import output_guard
+
+    output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
     plan = plan_source(args.input, args.format, **_load_options(args))
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = _prepare_config(args, plan.preset)
     options = SparkOptions(events_per_bucket=args.events_per_bucket, graph_window=args.graph_window)
     spark = get_session(args.spark_master)
-    stats = prepare_spark(spark, plan, config, args.out, options)
+    stats = prepare_spark(spark, plan, config, args.out, options, overwrite=args.overwrite)
     _print_prepared(stats, args.out)
 
 
@@ -232,6 +252,8 @@ def _print_prepared(s, out):
         f"prepared {s['n_events']:,} events ({s['n_rows_read']:,} rows read, "
         f"{sum(s['dropped'].values()):,} dropped), {s['n_users']:,} users, {s['n_items']:,} items, "
         f"{s['n_sessions']:,} sessions in {s['prepare_seconds']:.2f} s -> {out}"
+        + (f" ({len(s['empty_files'])} files without data rows skipped, listed in stats.json)"
+           if s.get("empty_files") else "")
     )
 
 
@@ -244,5 +266,9 @@ def cmd_stats(args):
     path = Path(args.dir) / "stats.json"
     if not path.is_file():
         raise DataError("no stats.json here; is this a folder written by `hiertcn prepare`?", path=args.dir)
-    stats = json.loads(path.read_text())
-    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    try:
+        stats = json.loads(path.read_text())
+        text = json.dumps(stats, indent=2) if args.json else format_stats(stats)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DataError(f"unreadable statistics (damaged?): {type(error).__name__}: {error}", path=path) from None
+    print(text)

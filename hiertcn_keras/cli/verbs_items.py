@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import formatter
+from hiertcn_keras.cli.common import (add_overwrite, formatter, non_negative_float, non_negative_int, positive_float,
+                                      positive_int)
 
 ORDER = 30
 
@@ -48,24 +49,26 @@ def _add_embed_items(sub):
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
-    p.add_argument("--out", metavar="STORE_DIR", default=None, help="embedding store to write")
+    p.add_argument("--out", metavar="STORE_DIR", default=None,
+                   help="embedding store to write (or --stores DIR with --until)")
+    add_overwrite(p, "embedding store")
     t = p.add_argument_group("training")
-    t.add_argument("--dim", type=int, default=defaults.dim, help=f"embedding size (default {defaults.dim})")
-    t.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}")
+    t.add_argument("--dim", type=positive_int, default=defaults.dim, help=f"embedding size (default {defaults.dim})")
+    t.add_argument("--epochs", type=positive_int, default=defaults.epochs, help=f"default {defaults.epochs}")
     t.add_argument("--loss", choices=("max_margin", "nce", "softmax"), default=defaults.loss,
                    help=f"default {defaults.loss}")
-    t.add_argument("--temperature", type=float, default=defaults.temperature, metavar="TAU",
+    t.add_argument("--temperature", type=positive_float, default=defaults.temperature, metavar="TAU",
                    help=f"score temperature of nce and softmax (default {defaults.temperature})")
-    t.add_argument("--margin", type=float, default=defaults.margin, help=f"max-margin Δ (default {defaults.margin})")
-    t.add_argument("--negatives", type=int, default=defaults.n_negatives,
+    t.add_argument("--margin", type=non_negative_float, default=defaults.margin, help=f"max-margin Δ (default {defaults.margin})")
+    t.add_argument("--negatives", type=positive_int, default=defaults.n_negatives,
                    help=f"shared negatives per batch (default {defaults.n_negatives})")
-    t.add_argument("--hard-negatives", type=int, default=defaults.hard_negatives, metavar="H",
+    t.add_argument("--hard-negatives", type=non_negative_int, default=defaults.hard_negatives, metavar="H",
                    help="most hard negatives per pair; the curriculum adds one per epoch from the second "
                    f"(default {defaults.hard_negatives})")
-    t.add_argument("--top-t", type=int, default=defaults.top_t, help=f"neighbours per item (default {defaults.top_t})")
+    t.add_argument("--top-t", type=positive_int, default=defaults.top_t, help=f"neighbours per item (default {defaults.top_t})")
     t.add_argument("--content", metavar="PATH", default=None,
                    help=".npy content features [n_items, C] (or [n_items-1, C]) in the dataset's item order")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=non_negative_int, default=0)
     t.add_argument("--model-out", metavar="FILE.keras", default=None, help="also save the trained item model")
     s = p.add_argument_group("embedding with a trained model")
     s.add_argument("--model", metavar="FILE.keras", default=None,
@@ -81,14 +84,21 @@ def _add_embed_items(sub):
 
 
 def cmd_embed_items(args):
+    from hiertcn_keras.artifacts import output_guard
+
+    inputs = [args.data, args.content, args.model]
+    if args.model_out:
+        output_guard.check_output_file(args.model_out, inputs=inputs, overwrite=True, flag="--model-out")
     if args.until is not None or args.stores is not None:
         from hiertcn_keras.cli.fresh import embed_dated
 
-        return embed_dated(args)
+        return embed_dated(args, inputs)
     if args.out is None:
         raise ValueError("give --out STORE_DIR (or --until T with --stores DIR for a dated store)")
     if args.shard is not None or args.model is not None:
+        output_guard.check_not_input(args.out, inputs)  # shards share the store folder by design
         return _embed_shard(args)
+    output_guard.check_output(args.out, "store", inputs=inputs, overwrite=args.overwrite)
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
     from hiertcn_keras.training.item_config import ItemModelConfig
@@ -101,7 +111,8 @@ def cmd_embed_items(args):
                              margin=args.margin, n_negatives=args.negatives, hard_negatives=args.hard_negatives,
                              top_t=args.top_t, seed=args.seed)
     matrix, report = embed_items(args.data, args.out, config, content=content, verbose=2 if args.quiet else 1,
-                                 dtype="float16" if args.float16 else "float32", model_out=args.model_out)
+                                 dtype="float16" if args.float16 else "float32", model_out=args.model_out,
+                                 overwrite=args.overwrite)
     quality = next_item_quality(matrix, dataset.view("valid"), dataset.n_catalogue)
     print(f"graph: {report['graph']['edges']:,} edges over {report['graph']['nodes_with_edges']:,} items "
           f"({report['graph_seconds']:.1f} s); trained on {report['pairs']:,} pairs in {report['train_seconds']:.1f} s")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import formatter
+from hiertcn_keras.cli.common import formatter, port_number, positive_float, positive_int, unix_seconds
 
 ORDER = 40
 
@@ -24,7 +24,7 @@ def _add_common(p):
     p.add_argument("--data", metavar="DIR", default=None,
                    help="the run's prepared dataset (vocabulary, session settings) if it moved (default: the "
                    "path recorded in the run)")
-    p.add_argument("--session-gap", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--session-gap", type=positive_float, default=None, metavar="SECONDS",
                    help="idle gap that starts a session (default: the one the run's data was prepared with)")
     p.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact",
                    help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
@@ -61,9 +61,9 @@ def _add_serve(sub):
     p.add_argument("--store", default=None, metavar="URL",
                    help="user store: sqlite:PATH (default sqlite:RUN_DIR/serving/users.sqlite) or redis://HOST:PORT/DB")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, local only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free port)")
-    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body limit (default 1 MiB)")
-    p.add_argument("--max-events", type=int, default=1000, help="events per POST (default 1000)")
+    p.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 = any free port)")
+    p.add_argument("--max-body-bytes", type=positive_int, default=1 << 20, help="request body limit (default 1 MiB)")
+    p.add_argument("--max-events", type=positive_int, default=1000, help="events per POST (default 1000)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -88,8 +88,8 @@ def _add_recommend(sub):
     _add_common(p)
     p.add_argument("--user", required=True, help="the user id")
     p.add_argument("--history", required=True, metavar="FILE", help="CSV/TSV (header: item,timestamp[,user])")
-    p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--at", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--k", type=positive_int, default=10, help="how many items (default 10)")
+    p.add_argument("--at", type=unix_seconds, default=None, metavar="SECONDS",
                    help="rank as of this time (a new session if the history went idle for the gap)")
     p.add_argument("--keep-seen", action="store_true", help="do not exclude the open session's items")
     p.set_defaults(func=cmd_recommend)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, formatter, model_overrides
+from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, add_overwrite, formatter, model_overrides
 
 ORDER = 20
 
@@ -47,6 +47,7 @@ def _add_train(sub):
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
     p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
+    add_overwrite(p, "run directory (also: discard a leftover RUN_DIR.partial checkpoint of other settings)")
     add_model_options(p)
     p.add_argument("--strategy", choices=("default", "mirrored", "multi-worker"), default="default",
                    help="default: one device; mirrored: every local GPU (or logical CPU device); "
@@ -107,6 +108,7 @@ def _add_compare(sub):
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
     p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
+    add_overwrite(p, "compare folder")
     p.add_argument("--split", choices=("valid", "test"), default="test")
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
@@ -116,11 +118,13 @@ def _add_compare(sub):
 
 
 def _train_one(args, model, out):
+    from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
     from hiertcn_keras.training.train_config import TrainConfig
     from hiertcn_keras.training.trainer import model_config_for, train
 
+    output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
     dataset = PreparedDataset(args.data)
     matrix = None
     if args.item_space == "pretrained":
@@ -131,8 +135,13 @@ def _train_one(args, model, out):
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
                                strategy=getattr(args, "strategy", "default"))
-    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix)
+    _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
+
+
+def _inputs(args):
+    """The paths a training or evaluation command reads (an output may not touch them)."""
+    return [getattr(args, name, None) for name in ("data", "item_embeddings", "run", "oracle_log")]
 
 
 def cmd_train(args):
@@ -148,6 +157,7 @@ def cmd_train(args):
         return
     print(format_table([metrics]))
     print(f"run written to {args.out}")
+    print(f"training curves: tensorboard --logdir {args.out}/logs")
 
 
 def _simple_baseline(name, dataset, item_embeddings=None):
@@ -185,13 +195,14 @@ def _evaluate(args, *, run=None, model=None):
 
 
 def cmd_evaluate(args):
-    from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.cli.fresh import evaluate_rolling
-
-    if evaluate_rolling(args):
-        return
     from hiertcn_keras.training.report import format_table
 
+    if args.out:
+        output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
+    if evaluate_rolling(args):
+        return
     metrics = _evaluate(args, run=args.run, model=args.model)
     if args.run:
         metrics["run"] = str(args.run)
@@ -203,10 +214,14 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from pathlib import Path
 
-    from hiertcn_keras.artifacts import atomic
+    from hiertcn_keras.artifacts import atomic, output_guard
     from hiertcn_keras.training.report import format_table
 
     out = Path(args.out)
+    output_guard.check_output(out, "compare", inputs=_inputs(args), overwrite=args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
+        output_guard.write_marker(out, "compare")
     results = []
     for name in args.models:
         print(f"== {name}", flush=True)
@@ -230,3 +245,5 @@ def cmd_compare(args):
     with atomic.atomic_file(out / "table.md") as f:
         f.write(table + "\n")
     print(table)
+    if any(name in NEURAL for name in args.models):
+        print(f"training curves: tensorboard --logdir {out}")

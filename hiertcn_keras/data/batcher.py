@@ -1,4 +1,4 @@
-"""The queue-based mini-batch generator of HierTCN (DESIGN.md §2).
+"""The queue-based mini-batch generator of HierTCN (docs/concepts.md#queue-based-mini-batches).
 
 B queues, one per batch row. Users, in a seeded shuffled order (or in index order for
 evaluation), go *whole* into the currently shortest queue (ties: the lowest queue number).

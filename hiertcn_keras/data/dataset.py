@@ -19,6 +19,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from hiertcn_keras.artifacts import prepared
 from hiertcn_keras.artifacts.errors import DataError
@@ -79,6 +80,14 @@ class EventView:
         return int(self.score.sum())
 
 
+def _read_vocabulary(path):
+    try:
+        return vocabulary.read_vocabulary(path)
+    except (OSError, KeyError, pa.ArrowException) as error:
+        raise DataError(f"cannot read the vocabulary (damaged or truncated?): {error}; prepare the "
+                        "data again", path=path) from None
+
+
 class PreparedDataset:
     """A prepared dataset folder (`events.parquet` or `events/part-*.parquet`, `items.parquet`,
     `users.parquet`, `stats.json`, `config.json`).
@@ -97,14 +106,17 @@ class PreparedDataset:
         self.path = Path(path)
         self.config, self.stats = prepared.read_metadata(self.path)
         self.events = prepared.read_events(self.path)
-        self.items = vocabulary.read_vocabulary(self.path / "items.parquet")
-        self.users = vocabulary.read_vocabulary(self.path / "users.parquet")
-        if len(self.events["item"]) != self.stats["n_events"]:
+        self.items = _read_vocabulary(self.path / "items.parquet")
+        self.users = _read_vocabulary(self.path / "users.parquet")
+        if len(self.events["item"]) != self.stats.get("n_events"):
             raise DataError(
                 f"the events hold {len(self.events['item'])} events but stats.json says "
-                f"{self.stats['n_events']}; the folder is corrupt, prepare again",
+                f"{self.stats.get('n_events')}; the folder is corrupt, prepare again",
                 path=self.path,
             )
+        #: How the folder was checked: "files" (per-file sha256), "fingerprint" (an earlier
+        #: release's folder, its content hash recomputed) or "none" (no record to check against).
+        self.verified = "files" if "files" in self.config else self._verify_fingerprint()
 
     @property
     def n_items(self):
@@ -131,7 +143,35 @@ class PreparedDataset:
 
     @property
     def max_session_len(self):
-        return self.session_rules.max_session_len
+        """The longest session the model must hold: `prepare`'s truncation length, capped at the
+        longest session actually present (so `--max-session-len 1000000` costs nothing)."""
+        setting = self.session_rules.max_session_len
+        return max(1, min(setting, self.longest_session))
+
+    @property
+    def longest_session(self):
+        """Events in the longest session of the data (0 for no events)."""
+        position = self.events["position"]
+        return int(position.max()) + 1 if len(position) else 0
+
+    def _verify_fingerprint(self):
+        """Recompute the content hash of a folder that has no per-file record."""
+        from hiertcn_keras.data.prepare import PrepareConfig, fingerprint_chunks
+
+        stored = self.config.get("fingerprint")
+        try:
+            config = PrepareConfig.from_dict(self.config["prepare"])
+        except (KeyError, TypeError, ValueError):
+            return "none"
+        if stored is None:
+            return "none"
+        actual = fingerprint_chunks(lambda column: [self.events[column]], config,
+                                    self.items["id"].to_numpy(), self.users["id"].to_numpy())
+        if actual != stored:
+            raise DataError(f"the content does not match the fingerprint recorded when it was prepared "
+                            f"({actual} vs {stored}): a file was damaged or changed; prepare the data "
+                            "again", path=self.path)
+        return "fingerprint"
 
     @property
     def fingerprint(self):

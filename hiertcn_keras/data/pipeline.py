@@ -1,6 +1,6 @@
 """tf.data pipelines over the queue batcher: fixed-shape batches, prefetched.
 
-This is the only package module that imports TensorFlow (DESIGN.md §5); model code uses
+This is the only package module that imports TensorFlow; model code uses
 `keras.ops` only. Every batch has the same static shape, so XLA compiles the training step
 once. Each pass over the dataset (each Keras epoch) draws a fresh seeded user order when the
 batcher shuffles.

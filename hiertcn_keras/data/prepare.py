@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hiertcn_keras.artifacts import atomic
+from hiertcn_keras.artifacts import atomic, integrity, output_guard
 from hiertcn_keras.artifacts.prepared import EVENT_COLUMNS, FORMAT_VERSION
 from hiertcn_keras.artifacts.session_rules import SessionRules
 from hiertcn_keras.data import filters, sessionize, splits, stats, vocabulary
@@ -153,9 +153,17 @@ class PreparedData:
     config: PrepareConfig
     source: dict
 
-    def write(self, out_dir):
-        """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind)."""
-        with atomic.atomic_dir(out_dir) as tmp:
+    def write(self, out_dir, *, overwrite=False):
+        """Write the dataset to `out_dir` atomically (a failed write leaves nothing behind).
+
+        Args:
+            out_dir: str or Path. The folder to write. An existing one is replaced only if it
+                is empty or a prepared dataset (see `hiertcn_keras.artifacts.output_guard`), and never
+                when it is, contains or lies inside the source log.
+            overwrite: bool. Replace an existing folder whatever it holds. Defaults to `False`.
+        """
+        output_guard.check_not_input(out_dir, [self.source.get("path")])
+        with atomic.atomic_dir(out_dir, kind="dataset", force=overwrite) as tmp:
             write_events(
                 tmp / "events.parquet",
                 {column: getattr(self, column) for column in EVENT_COLUMNS},
@@ -172,19 +180,32 @@ class PreparedData:
             atomic.write_json(tmp / "stats.json", self.stats)
             atomic.write_json(
                 tmp / "config.json",
-                config_record(self.config, self.source, self.n_catalogue, self.stats["fingerprint"]),
+                config_record(self.config, self.source, self.n_catalogue, self.stats["fingerprint"],
+                              files=integrity.file_records(tmp)),
             )
 
 
-def config_record(config, source, n_catalogue, fingerprint):
-    """The content of `config.json` (both engines write it through here)."""
-    return {
+def config_record(config, source, n_catalogue, fingerprint, files=None):
+    """The content of `config.json` (both engines write it through here).
+
+    Args:
+        config: `PrepareConfig`.
+        source: dict. The source log's path, format, rows read and warnings.
+        n_catalogue: int.
+        fingerprint: str.
+        files: dict or `None`. Size and sha256 of every other file of the dataset
+            (`hiertcn_keras.artifacts.integrity.file_records`), checked on load.
+    """
+    record = {
         "format_version": FORMAT_VERSION,
         "prepare": dataclasses.asdict(config),
         "source": source,
         "n_catalogue": int(n_catalogue),
         "fingerprint": fingerprint,
     }
+    if files is not None:
+        record["files"] = files
+    return record
 
 
 def write_events(path, columns):
@@ -360,6 +381,8 @@ def prepare(log, config=None):
         warnings=list(log.warnings),
         seconds=time.perf_counter() - started,
     )
+    # Files of a folder that held no rows (e.g. an hour without clicks): skipped, listed here.
+    prepared.stats["empty_files"] = list(log.empty_files)
     prepared.stats["fingerprint"] = fingerprint(prepared)
     return prepared
 

@@ -5,7 +5,7 @@ Shape legend: U users, N sessions, L steps per session, C flat chunks, T steps p
 `SessionTable` holds every session of the view as one row of a `[N, L]` matrix (users'
 sessions contiguous and in time order), which the queue batcher gathers into `[B, S, L]`
 batches. Within a session, targets are the items `a1..an` and inputs `[x̂, a1..a(n-1)]` with
-x̂ = 0 (DESIGN.md §2): every item, including a session's first, is a target.
+x̂ = 0 (docs/concepts.md#inputs-and-targets): every item, including a session's first, is a target.
 
 `FlatTable` holds each user's whole history as consecutive chunks of T events (T = the flat
 cap, 500 by default). The flat baselines (TCN, GRU) read it: inputs are the previous event of

@@ -1,5 +1,6 @@
-"""The item graph of the PinSage-style item embeddings (DESIGN.md §3): the co-interaction
-graph and its random-walk importance neighbourhoods. NumPy and scipy only, no Keras."""
+"""The item graph of the PinSage-style item embeddings (docs/concepts.md#item-embeddings): the
+co-interaction graph and its random-walk importance neighbourhoods. NumPy and scipy only, no
+Keras."""
 
 from hiertcn_keras.graph.cointeraction import cointeraction_graph, graph_stats
 from hiertcn_keras.graph.neighbourhoods import importance_neighbourhoods

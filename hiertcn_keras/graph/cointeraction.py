@@ -2,12 +2,12 @@
 
 Shape legend: I items (the vocabulary, index 0 = padding, never a node).
 
-Two items are linked when one user interacted with both in the same session, or at most
-`window` events apart in the user's history (DESIGN.md §3); the edge weight is the number of
-such co-occurring event pairs. `cooccurrence_counts` counts them (the PPMI item vectors of
+Two items are linked when one user interacted with both in the same session, or at most `window`
+events apart in the user's history (docs/concepts.md#item-embeddings); the edge weight is the number
+of such co-occurring event pairs. `cooccurrence_counts` counts them (the PPMI item vectors of
 `models/item_vectors.py` start from the same counts); `cointeraction_graph` fixes the graph's
-contract: float32, symmetric, zero diagonal, no padding
-node, canonical CSR (sorted indices, no explicit zeros).
+contract: float32, symmetric, zero diagonal, no padding node, canonical CSR (sorted indices, no
+explicit zeros).
 
 scipy.sparse holds the graph; nothing here needs Keras.
 """

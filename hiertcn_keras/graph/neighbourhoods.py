@@ -2,11 +2,11 @@
 
 Shape legend: I items (index 0 = padding), T neighbours per item.
 
-PinSage (Ying et al., KDD 2018; REFERENCE.md §3) does not convolve over all of a node's
-neighbours but over its T most *important* ones: run short random walks from the node, count
-how often each other node is visited, keep the T most visited, and use their L1-normalised
-visit counts α as the aggregation weights. DGL's PinSage example uses walks with restart
-probability 0.5, which is our default.
+PinSage (Ying et al., KDD 2018; docs/concepts.md#item-embeddings) does not convolve over all of a
+node's neighbours but over its T most *important* ones: run short random walks from the node, count
+how often each other node is visited, keep the T most visited, and use their L1-normalised visit
+counts α as the aggregation weights. DGL's PinSage example uses walks with restart probability 0.5,
+which is our default.
 
 A walk from item u takes up to `walk_length` steps; each step moves to a neighbour with
 probability proportional to the edge weight. Before every step after the first, the walk

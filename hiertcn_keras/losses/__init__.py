@@ -1,6 +1,6 @@
 """Training objectives: the official HierTCN pairwise losses and (sampled) softmax.
 
-Pairwise (pretrained item space, REFERENCE.md §2, p̂ = u/‖u‖, δ = 0.1):
+Pairwise (pretrained item space, docs/concepts.md#item-spaces-and-losses, p̂ = u/‖u‖, δ = 0.1):
 
 | name                | per event                                           |
 |---------------------|-----------------------------------------------------|

@@ -1,7 +1,7 @@
 """Negative item sampling from the catalogue, uniform or by popularity^α, with log Q.
 
 The talk's web-scale setup took negatives from impression logs we don't have, so negatives are
-sampled from the catalogue (DESIGN.md §2), and we say which distribution:
+sampled from the catalogue (docs/concepts.md#item-spaces-and-losses), and we say which distribution:
 
 - `"uniform"`: Q(i) = 1 / (C − 1) over items 1..C−1 (index 0 is padding and the start token);
 - `"popularity"`: Q(i) ∝ count(i)^α (GRU4Rec's popularity^α, α = 0.75 by default, as word2vec).

@@ -1,9 +1,9 @@
 """Ranks of target items over the full catalogue, counted (never sorted) in NumPy.
 
-Evaluation ranks every target against **every candidate item** (DESIGN.md §4: no sampled
-candidates). A rank is 1-based and *counted*: rank = 1 + the number of candidates that beat the
-target, which is O(n·C) and needs no sort. What "beat" means for an equal score is the
-tie policy, and it is always explicit:
+Evaluation ranks every target against **every candidate item** (docs/concepts.md#ranks-and-ties: no
+sampled candidates). A rank is 1-based and *counted*: rank = 1 + the number of candidates that beat
+the target, which is O(n·C) and needs no sort. What "beat" means for an equal score is the tie
+policy, and it is always explicit:
 
 | policy          | rank                                                | note                     |
 |-----------------|-----------------------------------------------------|--------------------------|

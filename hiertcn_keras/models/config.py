@@ -1,13 +1,14 @@
 """`ModelConfig`: every setting of a model, frozen and recorded in the run directory.
 
-Defaults follow the official HierTCN code (REFERENCE.md §2): 32 rows × 10 sessions per batch,
-item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5 and dilations
-1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
+Defaults follow the official HierTCN code (docs/concepts.md#official-code-settings): 32 rows × 10
+sessions per batch, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5
+and dilations 1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 FLAT_MODELS = ("tcn", "gru")
@@ -102,6 +103,10 @@ class ModelConfig:
         for name in ("batch_size", "sessions_per_batch", "max_session_len", "flat_len", "gru_chunk_len", "n_negatives", "kernel_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+        if self.decay_bandwidth is not None and not (math.isfinite(self.decay_bandwidth) and self.decay_bandwidth > 0):
+            raise ValueError(f"decay_bandwidth must be a finite number of seconds > 0, got {self.decay_bandwidth}")
         if self.output_dim is None:
             object.__setattr__(self, "output_dim", self.embedding_dim)
 

@@ -1,10 +1,10 @@
 """The item model: a PinSage/GraphSAGE-style encoder of items, trained on co-interacted pairs.
 
-DESIGN.md §3. Each item's input features are a learned id embedding, optionally concatenated
-with a frozen content vector (e.g. the article vectors the Globo.com data ships). Two
-`PinSageConv` layers run over the item's sampled 2-hop importance neighbourhood (kept in the
-model as non-trainable tables, so the `.keras` file is self-contained), then
-`G2 · ReLU(G1 h + g)` and an L2 normalisation give the item embedding z.
+Described in docs/concepts.md#item-embeddings. Each item's input features are a learned id
+embedding, optionally concatenated with a frozen content vector (e.g. the article vectors the
+Globo.com data ships). Two `PinSageConv` layers run over the item's sampled 2-hop importance
+neighbourhood (kept in the model as non-trainable tables, so the `.keras` file is
+self-contained), then `G2 · ReLU(G1 h + g)` and an L2 normalisation give the item embedding z.
 
 Training pairs (q, i) are items engaged one after the other in a training session; the
 negatives are K items shared by the whole mini-batch (uniform or popularity^α), plus, with

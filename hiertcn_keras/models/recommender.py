@@ -7,8 +7,8 @@ Scores are inner products with item vectors:
   with full-softmax cross-entropy over the catalogue (never a softmax applied twice: the loss
   takes logits) or sampled softmax with log-Q correction for large catalogues;
 - `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
-  NCE, BPR or Hinge (REFERENCE.md §2) with K negatives shared by the batch, drawn uniformly or
-  by popularity^α from the catalogue.
+  NCE, BPR or Hinge (docs/concepts.md#item-spaces-and-losses) with K negatives shared by the batch,
+  drawn uniformly or by popularity^α from the catalogue.
 
 Column / index 0 (padding, start token) is never a candidate. Only events whose `score` flag is
 set contribute to the loss, so padding weighs exactly zero.

@@ -19,7 +19,7 @@ PPMI + SVD co-occurrence vectors of `item_vectors.py`.
 
 Every baseline answers `fit(train_view, n_items, n_catalogue, item_vectors=None)` and
 `scores(view, events) -> [N, C + 1]` (column 0 = -inf), so the evaluator ranks them like any
-model (REFERENCE.md §4: simple baselines often beat neural ones; we report them anyway).
+model (docs/concepts.md#baselines: simple baselines often beat neural ones; we report them anyway).
 
 **Causality.** An event is scored from strictly earlier events *of its user* in the view:
 views are sorted by (user, time, source row), so "earlier" is the view order (equal

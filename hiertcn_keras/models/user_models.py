@@ -6,7 +6,7 @@ this module builds the other neural models and names them all in `BUILDERS`.
 Shape legend: B batch rows (queues), S session slots, L steps per session, T flat steps,
 D item embedding size, H high-level state size, E output (user-embedding) size.
 
-- **HierTCN** (DESIGN.md §2): a GRU over sessions (long-term interest) whose state *before*
+- **HierTCN** (docs/concepts.md#the-model): a GRU over sessions (long-term interest) whose state *before*
   session i is tiled over session i's steps and concatenated to every step's input item; a
   causal TCN applied to every session slot by a TimeDistributed wrapper (short-term interest);
   a Dense to the output space.

@@ -2,7 +2,7 @@
 
 Shape legend: N candidates, E embedding size, Q queries.
 
-faiss (STYLE.md §10: a well-kept library for ANN) searches by inner product. A biased
+faiss (a well-kept library for approximate nearest neighbours) searches by inner product. A biased
 score `u · w + b` (the learned item space's output layer) is an inner product in E + 1
 dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item spaces.
 

@@ -3,9 +3,10 @@
 Shape legend: L steps per session (`max_session_len`), D item dim, H high-level state size,
 E user-embedding size, Q queries (users) computed together.
 
-Offline, HierTCN reads a user's whole history as `[S, L]` session slots (DESIGN.md §2). Online
-the same numbers come from two functions of the stored high-level state `c` (the *context* of
-the user's open session, i.e. the state before it, already decayed):
+Offline, HierTCN reads a user's whole history as `[S, L]` session slots
+(docs/concepts.md#queue-based-mini-batches). Online the same numbers come from two functions of the
+stored high-level state `c` (the *context* of the user's open session, i.e. the state before it,
+already decayed):
 
 - `embed(c, session)`: the low level over the open session's items `a1..am` (m ≤ L): inputs
   `[x̂, a1..am]` (x̂ = 0), the state tiled over the steps, projection, the causal session TCN

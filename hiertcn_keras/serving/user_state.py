@@ -47,7 +47,7 @@ class UserState:
 
     @classmethod
     def initial(cls, state_size):
-        """A user never seen: the zero state, no session (DESIGN.md §2: ŝ = 0)."""
+        """A user never seen: the zero state, no session (docs/concepts.md#high-level-long-term-interest: ŝ = 0)."""
         return cls(np.zeros(state_size, dtype=np.float32))
 
     def encode(self):

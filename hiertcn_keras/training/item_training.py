@@ -34,6 +34,7 @@ from hiertcn_keras.models.item_model import (
 from hiertcn_keras.artifacts.embedding_store import write_store
 from hiertcn_keras.artifacts.store_shards import shard_rows, write_shard
 from hiertcn_keras.training.item_config import ItemModelConfig
+from hiertcn_keras.training.model_file import load_model_file
 
 
 def train_item_model(data_dir, config=None, *, content=None, verbose=1, view=None):
@@ -107,7 +108,8 @@ def _store_ids(dataset):
     return [""] + dataset.items["id"].astype(str).tolist()
 
 
-def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dtype="float32", model_out=None):
+def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dtype="float32", model_out=None,
+                overwrite=False):
     """Train the item model on a prepared dataset and write the embedding store.
 
     Args:
@@ -119,6 +121,8 @@ def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dt
         dtype: str. Store dtype. Defaults to `float32`.
         model_out: str, Path or `None`. Also save the trained model here (`.keras`), for
             `embed_items_shard`. Defaults to `None`.
+        overwrite: bool. Replace an existing `out_store` even if it is not a store. Defaults to
+            `False`.
 
     Returns:
         `(matrix [n_items, D], report dict)`.
@@ -128,7 +132,7 @@ def embed_items(data_dir, out_store, config=None, *, content=None, verbose=1, dt
         report["model_fingerprint"] = save_item_model(model, model_out)
     dataset = PreparedDataset(data_dir)
     matrix = embed_all(model.encoder, dataset.n_items)
-    write_store(out_store, matrix, _store_ids(dataset), dtype=dtype, config=report)
+    write_store(out_store, matrix, _store_ids(dataset), dtype=dtype, config=report, force=overwrite)
     return matrix, report
 
 
@@ -151,7 +155,7 @@ def embed_items_shard(data_dir, model_path, out_store, shard, n_shards, *, dtype
         `(start, stop)`: the rows written.
     """
     dataset = PreparedDataset(data_dir)
-    model = keras.models.load_model(model_path)
+    model = load_model_file(model_path)
     if model.encoder.n_items != dataset.n_items:
         raise ValueError(f"{model_path} embeds {model.encoder.n_items} items but {data_dir} has {dataset.n_items}; "
                          "was it trained on this dataset?")

@@ -45,5 +45,7 @@ class TrainConfig:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be ≥ 0, got {self.patience}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")

@@ -24,19 +24,20 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training import resume
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
 from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
     git_commit,
     item_matrix_fingerprint,
-    partial_dir,
     read_run_record,
 )
+from hiertcn_keras.training.model_file import load_model_file
 
 def model_config_for(dataset, **overrides):
     """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length)."""
     values = {"n_items": dataset.n_items, "n_catalogue": dataset.n_catalogue,
-              "max_session_len": dataset.session_rules.max_session_len}
+              "max_session_len": dataset.max_session_len}  # capped at the longest session present
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ModelConfig(**values)
 
@@ -49,7 +50,7 @@ def _jit(train_config):
     return bool(train_config.jit_compile)
 
 
-def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, overwrite=False):
     """Train a model and write `out_dir` (see `hiertcn_keras.artifacts.run_dir`).
 
     One device (`train_config.strategy="default"`): `train_single_device`; a `tf.distribute`
@@ -62,20 +63,26 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         out_dir: str or Path. The run directory to create (replaced atomically).
         item_matrix: float array `[n_items, D]` for the pretrained item space, or `None`.
         evaluate_test: bool. Evaluate the test split at the end. Defaults to `True`.
+        overwrite: bool. Replace an existing `out_dir` that is not a run directory, and discard
+            a leftover checkpoint of other settings instead of refusing
+            (`hiertcn_keras.training.resume`). Defaults to `False`.
 
     Returns:
         `(model, history, metrics)`.
     """
     run = train_single_device if train_config.strategy == "default" else train_distributed
-    return run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, evaluate_test=evaluate_test)
+    return run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, evaluate_test=evaluate_test,
+               overwrite=overwrite)
 
 
-def train_single_device(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+@resume.discard_on_error
+def train_single_device(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
+                        overwrite=False):
     """`train` on one device (arguments and result as for `train`)."""
     from hiertcn_keras.data.pipeline import make_dataset
 
     keras.utils.set_random_seed(train_config.seed)
-    run = _start_run(data_dir, model_config, train_config, out_dir)
+    run = _start_run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, overwrite=overwrite)
     dataset = run.dataset
     model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
     model(run.padding)  # build on a padding batch
@@ -87,11 +94,14 @@ def train_single_device(data_dir, model_config, train_config, out_dir, *, item_m
     metrics = {}
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
-    _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix)
+    _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
+               overwrite=overwrite)
     return model, history_dict, metrics
 
 
-def train_distributed(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True):
+@resume.discard_on_error
+def train_distributed(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
+                      overwrite=False):
     """`train` under the `tf.distribute` strategy `train_config.strategy` (see `distribute`).
 
     `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and
@@ -102,7 +112,9 @@ def train_distributed(data_dir, model_config, train_config, out_dir, *, item_mat
     strategy = distribute.make_strategy(train_config.strategy)  # before any TensorFlow op
     out_dir = distribute.worker_run_dir(out_dir, strategy)
     keras.utils.set_random_seed(train_config.seed)
-    run = _start_run(data_dir, model_config, train_config, out_dir)
+    # A worker's failure is how a preempted peer shows up: keep the checkpoint to resume from.
+    run = _start_run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, overwrite=overwrite,
+                     keep_on_error=True)
     dataset = run.dataset
     replicas = distribute.Replicas(strategy, model_config, item_matrix=item_matrix,
                                    item_counts=dataset.item_counts("train"))
@@ -124,7 +136,7 @@ def train_distributed(data_dir, model_config, train_config, out_dir, *, item_mat
     if evaluate_test and distribute.worker_task(strategy)[2]:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
-               distribution=distribute.describe(strategy, replicas.layout))
+               distribution=distribute.describe(strategy, replicas.layout), overwrite=overwrite)
     return model, history_dict, metrics
 
 
@@ -140,15 +152,15 @@ class _Run:
     padding: dict
 
 
-def _start_run(data_dir, model_config, train_config, out_dir):
+def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, overwrite, keep_on_error=False):
     dataset = PreparedDataset(data_dir)
     if model_config.n_items != dataset.n_items or model_config.n_catalogue != dataset.n_catalogue:
         raise ValueError(
             f"model is sized for {model_config.n_items} items / catalogue {model_config.n_catalogue}, "
             f"the data has {dataset.n_items} / {dataset.n_catalogue}"
         )
-    work = partial_dir(out_dir)
-    work.mkdir(parents=True, exist_ok=True)
+    work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
+                                  overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
     units = model_config.sessions_per_batch if model_config.hierarchical else 1
@@ -190,7 +202,7 @@ def _fit(fitted, run, train_config, validation, make_data):
 
 
 def _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
-               distribution=None):
+               distribution=None, overwrite=False):
     model_config = model.model_config
     config_record = {
         "model": model_config.to_dict(),
@@ -208,7 +220,7 @@ def _write_run(out_dir, run, model, train_config, history_dict, metrics, train_s
     if distribution is not None:
         config_record["distribution"] = distribution
     work = run.work
-    with atomic.atomic_dir(out_dir) as tmp:
+    with atomic.atomic_dir(out_dir, kind="run", force=overwrite) as tmp:
         model.save(tmp / "model.keras")
         atomic.write_json(tmp / "config.json", config_record)
         atomic.write_json(tmp / "history.json", history_dict)
@@ -223,4 +235,4 @@ def load_run(run_dir):
     import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
 
     record = read_run_record(run_dir)
-    return keras.models.load_model(Path(run_dir) / MODEL_FILE), record
+    return load_model_file(Path(run_dir) / MODEL_FILE), record

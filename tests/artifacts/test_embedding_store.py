@@ -224,3 +224,50 @@ def test_save_npy_as_store(tmp_path, matrix):
     path = save_npy_as_store(tmp_path / "m.npy", tmp_path / "items", IDS, dtype="float16")
     with EmbeddingStore.open(path) as store:
         np.testing.assert_allclose(store.as_array(), matrix, rtol=2 ** -11)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_is_refused_at_open_by_default(store_path, value):
+    # Issue 13, case 4: a NaN opened under the default check and was served.
+    with open(store_path / "embeddings.bin", "r+b") as f:
+        f.seek((3 * 3 + 1) * 4)  # row 3, column 1
+        f.write(np.float32(value).tobytes())
+    with pytest.raises(DataError, match=r"embeddings\.bin: row 3 holds a non-finite value"):
+        EmbeddingStore.open(store_path)
+    EmbeddingStore.open(store_path, verify="size").close()  # the cheap O(1) check is still there
+
+
+def test_the_finite_check_streams_in_chunks(tmp_path, matrix, monkeypatch):
+    monkeypatch.setattr(store_module, "_CHUNK_BYTES", 12)  # one row per chunk
+    rows = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
+    rows[37, 2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        write_store(tmp_path / "s", rows, [None] + [f"i{k}" for k in range(39)])
+    rows[37, 2] = 0
+    path = write_store(tmp_path / "s", rows, [None] + [f"i{k}" for k in range(39)])
+    with open(path / "embeddings.bin", "r+b") as f:
+        f.seek((37 * 3 + 2) * 4)
+        f.write(np.float32(np.nan).tobytes())
+    with pytest.raises(DataError, match="row 37 holds a non-finite value"):
+        EmbeddingStore.open(path)
+
+
+def test_float16_infinity_is_refused(tmp_path, matrix):
+    path = write_store(tmp_path / "h", matrix, IDS, dtype="float16")
+    with open(path / "embeddings.bin", "r+b") as f:
+        f.seek(3 * 2)
+        f.write(np.float16(np.inf).tobytes())
+    with pytest.raises(DataError, match="row 1 holds a non-finite value"):
+        EmbeddingStore.open(path)
+
+
+def test_a_folder_that_is_not_a_store_is_not_replaced(tmp_path, matrix):
+    from hiertcn_keras.artifacts.output_guard import OutputError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not a store written by hiertcn"):
+        write_store(tmp_path / "mine", matrix, IDS)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    write_store(tmp_path / "mine", matrix, IDS, force=True)
+    assert not (tmp_path / "mine" / "notes.txt").exists()

@@ -3,12 +3,12 @@
 Tiny sizes: B = 2 rows, S = 3 session slots, L = 4 steps, T = 12 flat steps, every width 8,
 catalogue of 10 items (ids 1..10, 0 = padding / start token x̂).
 
-Inputs are shifted (DESIGN.md §2): within a session, `inputs = [x̂, a1 … a(n-1)]` and the output
-at step t predicts `items[t]` from inputs ≤ t, i.e. from items < t. So changing items[t:] of a
-session may change its outputs from step t + 1 on, never at steps ≤ t. Every property below is
-checked by running the same model on two batches that differ where the property says nothing
-may leak from, and asserting bitwise-equal outputs (same shapes, same arithmetic), plus the
-converse (something did change) so that a model that ignores its inputs cannot pass.
+Inputs are shifted (docs/concepts.md#inputs-and-targets): within a session, `inputs = [x̂, a1 …
+a(n-1)]` and the output at step t predicts `items[t]` from inputs ≤ t, i.e. from items < t. So
+changing items[t:] of a session may change its outputs from step t + 1 on, never at steps ≤ t. Every
+property below is checked by running the same model on two batches that differ where the property
+says nothing may leak from, and asserting bitwise-equal outputs (same shapes, same arithmetic), plus
+the converse (something did change) so that a model that ignores its inputs cannot pass.
 """
 
 import keras

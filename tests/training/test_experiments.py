@@ -170,7 +170,7 @@ def test_default_dataset_is_reused(tmp_path):
 
 
 def test_paper_constants_match_reference():
-    # REFERENCE.md §1: HierGRU / HierTCN training time = 2.53.
+    # docs/concepts.md#results-reported-in-the-paper: HierGRU / HierTCN training time = 2.53.
     assert round(ex.PAPER_TRAINING_SECONDS["hiergru"] / ex.PAPER_TRAINING_SECONDS["hiertcn"], 2) == 2.53
     assert ex.PAPER_OBJECTIVES["mrp"]["hinge"] == 0.309
     assert isinstance(ex.results_frame([{"model": "l2", "recall@1": 0.1}]), pd.DataFrame)

@@ -14,6 +14,7 @@ import pytest
 
 from hiertcn_keras.artifacts.run_dir import partial_dir
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.artifacts.output_guard import MARKER
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import Recommender
 from hiertcn_keras.training import callbacks as cb
@@ -50,7 +51,8 @@ def test_run_dir_holds_exactly_the_artifacts(finished_run):
     out, *_ = finished_run
     names = {p.name for p in out.iterdir()}
     assert {"model.keras", "config.json", "history.json", "metrics.json"} <= names
-    assert names <= {"model.keras", "config.json", "history.json", "metrics.json", "logs"}
+    assert names <= {"model.keras", "config.json", "history.json", "metrics.json", "logs", MARKER}
+    assert json.loads((out / MARKER).read_text())["kind"] == "run"
     assert not partial_dir(out).exists()  # the .partial working folder is gone
     assert [p.name for p in out.parent.iterdir()] == ["hiertcn"]  # no temporary leftovers
 
@@ -103,7 +105,8 @@ def test_metrics_are_the_test_metrics_of_the_saved_model(finished_run, data_dir)
     assert on_disk == pytest.approx(metrics)
 
 
-def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data_dir, tmp_path, monkeypatch):
+def test_killed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data_dir, tmp_path, monkeypatch):
+    # A kill runs no code; an interrupt (Ctrl-C) is the kill a test can make: the checkpoint stays.
     out = tmp_path / "tcn"
     config = model_config_for(PreparedDataset(data_dir), model="tcn", **TINY)
     original = cb.EpochTimer.on_epoch_begin
@@ -113,11 +116,11 @@ def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data
         seen.append(epoch)
         weights[("failed", epoch)] = [np.array(w) for w in self.model.trainable_weights]
         if epoch == 1:
-            raise RuntimeError("killed in epoch 2")
+            raise KeyboardInterrupt("killed in epoch 2")
         return original(self, epoch, logs)
 
     monkeypatch.setattr(cb.EpochTimer, "on_epoch_begin", failing)
-    with pytest.raises(RuntimeError, match="killed in epoch 2"):
+    with pytest.raises(KeyboardInterrupt, match="killed in epoch 2"):
         train(data_dir, config, quiet(), out)
     assert seen == [0, 1]
     assert not out.exists()  # no final run dir for a failed run
@@ -141,3 +144,18 @@ def test_failed_run_leaves_no_run_dir_and_the_rerun_resumes_from_the_backup(data
         np.testing.assert_array_equal(restored, backed_up)
     assert out.is_dir() and not partial_dir(out).exists()
     assert json.loads((out / "history.json").read_text()) == history
+
+
+
+def test_the_model_pads_sessions_to_the_longest_in_the_data(tmp_path):
+    # Issue 13, case 5: data prepared with --max-session-len 1000000 made training allocate
+    # [B, S, 1000000, D] although no session is longer than 4.
+    from hiertcn_keras.data.loaders import load_generic
+    from hiertcn_keras.data.prepare import PrepareConfig, prepare
+
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"u{u},i{(u + s + p) % 5},{1_600_000_000 + 7200 * s + 60 * p}\n"
+        for u in range(3) for s in range(3) for p in range(4)))
+    prepare(load_generic(log), PrepareConfig(max_session_len=1_000_000)).write(tmp_path / "prepared")
+    assert model_config_for(PreparedDataset(tmp_path / "prepared"), model="hiertcn").max_session_len == 4

@@ -42,6 +42,8 @@ class LoadedLog:
         warnings: list of str. Things the user should know (e.g. rating data as sessions).
         preset: dict. Settings the format implies for `prepare` (e.g. XING's official filters);
             `prepare` applies them unless the user overrides them.
+        empty_files: list of str. Files of a folder that held no data rows (a header only, or
+            nothing) and were skipped.
     """
 
     events: pd.DataFrame
@@ -51,6 +53,7 @@ class LoadedLog:
     dropped: dict = dataclasses.field(default_factory=dict)
     warnings: list = dataclasses.field(default_factory=list)
     preset: dict = dataclasses.field(default_factory=dict)
+    empty_files: list = dataclasses.field(default_factory=list)
 
     def check_conservation(self):
         """Raise `AssertionError` unless every row read is either kept or counted as dropped."""

@@ -14,10 +14,18 @@ sniffed from the first lines), each optionally gzip-compressed (`.csv.gz`, ...),
 position among all data rows read, across files in that order (a dropped row leaves a gap), so
 every event can be traced back to its source line.
 
-Ids are read as text, so `007` stays `007`. A missing id is an empty field or one of
-`MISSING_TOKENS` (or a Parquet null). Times are Unix seconds (`time_unit="s"`), milliseconds
+Ids are read as text, so `007` stays `007`. A missing id is an empty field (or a Parquet
+null) and nothing else: `NULL`, `None` and `nan` are ids like any other. An id longer than
+`hiertcn_keras.limits.MAX_ID_LENGTH` characters is a bad row (`user_id_too_long`,
+`item_id_too_long`), since serving would refuse it. Times are Unix seconds (`time_unit="s"`), milliseconds
 (`"ms"`) or ISO-8601 strings (`"iso"`; a string without a zone offset is taken as UTC). A Parquet
-column of timestamp type is converted directly, whatever `time_unit` says.
+column of timestamp type is converted directly, whatever `time_unit` says. A time outside
+`limits.MIN_TIMESTAMP`..`limits.MAX_TIMESTAMP` (1970..2100) is a bad row
+(`timestamp_out_of_range`); the error suggests `time_unit="ms"` when the value would fit in
+milliseconds.
+
+In a folder, a file with no data rows (a header only, or nothing at all) is skipped, counted in
+`LoadedLog.empty_files` and reported; a single file given alone must hold data.
 
 Reading uses `pyarrow.csv` (multi-threaded, no Python objects per row); bad rows are found with
 vectorised masks, so a 10M-row log loads in seconds.
@@ -28,6 +36,7 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +48,23 @@ import pyarrow.parquet as pq
 
 from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.data.loaders.base import LoadedLog
+from hiertcn_keras.limits import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP
 
 TIME_UNITS = ("s", "ms", "iso")
 BAD_ROW_POLICIES = ("error", "drop")
-MISSING_TOKENS = ("", "nan", "NaN", "null", "NULL", "None")
+# Only an empty field is a missing id: `NULL`, `None`, `nan` are ids some systems really use.
+MISSING_TOKENS = ("",)
 DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 TEXT_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 FOLDER_PATTERN = "*.csv, *.tsv, *.tab, *.txt (each also .gz), *.parquet, *.pq"
-# Reasons a row can be dropped, in the order they are checked (one reason per row).
-DROP_REASONS = (("timestamp", "bad_timestamp"), ("user", "missing_user"), ("item", "missing_item"))
+# Reasons a row can be dropped, in the order they are checked (one reason per row): the check
+# (a role, or role_check) and the reason it is counted under.
+DROP_REASONS = (("timestamp", "bad_timestamp"), ("timestamp_range", "timestamp_out_of_range"),
+                ("user", "missing_user"), ("user_length", "user_id_too_long"),
+                ("item", "missing_item"), ("item_length", "item_id_too_long"))
+# Damage a compressed or binary file can show, by the layer that notices it.
+_READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError, pa.ArrowException)
 _ROLES = {"user": "user id", "item": "item id", "timestamp": "time", "session": "session id",
           "event_type": "event type"}
 _UNIT_NAMES = {"s": "Unix seconds", "ms": "Unix milliseconds", "iso": "an ISO-8601 date-time"}
@@ -144,8 +160,15 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
     parts = {role: [] for role in columns}
     timestamps, rows, dropped = [], [], {}
     n_rows = 0
+    empty_files = []
     for file in files:
-        arrays = read_file(Path(file), columns, sep=sep, names=names)
+        try:
+            arrays = read_file(Path(file), columns, sep=sep, names=names)
+        except EmptyFileError:
+            if len(files) == 1:
+                raise
+            empty_files.append(str(file))
+            continue
         n = len(arrays["user"])
         seconds, bad = check_rows(file, arrays, columns, time_unit, on_bad_rows)
         keep = ~np.any(list(bad.values()), axis=0)
@@ -159,6 +182,8 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
         timestamps.append(seconds if everything else seconds[kept_index])
         rows.append(n_rows + kept_index)
         n_rows += n
+    if not rows:
+        raise DataError(f"none of the {len(files)} files holds a data row", path=source or files[0])
     events = pd.DataFrame({
         "user": _to_text(parts["user"]),
         "item": _to_text(parts["item"]),
@@ -169,8 +194,17 @@ def read_events(files, columns, *, time_unit="s", sep=None, names=None, on_bad_r
         if role in columns:
             events[role] = _to_text(parts[role])
     source = files[0] if source is None else source
+    warnings = [empty_files_warning(empty_files, len(files))] if empty_files else []
     return LoadedLog(events=events, source=str(source), format=format, n_rows=n_rows,
-                     dropped=dropped)
+                     dropped=dropped, warnings=warnings, empty_files=empty_files)
+
+
+def empty_files_warning(empty_files, n_files):
+    """The warning that reports the files of a folder that held no data rows."""
+    names = ", ".join(Path(f).name for f in empty_files[:10])
+    more = f" and {len(empty_files) - 10} more" if len(empty_files) > 10 else ""
+    return (f"{len(empty_files)} of {n_files} files hold no data rows and were skipped "
+            f"(header only or empty): {names}{more}")
 
 
 def check_options(time_unit, sep, on_bad_rows):
@@ -191,21 +225,39 @@ def _suffix(path):
     return suffixes[-1] if suffixes else ""
 
 
+class EmptyFileError(DataError):
+    """A file with no data rows: skipped in a folder of files, an error for a file given alone."""
+
+
 def read_file(file, columns, *, sep, names):
     """Read the needed columns of one file as Arrow arrays, keyed by canonical role."""
-    if _suffix(file) in PARQUET_SUFFIXES:
-        present = pq.read_schema(file).names
-        _check_columns(file, columns, present)
-        table = pq.read_table(file, columns=list(dict.fromkeys(columns.values())))
-        if table.num_rows == 0:
-            raise DataError("the file has no data rows", path=file)
-    else:
-        table = _read_text(file, columns, sep=sep, names=names)
+    try:
+        if _suffix(file) in PARQUET_SUFFIXES:
+            present = pq.read_schema(file).names
+            _check_columns(file, columns, present)
+            table = pq.read_table(file, columns=list(dict.fromkeys(columns.values())))
+            if table.num_rows == 0:
+                raise EmptyFileError("the file has no data rows", path=file)
+        else:
+            table = _read_text(file, columns, sep=sep, names=names)
+    except DataError:
+        raise
+    except _READ_ERRORS as error:
+        raise DataError(f"cannot read the file (damaged or truncated?): {type(error).__name__}: {error}",
+                        path=file) from None
     arrays = {}
     for role, name in columns.items():
         array = table.column(name)
+        if pa.types.is_nested(array.type) or pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+            raise DataError(f"the {_ROLES[role]} column holds {array.type} values; it must hold "
+                            f"{'numbers or text' if role == 'timestamp' else 'text or integers'}, "
+                            "one value per row", path=file, column=name)
         if role != "timestamp" and not pa.types.is_string(array.type):
-            array = pc.cast(array, pa.string())
+            try:
+                array = pc.cast(array, pa.string())
+            except pa.ArrowException as error:
+                raise DataError(f"cannot read the {_ROLES[role]} column ({array.type}) as text: {error}",
+                                path=file, column=name) from None
         arrays[role] = array
     return arrays
 
@@ -214,7 +266,7 @@ def _read_text(file, columns, *, sep, names):
     """Read one delimited text file with `pyarrow.csv`, every needed column as text."""
     sample = _head(file)
     if not sample.strip():
-        raise DataError("the file is empty (no header line)", path=file)
+        raise EmptyFileError("the file is empty (no header line)", path=file)
     delimiter = sep or DELIMITERS.get(_suffix(file)) or _sniff(file, sample)
     if names is None:
         header = next(csv.reader([sample.splitlines()[0]], delimiter=delimiter))
@@ -237,7 +289,7 @@ def _read_text(file, columns, *, sep, names):
             pass
         raise DataError(f"cannot parse the file: {error}", path=file) from None
     if table.num_rows == 0:
-        raise DataError("the file has a header but no data rows", path=file)
+        raise EmptyFileError("the file has a header but no data rows", path=file)
     return table
 
 
@@ -291,6 +343,10 @@ def _sniff(file, sample):
 
 
 def _check_columns(file, columns, present):
+    repeated = sorted({name for name in columns.values() if list(present).count(name) > 1})
+    if repeated:
+        raise DataError(f"the header names the column(s) {', '.join(map(repr, repeated))} more than once; "
+                        "which one is meant is ambiguous: rename the copies", path=file, column=repeated[0])
     for role, name in columns.items():
         if name in present:
             continue
@@ -308,31 +364,50 @@ def check_rows(file, arrays, columns, time_unit, on_bad_rows):
         (float64 array `[n]` of seconds, dict role → bool array `[n]` of bad rows).
     """
     seconds, bad_time = _parse_time(arrays["timestamp"], time_unit, file, columns["timestamp"])
-    bad = {"timestamp": bad_time}
+    with np.errstate(invalid="ignore"):
+        out_of_range = ~bad_time & ((seconds < MIN_TIMESTAMP) | (seconds > MAX_TIMESTAMP))
+    bad = {"timestamp": bad_time, "timestamp_range": out_of_range}
     for role in ("user", "item"):
         array = arrays[role]
         missing = pc.or_kleene(pc.is_null(array), pc.is_in(array, pa.array(MISSING_TOKENS)))
         bad[role] = missing.fill_null(True).to_numpy(zero_copy_only=False)
+        too_long = pc.greater(pc.utf8_length(array), MAX_ID_LENGTH).fill_null(False)
+        bad[f"{role}_length"] = too_long.to_numpy(zero_copy_only=False)
     if on_bad_rows == "error":
         any_bad = np.any(list(bad.values()), axis=0)
         if any_bad.any():
             index = int(np.flatnonzero(any_bad)[0])
-            role = next(role for role, _ in DROP_REASONS if bad[role][index])
+            check = next(check for check, _ in DROP_REASONS if bad[check][index])
+            role = check.split("_")[0]
             value = arrays[role][index].as_py()
-            if role == "timestamp":
-                message = f"cannot read time {value!r} as {_UNIT_NAMES[time_unit]}"
-            else:
-                message = f"missing {_ROLES[role]}: {value!r}"
-            raise DataError(message + " (pass on_bad_rows='drop' to drop such rows)",
+            raise DataError(_bad_row_message(check, value, seconds[index], time_unit)
+                            + " (pass on_bad_rows='drop' to drop such rows)",
                             path=file, row=index + 1, column=columns[role])
     return seconds, bad
+
+
+def _bad_row_message(check, value, seconds, time_unit):
+    """What is wrong with a row's value, for the first bad row's `DataError`."""
+    if check == "timestamp":
+        return f"cannot read time {value!r} as {_UNIT_NAMES[time_unit]}"
+    if check == "timestamp_range":
+        message = (f"time {value!r} is {seconds:.6g} s since 1970, outside the plausible range "
+                   f"{MIN_TIMESTAMP}..{MAX_TIMESTAMP} (1970-01-01..2100-01-01 UTC)")
+        if time_unit == "s" and MIN_TIMESTAMP <= seconds / 1000 <= MAX_TIMESTAMP:
+            message += "; it looks like milliseconds: pass time_unit='ms'"
+        return message
+    role = check.split("_")[0]
+    if check.endswith("_length"):
+        return (f"the {_ROLES[role]} is {len(value)} characters long, more than the {MAX_ID_LENGTH} "
+                f"that prepare and serve accept: {value[:40]!r}…")
+    return f"missing {_ROLES[role]}: {value!r}"
 
 
 def count_reasons(bad):
     """Bad rows per drop reason, each row counted once under its first reason."""
     counts, taken = {}, None
-    for role, reason in DROP_REASONS:
-        mask = bad[role] if taken is None else bad[role] & ~taken
+    for check, reason in DROP_REASONS:
+        mask = bad[check] if taken is None else bad[check] & ~taken
         taken = mask if taken is None else taken | mask
         if mask.any():
             counts[reason] = int(mask.sum())

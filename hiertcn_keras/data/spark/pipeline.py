@@ -33,10 +33,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from hiertcn_keras.artifacts import atomic
+from hiertcn_keras.artifacts import atomic, integrity, output_guard
 from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.artifacts.prepared import EVENTS_DIR
 from hiertcn_keras.data import splits, stats, vocabulary
+from hiertcn_keras.data.loaders.generic import empty_files_warning
 from hiertcn_keras.data.prepare import (
     DROP_REASONS,
     PrepareConfig,
@@ -71,7 +72,7 @@ class SparkOptions:
             raise ValueError(f"graph_window must be ≥ 0, got {self.graph_window}")
 
 
-def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
+def prepare_spark(spark, plan, config, out_dir, options=None, timings=None, *, overwrite=False):
     """Prepare a log with Spark and write the prepared folder (atomically).
 
     Args:
@@ -83,6 +84,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
         options: `SparkOptions` or `None`.
         timings: dict or `None`. If given, filled with the wall seconds of each phase (`load`,
             `ids`, `sessions`, `split_vocab`, `finalize`, `graph`, `fingerprint`) for benchmarks.
+        overwrite: bool. Replace an existing `out_dir` that is not a prepared dataset
+            (`hiertcn_keras.artifacts.output_guard`). Defaults to `False`.
 
     Returns:
         dict: the statistics written to `stats.json`.
@@ -102,7 +105,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
         clock[0] = now
 
     sc = spark.sparkContext
-    with atomic.atomic_dir(out_dir) as tmp:
+    output_guard.check_not_input(out_dir, [plan.source, *plan.files])
+    with atomic.atomic_dir(out_dir, kind="dataset", force=overwrite) as tmp:
         tmp = tmp.resolve()
         staging = tmp / "_staging"
         staging.mkdir()
@@ -267,13 +271,17 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
         config_fp = fingerprint_chunks(
             lambda column: (pq.read_table(p, columns=[column]).column(column).to_numpy() for p in part_files),
             config, item_ids, user_ids)
+        warnings = list(plan.warnings)
+        if loaded["empty_files"]:
+            warnings.append(empty_files_warning(loaded["empty_files"], len(plan.files)))
         source = {"path": plan.source, "format": plan.format, "n_rows_read": int(loaded["n_rows"]),
-                  "warnings": list(plan.warnings)}
+                  "warnings": warnings}
         result = stats.stats_from_summary(
             merged, n_users=len(user_ids), n_items=len(item_ids), n_catalogue=n_catalogue,
             protocol=config.protocol, n_rows_read=loaded["n_rows"], dropped=dropped, cuts=cuts,
-            input_time_sorted=loaded["input_time_sorted"], warnings=list(plan.warnings),
+            input_time_sorted=loaded["input_time_sorted"], warnings=warnings,
             seconds=time.perf_counter() - started)
+        result["empty_files"] = list(loaded["empty_files"])
         result["fingerprint"] = config_fp
         lap("fingerprint")
         vocabulary.write_vocabulary(
@@ -282,7 +290,8 @@ def prepare_spark(spark, plan, config, out_dir, options=None, timings=None):
              "in_catalogue": np.arange(1, len(item_ids) + 1) <= n_catalogue})
         vocabulary.write_vocabulary(tmp / "users.parquet", user_ids)
         atomic.write_json(tmp / "stats.json", result)
-        atomic.write_json(tmp / "config.json", config_record(config, source, n_catalogue, config_fp))
+        atomic.write_json(tmp / "config.json", config_record(config, source, n_catalogue, config_fp,
+                                                                files=integrity.file_records(tmp)))
     return result
 
 

@@ -127,13 +127,20 @@ def read_file(index, plan, staging_dir):
     Returns:
         dict: `index`, `n_rows` (data rows read), `n_kept`, `dropped` (reason → rows, in the
         loader's order), `error` (`None` or the `DataError` fields of the file's first problem),
-        `sorted` (times non-decreasing in row order), `first_t` and `last_t` (kept rows).
+        `sorted` (times non-decreasing in row order), `first_t` and `last_t` (kept rows), `empty`
+        (the file's name when it holds no data rows and is skipped, else `None`).
     """
     file = Path(plan.files[index])
     summary = {"index": index, "n_rows": 0, "n_kept": 0, "dropped": {}, "error": None,
-               "sorted": True, "first_t": None, "last_t": None}
+               "sorted": True, "first_t": None, "last_t": None, "empty": None}
     try:
-        arrays = generic.read_file(file, plan.columns, sep=plan.sep, names=plan.names)
+        try:
+            arrays = generic.read_file(file, plan.columns, sep=plan.sep, names=plan.names)
+        except generic.EmptyFileError:
+            if len(plan.files) == 1:
+                raise
+            summary["empty"] = str(file)  # skipped and reported, as the pandas engine does
+            return summary
         n = len(arrays["user"])
         if n >= 2**ROW_BITS:
             raise DataError(f"more than 2**{ROW_BITS} rows in one file; split it", path=file)
@@ -170,7 +177,8 @@ def combine(summaries):
 
     Returns:
         dict: `n_rows`, `n_kept`, `dropped` (keys in the order the pandas loader adds them),
-        `input_time_sorted` (times non-decreasing over all kept rows in source order).
+        `input_time_sorted` (times non-decreasing over all kept rows in source order),
+        `empty_files` (files without data rows, skipped).
     """
     summaries = sorted(summaries, key=lambda s: s["index"])
     for s in summaries:
@@ -185,5 +193,8 @@ def combine(summaries):
             in_order &= s["sorted"] and (last is None or s["first_t"] >= last)
             last = s["last_t"]
     n_kept = sum(s["n_kept"] for s in summaries)
+    empty = [s["empty"] for s in summaries if s.get("empty")]
+    if summaries and len(empty) == len(summaries):
+        raise DataError(f"none of the {len(summaries)} files holds a data row", path=str(Path(empty[0]).parent))
     return {"n_rows": sum(s["n_rows"] for s in summaries), "n_kept": n_kept, "dropped": dropped,
-            "input_time_sorted": bool(in_order or n_kept < 2)}
+            "input_time_sorted": bool(in_order or n_kept < 2), "empty_files": empty}

@@ -1,8 +1,9 @@
 """The paper's numbers, and the names of the models, metrics and objectives of its tables.
 
-The paper's numbers (REFERENCE.md §1) are here as constants so that the notebooks print them
-beside ours: `PAPER_MODELS` (HierTCN vs others, XING and Pinterest), `PAPER_TRAINING_SECONDS`
-and `PAPER_OBJECTIVES` (HierTCN with L2/NCE/BPR/Hinge on Pinterest).
+The paper's numbers (docs/concepts.md#results-reported-in-the-paper) are here as constants so
+that the notebooks print them beside ours: `PAPER_MODELS` (HierTCN vs others, XING and
+Pinterest), `PAPER_TRAINING_SECONDS` and `PAPER_OBJECTIVES` (HierTCN with L2/NCE/BPR/Hinge on
+Pinterest).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ NAMES = {"hiertcn": "HierTCN", "hiergru": "HierGRU", "hrnn": "HRNN", "tcn": "TCN
 METRICS = {"recall@1": "Recall@1", "recall@5": "Recall@5", "recall@10": "Recall@10", "mrr": "MRR", "mrp": "MRP ↓"}
 LOWER_IS_BETTER = ("mrp",)
 
-# REFERENCE.md §1, as presented in the paper and the talk ("–": not reported).
+# docs/concepts.md#results-reported-in-the-paper, as presented in the paper and the talk ("–": not reported).
 PAPER_MODELS = {
     "XING": {
         "recall@10": {"hiertcn": 0.139, "hiergru": 0.105, "hrnn": 0.113, "tcn": 0.108, "gru": 0.124, "mv": 0.107},

@@ -4,6 +4,7 @@ No Spark needed: the parts are cut here from a pandas-prepared folder, by user r
 the Spark engine writes them.
 """
 
+import json
 import shutil
 import sys
 
@@ -13,6 +14,7 @@ import pytest
 from hiertcn_keras.artifacts.errors import DataError
 from hiertcn_keras.artifacts.prepared import read_events
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.artifacts.integrity import file_records
 from hiertcn_keras.data.prepare import PrepareConfig, fingerprint_chunks, prepare, write_events
 
 H = 3600.0
@@ -35,6 +37,10 @@ def cut_into_parts(single, out, bounds):
     for k, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, len(events["user"])])):
         if b > a:
             write_events(out / "events" / f"part-{k:06d}.parquet", {c: v[a:b] for c, v in events.items()})
+    # Record the new files, as the Spark engine does for the parts it writes.
+    config = json.loads((out / "config.json").read_text())
+    config["files"] = file_records(out)
+    (out / "config.json").write_text(json.dumps(config))
     return out
 
 
@@ -66,6 +72,11 @@ def test_parts_out_of_user_order_are_refused(single, tmp_path):
     parts = cut_into_parts(single, tmp_path / "parts", [5])
     first, second = sorted((parts / "events").iterdir())
     first.rename(parts / "events" / "part-000009.parquet")  # now read after the second part
+    with pytest.raises(DataError, match=r"part-000000\.parquet: file is missing"):
+        PreparedDataset(parts)  # the per-file record notices first
+    config = json.loads((parts / "config.json").read_text())
+    config["files"] = file_records(parts)
+    (parts / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataError, match="earlier part reached user"):
         PreparedDataset(parts)
 

@@ -101,7 +101,9 @@ def assert_same(pandas_dir, spark_dir, window=None):
     stats_a, stats_b = dict(a.stats), dict(b.stats)
     stats_a.pop("prepare_seconds"), stats_b.pop("prepare_seconds")
     assert json.dumps(stats_b) == json.dumps(stats_a)  # same content, same key order
-    assert b.config == a.config and b.fingerprint == a.fingerprint
+    # Identical but for the per-file record: the engines lay the events out differently.
+    assert {k: v for k, v in b.config.items() if k != "files"} == {k: v for k, v in a.config.items() if k != "files"}
+    assert b.fingerprint == a.fingerprint and a.verified == b.verified == "files"
     if window is not None:
         expected = cointeraction_graph(a.view("train"), a.n_items, window=window)
         got = read_cointeraction(spark_dir)
@@ -172,6 +174,7 @@ def test_kth_smallest_is_exact_through_narrowing(spark):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt, source, settings", [
     ("globo", "globo", {"sessions": "column"}),
+    ("globo", "globo/empty_hour", {}),  # a header-only hour: skipped and listed by both engines
     ("xing", "xing/interactions.csv", {"min_item_support": 1, "min_user_events": 1}),
     ("movielens", "movielens/ml-100k", {}),
     ("generic", "generic/log.csv", {"protocol": "paper"}),
