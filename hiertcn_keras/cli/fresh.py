@@ -43,7 +43,7 @@ def embed_dated(args, inputs):
     if directory is None:
         output_guard.check_output(out, "store", inputs=inputs, overwrite=args.overwrite)
     else:
-        output_guard.check_not_input(directory.root, inputs)
+        output_guard.check_not_input(directory.root, inputs, flag="--stores")
     if directory is not None and out.exists():
         raise FileExistsError(f"{out} exists: a store stamped {args.until} was already written (remove it to redo it)")
     matrix, report = embed_items_until(dataset, until, model_path=args.model, config=config, content=content,
