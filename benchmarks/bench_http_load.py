@@ -1,11 +1,14 @@
-"""Bounded HTTP load test of `hiertcn serve` on 127.0.0.1, with a final consistency check.
+"""Bounded HTTP load test of `hiertcn serve` (FastAPI on uvicorn) on 127.0.0.1, with a final consistency check.
 
 Starts `hiertcn serve` as its own process (a synthetic servable run of `--items` items, see
 `_serving_common.synthetic_run`, or `--run`/`--items-store` of a real run, whose item ids the
 events are then drawn from), with a fresh SQLite user store, then runs `--clients` concurrent
 clients (threads of this process, one keep-alive connection each) for `--seconds`. Each client
 owns its own users, so every user's events arrive in time order; a client sends `POST /events`
-(one event) and after every `--recommend-every`-th event `GET /users/{id}/recommendations?k=10`.
+(`--events-per-request` events, default 1) and after every `--recommend-every`-th request
+`GET /users/{id}/recommendations?k=10`; with `--bad-every N` every N-th request is an invalid
+one (a rotating set: lone surrogate, 400-digit integer, deep nesting, millisecond timestamp,
+unknown method), which must get a 4xx and is counted apart.
 Reported: requests served, errors (any non-2xx or transport failure; must be 0 since every
 request is valid), latency percentiles per route and requests/s. Finally every user's stored
 state is read back (`GET /users/{id}/state`) and its event count compared with the events the
@@ -15,6 +18,7 @@ Usage:
 
     python benchmarks/bench_http_load.py                     # 100k items, 8 clients, 30 s
     python benchmarks/bench_http_load.py --items 5000 --clients 4 --seconds 10
+    python benchmarks/bench_http_load.py --items 5000 --events-per-request 10 --bad-every 20
 """
 
 from __future__ import annotations
@@ -63,13 +67,26 @@ def start_server(run_dir, items_dir, store, extra=()):
     raise RuntimeError("the server did not start:\n" + "".join(lines))
 
 
+BAD_REQUESTS = [
+    ("POST", "/events", b'{"user": "\\ud800", "item": "x", "timestamp": 1}'),
+    ("POST", "/events", b'{"user": 1' + b"0" * 400 + b', "item": "x", "timestamp": 1}'),
+    ("POST", "/events", b"[" * 100_000 + b"]" * 100_000),
+    ("POST", "/events", b'{"user": "u", "item": "x", "timestamp": 1700000000000}'),
+    ("PATCH", "/events", None),
+    ("GET", "/users/u/recommendations?k=0", None),
+]
+
+
 class Client(threading.Thread):
     """One keep-alive connection sending one user-partition's events until `stop_at`."""
 
-    def __init__(self, host, port, users, item_ids, stop_at, recommend_every, seed):
+    def __init__(self, host, port, users, item_ids, stop_at, recommend_every, seed, events_per_request=1,
+                 bad_every=0):
         super().__init__(daemon=True)
         self.host, self.port, self.users, self.item_ids = host, port, users, item_ids
         self.stop_at, self.recommend_every = stop_at, recommend_every
+        self.events_per_request, self.bad_every = events_per_request, bad_every
+        self.bad = collections.Counter()
         self.rng = np.random.default_rng(seed)
         self.latency = collections.defaultdict(list)
         self.errors = collections.Counter()
@@ -88,16 +105,33 @@ class Client(threading.Thread):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         n = 0
         while time.monotonic() < self.stop_at:
-            user = self.users[int(self.rng.integers(len(self.users)))]
-            self.clock[user] += float(self.rng.uniform(3600, 7200) if self.rng.random() < 0.15 else
-                                      self.rng.uniform(5, 120))
-            item = self.item_ids[int(self.rng.integers(len(self.item_ids)))]
-            body = json.dumps({"user": user, "item": item, "timestamp": self.clock[user]})
             try:
+                if self.bad_every and n % self.bad_every == self.bad_every - 1:
+                    method, path, body = BAD_REQUESTS[(n // self.bad_every) % len(BAD_REQUESTS)]
+                    status, _, seconds = self.call(conn, method, path, body)
+                    self.latency["invalid"].append(seconds)
+                    self.bad[status] += 1
+                    if not 400 <= status < 500:
+                        self.errors[f"invalid {method} {status}"] += 1
+                    if status in (408, 413):  # the server closes after these
+                        conn.close()
+                        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                    n += 1
+                    continue
+                events = []
+                for _ in range(self.events_per_request):
+                    user = self.users[int(self.rng.integers(len(self.users)))]
+                    self.clock[user] += float(self.rng.uniform(3600, 7200) if self.rng.random() < 0.15 else
+                                              self.rng.uniform(5, 120))
+                    item = self.item_ids[int(self.rng.integers(len(self.item_ids)))]
+                    events.append({"user": user, "item": item, "timestamp": self.clock[user]})
+                body = json.dumps(events[0] if len(events) == 1 else {"events": events})
                 status, payload, seconds = self.call(conn, "POST", "/events", body)
                 self.latency["events"].append(seconds)
                 if status == 200:
-                    self.accepted[user] += json.loads(payload)["accepted"]
+                    for result in json.loads(payload)["results"]:
+                        if result["status"] in ("new_session", "kept", "repeat", "truncated"):
+                            self.accepted[result["user"]] += 1
                 else:
                     self.errors[f"events {status}"] += 1
                 n += 1
@@ -123,6 +157,9 @@ def main(argv=None):
     parser.add_argument("--users-per-client", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--recommend-every", type=int, default=4)
+    parser.add_argument("--events-per-request", type=int, default=1, help="events per POST /events (default 1)")
+    parser.add_argument("--bad-every", type=int, default=0, help="every N-th request is invalid (default 0: none)")
+    parser.add_argument("--no-access-log", action="store_true", help="run the server without its access log")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
@@ -136,12 +173,13 @@ def main(argv=None):
         else:
             run_dir, items_dir = synthetic_run(tmp / "synthetic", args.items)
             item_ids = [f"item{k}" for k in range(args.items)]
-        process, host, port, lines = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}",
-                                                  ["--retrieval", args.retrieval])
+        extra = ["--retrieval", args.retrieval] + (["--no-access-log"] if args.no_access_log else [])
+        process, host, port, lines = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}", extra)
         try:
             stop_at = time.monotonic() + args.seconds
             clients = [Client(host, port, [f"c{c}-u{u}" for u in range(args.users_per_client)], item_ids, stop_at,
-                              args.recommend_every, seed=c) for c in range(args.clients)]
+                              args.recommend_every, seed=c, events_per_request=args.events_per_request,
+                              bad_every=args.bad_every) for c in range(args.clients)]
             started = time.perf_counter()
             for client in clients:
                 client.start()
@@ -166,15 +204,18 @@ def main(argv=None):
             process.wait(timeout=60)
 
     latency = collections.defaultdict(list)
-    errors = collections.Counter()
+    errors, bad = collections.Counter(), collections.Counter()
     for client in clients:
         for route, values in client.latency.items():
             latency[route].extend(values)
         errors.update(client.errors)
+        bad.update(client.bad)
     served = sum(len(v) for v in latency.values())
     record = {
         "benchmark": "http_load", "machine": machine(), "items": None if args.run else args.items,
         "retrieval": args.retrieval, "clients": args.clients, "seconds": round(elapsed, 2),
+        "events_per_request": args.events_per_request, "access_log": not args.no_access_log,
+        "invalid_requests_by_status": {str(k): v for k, v in sorted(bad.items())},
         "requests": served, "requests_per_s": round(served / elapsed, 1), "errors": dict(errors),
         "error_count": sum(errors.values()), "events_accepted": sum(accepted.values()),
         "users_checked": len(accepted), "mismatched_users": len(mismatched), "mismatch_examples": mismatched[:5],
@@ -182,7 +223,10 @@ def main(argv=None):
     }
     rows = [[route, v["n"], v["p50_ms"], v["p90_ms"], v["p99_ms"]] for route, v in record["latency"].items()]
     print(format_table(["route", "requests", "p50 ms", "p90 ms", "p99 ms"], rows))
+    if bad:
+        print(f"invalid requests by status: {record['invalid_requests_by_status']}")
     print(f"{served} requests in {elapsed:.1f} s ({record['requests_per_s']}/s) from {args.clients} clients; "
+          f"{record['events_accepted']} events accepted ({record['events_accepted'] / elapsed:.1f}/s); "
           f"errors: {record['error_count']}; users whose state misses an accepted event: {len(mismatched)} "
           f"of {len(accepted)}")
     emit_json(record, args.json)

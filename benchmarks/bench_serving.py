@@ -11,6 +11,14 @@ Reported per configuration: p50/p90/p99 ms, events/s, the two halves' p50, and f
 recall@10 against exact search on the replay's own user embeddings (plus the build-time
 figure on catalogue vectors). The first `--warmup` events are not timed.
 
+Before and after in one run (`--steps`): each configuration is replayed with the `reference`
+user update (`OnlineModel.fold` + `embed`, the path before `user_step`) and with the
+`compiled` one (`UserStep`: one compiled call per event), on the same index and the same
+events (renamed users, so each replay starts from empty states); the ratio of their events/s
+and observe p50 is printed. `--batch B` also replays the compiled path in requests of B
+consecutive events (`observe_batch`: one store read and one write per user per request, as
+`POST /events` does), each event still ranked; latency is then per request.
+
 Usage:
 
     python benchmarks/bench_serving.py                                  # 100k and 1M items
@@ -39,31 +47,50 @@ from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
 from _serving_common import percentiles_ms, synthetic_events, synthetic_run  # noqa: E402
 
 
-def replay(recommender, events, warmup, k=10):
-    """Time observe + top-k per event; returns timings and the embeddings queried."""
-    total, observe_s, search_s, queries = [], [], [], []
-    for n, (user, item, t) in enumerate(events):
+def replay(recommender, events, warmup, k=10, batch=1):
+    """Time observe + top-k per request of `batch` events; returns timings and the embeddings queried.
+
+    Returns:
+        `(total, observe, search, queries, n_events, cpu)`: per-request seconds (arrays), the
+        queried embeddings `[n, E]`, the number of timed events and the process CPU seconds
+        they took (on a shared machine, waiting for the core is in the wall times, not here).
+    """
+    total, observe_s, search_s, queries, n_events = [], [], [], [], 0
+    cpu = 0.0
+    for start in range(0, len(events), batch):
+        chunk = events[start : start + batch]
+        cpu_started = time.process_time()
         started = time.perf_counter()
-        obs = recommender.observe(user, item, t)
+        if batch == 1:
+            observations = [recommender.observe(*chunk[0])]
+        else:
+            observations = recommender.observe_batch(chunk).observations
         mid = time.perf_counter()
-        recommender.top_k(obs.embedding[None], k, exclude=[set(obs.session)])
+        for obs in observations:
+            if obs.embedding is not None:
+                recommender.top_k(obs.embedding[None], k, exclude=[set(obs.session)])
         done = time.perf_counter()
-        if n >= warmup:
+        cpu_done = time.process_time()
+        if start >= warmup:
+            cpu += cpu_done - cpu_started
             total.append(done - started)
             observe_s.append(mid - started)
             search_s.append(done - mid)
-            queries.append(obs.embedding)
-    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries)
+            queries.extend(obs.embedding for obs in observations if obs.embedding is not None)
+            n_events += len(chunk)
+    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, cpu
 
 
-def _measure(rec, events, warmup, n_items, label, open_s, setup_s):
+def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1):
     """Replay `events` through `rec` and summarise the timings (and recall for faiss)."""
     from hiertcn_keras.serving.faiss_retriever import recall_at_k
     from hiertcn_keras.serving.retrieval import ExactRetriever
 
-    total, observe_s, search_s, queries = replay(rec, events, warmup)
-    record = {"n_items": n_items, "retrieval": label, "events": len(total),
-              "events_per_s": round(len(total) / total.sum(), 1), **percentiles_ms(total),
+    total, observe_s, search_s, queries, n_events, cpu = replay(rec, events, warmup, batch=batch)
+    record = {"n_items": n_items, "retrieval": label, "events": n_events, "batch": batch,
+              "events_per_s": round(n_events / total.sum(), 1), **percentiles_ms(total),
+              "events_per_cpu_s": round(n_events / cpu, 1),
+              "observe_events_per_s": round(n_events / observe_s.sum(), 1),
               "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
               "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
               "open_s": round(open_s, 2), "setup_s": round(setup_s, 2), "item_vectors": rec.catalog.source}
@@ -89,14 +116,19 @@ def main(argv=None):
                         help="ivf: replay once per nprobe on the same index (default: the retriever's own)")
     parser.add_argument("--ivf-train-per-cell", type=int, default=None,
                         help="ivf: k-means training rows per cell (default 256, faiss's ceiling; 39 is its floor)")
+    parser.add_argument("--steps", nargs="+", default=["reference", "compiled"], choices=["reference", "compiled"],
+                        help="user updates to replay: before (reference) and after (compiled); default both")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="also replay the compiled step in requests of this many events (default 0: no)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
 
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
+    from hiertcn_keras.serving.user_step import ReferenceStep
 
-    rows, results = [], []
+    rows, results, ratios = [], [], []
     with temp_dir(keep=args.keep, prefix="hiertcn-bench-serving-") as tmp:
         for n_items in args.items:
             started = time.perf_counter()
@@ -111,25 +143,52 @@ def main(argv=None):
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options)
                 open_s = time.perf_counter() - started
+                steps = {"compiled": rec.step, "reference": ReferenceStep(rec.model)}
                 # Several nprobe values share one index; each replay renames the users, so every
                 # replay starts from empty user states, as the first one does.
                 probes = args.nprobe if kind == "ivf" and args.nprobe else [None]
-                for n_probe, probe in enumerate(probes):
+                variants = [(step, 1) for step in args.steps]
+                if args.batch > 1:
+                    variants.append(("compiled", args.batch))
+                replay_id = 0
+                for probe in probes:
                     if probe is not None:
                         rec.retriever.index.nprobe = min(probe, rec.retriever.index.nlist)
-                    stream = [(f"r{n_probe}-{user}", item, t) for user, item, t in events]
                     label = kind if probe is None else f"{kind} nprobe {rec.retriever.index.nprobe}"
-                    record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s)
-                    results.append(record)
-                    rows.append([f"{n_items:,} / {label}", record["p50_ms"], record["p90_ms"], record["p99_ms"],
-                                 record["events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
-                                 record.get("recall@10_replay", "exact"),
-                                 rec.retriever.report.get("recall@10", "–")])
+                    by_step = {}
+                    for step, batch in variants:
+                        rec.step = steps[step]
+                        stream = [(f"r{replay_id}-{user}", item, t) for user, item, t in events]
+                        replay_id += 1
+                        record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s, batch)
+                        record["step"] = step
+                        results.append(record)
+                        by_step[(step, batch)] = record
+                        rows.append([f"{n_items:,} / {label}", step if batch == 1 else f"{step}, {batch}/request",
+                                     record["p50_ms"], record["p90_ms"], record["p99_ms"], record["events_per_s"],
+                                     record["events_per_cpu_s"], record["observe_events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
+                                     record.get("recall@10_replay", "exact"),
+                                     rec.retriever.report.get("recall@10", "–")])
+                    if ("reference", 1) in by_step and ("compiled", 1) in by_step:
+                        before, after = by_step[("reference", 1)], by_step[("compiled", 1)]
+                        ratio = {"n_items": n_items, "retrieval": label,
+                                 "events_per_s_ratio": round(after["events_per_s"] / before["events_per_s"], 2),
+                                 "events_per_cpu_s_ratio": round(after["events_per_cpu_s"]
+                                                                 / before["events_per_cpu_s"], 2),
+                                 "observe_events_per_s_ratio": round(after["observe_events_per_s"]
+                                                                     / before["observe_events_per_s"], 2)}
+                        ratios.append(ratio)
                 rec.close()
                 print(f"done {n_items:,} / {kind}", file=sys.stderr, flush=True)
-    print(format_table(["items / retrieval", "p50 ms", "p90 ms", "p99 ms", "events/s", "observe p50",
-                        "top-10 p50", "recall@10 (replay)", "recall@10 (build)"], rows))
-    emit_json({"benchmark": "serving", "machine": machine(), "core": core, "results": results}, args.json)
+    print(format_table(["items / retrieval", "user update", "p50 ms", "p90 ms", "p99 ms", "events/s",
+                        "events per CPU-s", "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
+                        "recall@10 (build)"], rows))
+    for ratio in ratios:
+        print(f"{ratio['n_items']:,} / {ratio['retrieval']}: compiled ÷ reference = {ratio['events_per_s_ratio']}× "
+              f"events/s (observe + top-10), {ratio['events_per_cpu_s_ratio']}× events per CPU-second, "
+              f"{ratio['observe_events_per_s_ratio']}× observe-only events/s")
+    emit_json({"benchmark": "serving", "machine": machine(), "core": core, "load_average": os.getloadavg(),
+               "results": results, "ratios": ratios}, args.json)
 
 
 if __name__ == "__main__":

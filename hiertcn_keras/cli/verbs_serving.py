@@ -44,9 +44,16 @@ def _add_serve(sub):
             The talk's online design: item vectors fixed, each user's high-level state kept in a
             user store (SQLite by default, Redis for several processes) and loaded and saved per
             event (the state vector itself changes when a session ends); the user embedding is
-            recomputed per event and items are ranked by inner product. Routes: POST /events, GET /users/{id}/recommendations?k=, GET
-            /users/{id}/state, GET /healthz, GET /metrics. JSON in and out; bad input is a 4xx
-            with a message. Binds to 127.0.0.1 by default (there is no authentication)."""
+            recomputed per event and items are ranked by inner product. FastAPI on uvicorn.
+            Routes: POST /events, GET /users/{id}/recommendations?k=, GET and DELETE
+            /users/{id}/state, GET /healthz, GET /metrics; the reference is at /docs and
+            /openapi.json. JSON in and out; bad input is a 4xx with a message, never a 5xx.
+            Binds to 127.0.0.1 by default (there is no authentication).
+
+            The SQLite user store is kept OUTSIDE the run folder by default (retraining into
+            the run folder cannot delete it): $HIERTCN_STATE_HOME, else $XDG_STATE_HOME/hiertcn,
+            else ~/.local/state/hiertcn, then serving/<run name>-<hash of its path>/users.sqlite.
+            The path is printed at start."""
         ),
         epilog=textwrap.dedent(
             """\
@@ -54,16 +61,28 @@ def _add_serve(sub):
               hiertcn serve --run runs/default/hiertcn --port 8000
               hiertcn serve --run runs/pre --items runs/default/items --store redis://127.0.0.1:6379/0 --retrieval hnsw
               curl -s localhost:8000/events -d '{"user": "u1", "item": "42", "timestamp": 1700000000}'
-              curl -s 'localhost:8000/users/u1/recommendations?k=10'"""
+              curl -s 'localhost:8000/users/u1/recommendations?k=10'
+              curl -s -X DELETE localhost:8000/users/u1/state"""
         ),
     )
     _add_common(p)
     p.add_argument("--store", default=None, metavar="URL",
-                   help="user store: sqlite:PATH (default sqlite:RUN_DIR/serving/users.sqlite) or redis://HOST:PORT/DB")
+                   help="user store: sqlite:PATH or redis://HOST:PORT/DB (default: SQLite outside the run "
+                   "folder, see above)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, local only)")
     p.add_argument("--port", type=port_number, default=8000, help="port (default 8000; 0 = any free port)")
     p.add_argument("--max-body-bytes", type=positive_int, default=1 << 20, help="request body limit (default 1 MiB)")
     p.add_argument("--max-events", type=positive_int, default=1000, help="events per POST (default 1000)")
+    p.add_argument("--max-k", type=positive_int, default=1000, help="largest k of a recommendations request (default 1000)")
+    p.add_argument("--body-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="time a client has to send a request body; 408 after (default 10)")
+    p.add_argument("--timeout-keep-alive", type=positive_float, default=5.0, metavar="SECONDS",
+                   help="idle keep-alive connections are closed after this (default 5)")
+    p.add_argument("--limit-concurrency", type=positive_int, default=256,
+                   help="connections and requests at once; new ones get 503 above it (default 256)")
+    p.add_argument("--max-header-bytes", type=positive_int, default=16384,
+                   help="largest request head (default 16 KiB)")
+    p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
     p.set_defaults(func=cmd_serve)
 
 
@@ -106,22 +125,51 @@ def _open(args, store):
 
 def cmd_serve(args):
     import json
+    import socket
+    from pathlib import Path
 
-    from hiertcn_keras.serving.http_server import RecommenderServer
+    try:
+        import uvicorn
 
-    recommender = _open(args, args.store)
-    server = RecommenderServer(recommender, args.host, args.port, max_body_bytes=args.max_body_bytes,
-                               max_events=args.max_events)
+        from hiertcn_keras.serving.http_server import create_app, uvicorn_config
+    except ImportError as error:
+        raise ValueError(f"serve needs FastAPI and uvicorn ({error}): pip install 'hiertcn-keras[serving]'") from None
+    from hiertcn_keras.serving.online_recommender import default_store_path
+
+    store = args.store
+    if store is None:
+        path = default_store_path(args.run)
+        store = f"sqlite:{path}"
+        print(f"user store (default, outside the run folder; --store to change): {path}")
+    recommender = _open(args, store)
+    store_path = getattr(recommender.store, "path", None)
+    if store_path is not None and Path(args.run).resolve() in Path(store_path).resolve().parents:
+        print(f"warning: the user store {store_path} is inside the run folder: retraining into "
+              f"{args.run} would delete it")
+    app = create_app(recommender, max_body_bytes=args.max_body_bytes, max_events=args.max_events,
+                     max_k=args.max_k, body_timeout=args.body_timeout)
+    config = uvicorn_config(app, args.host, args.port, timeout_keep_alive=args.timeout_keep_alive,
+                            limit_concurrency=args.limit_concurrency, max_header_bytes=args.max_header_bytes,
+                            access_log_enabled=not args.no_access_log)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as error:
+        sock.close()
+        raise ValueError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
     print(f"item vectors: {recommender.catalog.source}")
     print(f"retrieval: {json.dumps(recommender.retriever.report)}")
     print(f"user store: {recommender.store!r}")
-    print(f"serving {recommender.run.run_dir} on {server.url} (Ctrl-C stops)", flush=True)
+    print(f"HTTP reference: http://{host}:{port}/docs")
+    print(f"serving {recommender.run.run_dir} on http://{host}:{port} (Ctrl-C stops)", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
-        server.server_close()
+        sock.close()
         recommender.close()
 
 
@@ -161,10 +209,12 @@ def cmd_recommend(args):
 
     recommender = _open(args, "memory:")
     history = read_history(args.history, args.user)
-    try:
-        statuses = collections.Counter(recommender.observe(args.user, item, t).status for item, t in history)
-    except UnknownItemError as error:
-        raise ValueError(f"{args.history}: {error} (--unknown-items skip ignores them)") from None
+    result = recommender.observe_batch([(args.user, item, t) for item, t in history])
+    if result.error is not None:
+        index, error = result.error
+        hint = " (--unknown-items skip ignores them)" if isinstance(error, UnknownItemError) else ""
+        raise ValueError(f"{args.history}: event {index + 1} of user {args.user!r}: {error}{hint}") from None
+    statuses = collections.Counter(o.status for o in result.observations)
     recs = recommender.recommend(args.user, args.k, exclude_seen=not args.keep_seen, at=args.at)
     print(json.dumps({
         "user": args.user,

@@ -1,117 +1,177 @@
-"""Validation of the HTTP API's JSON input: every bad request becomes a 4xx with a message.
+"""The HTTP API's request and response bodies as pydantic models (they make the OpenAPI schema).
 
-An event is an object `{"user": ID, "item": ID, "timestamp": SECONDS}` where an ID is a
-non-empty string (≤ 256 characters) or an integer, and SECONDS a finite number; no other keys.
-`POST /events` takes one event or `{"events": [event, ...]}` (1..`max_events`).
-Query parameters: `k` an integer in `1..max_k`, `exclude_seen` `true`/`false`/`1`/`0`, `at` a
-finite number.
+An event is `{"user": ID, "item": ID, "timestamp": SECONDS}`, no other keys, where an ID is a
+non-empty string of at most `MAX_ID_LENGTH` characters (valid Unicode: no lone surrogates) or
+an integer of at most that many digits (it is used as its decimal string), and SECONDS a
+number of Unix seconds in `MIN_TIMESTAMP..MAX_TIMESTAMP` (1970..2100). A timestamp above the
+range that fits once divided by 1,000 gets a hint that it is in milliseconds. `POST /events`
+takes one event, `{"events": [event, ...]}` or a bare `[event, ...]` (1..`max_events`).
+
+Bodies are parsed by pydantic's own JSON parser (`validate_json`), not `json.loads`: it never
+raises `RecursionError` (nesting deeper than its limit is a validation error) and refuses lone
+surrogates and integers of more than 4,300 digits, so every invalid body is a 422.
 """
 
 from __future__ import annotations
 
-import json
-import math
+from typing import Annotated, Literal, Union
 
-MAX_ID_LENGTH = 256
-EVENT_KEYS = ("user", "item", "timestamp")
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, RootModel, StrictFloat, StrictInt,
+                      StrictStr, Tag, TypeAdapter)
 
-
-class BadRequest(ValueError):
-    """A client error: `status` (4xx) and a message for the response body."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.status = int(status)
+from hiertcn_keras.limits import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP
+from hiertcn_keras.serving.event_checks import check_identifier, check_timestamp
 
 
-def parse_identifier(value, where):
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise BadRequest(f"{where} must be a string or an integer, got {json.dumps(value)[:80]}")
-    text = str(value)
-    if not text or len(text) > MAX_ID_LENGTH:
-        raise BadRequest(f"{where} must be 1..{MAX_ID_LENGTH} characters, got {len(text)}")
-    return text
+Identifier = Annotated[
+    Union[StrictStr, StrictInt],
+    AfterValidator(check_identifier),
+    Field(description=f"a non-empty string of at most {MAX_ID_LENGTH} characters, or an integer (used as its "
+                      "decimal string)", examples=["u1", 42]),
+]
+Timestamp = Annotated[
+    Union[StrictInt, StrictFloat],
+    AfterValidator(check_timestamp),
+    Field(description=f"Unix seconds in {MIN_TIMESTAMP}..{MAX_TIMESTAMP} (not milliseconds)",
+          examples=[1700000000]),
+]
 
 
-def _number(value, where):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadRequest(f"{where} must be a finite number of seconds, got {json.dumps(value)[:80]}")
-    return float(value)
+class Event(BaseModel):
+    """One interaction: a user clicked (viewed, bought) an item at a time."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"user": "u1", "item": "42", "timestamp": 1700000000}]})
+
+    user: Identifier
+    item: Identifier
+    timestamp: Timestamp
 
 
-def parse_event(obj, where="event"):
-    """`(user, item, timestamp)` from one event object."""
-    if not isinstance(obj, dict):
-        raise BadRequest(f"{where} must be an object with {list(EVENT_KEYS)}, got {type(obj).__name__}")
-    missing = [k for k in EVENT_KEYS if k not in obj]
-    if missing:
-        raise BadRequest(f"{where} lacks {missing}")
-    extra = sorted(set(obj) - set(EVENT_KEYS))
-    if extra:
-        raise BadRequest(f"{where} has unknown fields {extra}; allowed: {list(EVENT_KEYS)}")
-    return (parse_identifier(obj["user"], f"{where}.user"), parse_identifier(obj["item"], f"{where}.item"),
-            _number(obj["timestamp"], f"{where}.timestamp"))
+class EventBatch(BaseModel):
+    """Several events, applied in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Event] = Field(min_length=1, description="1..max_events events (the server's --max-events)")
 
 
-def parse_events(body, *, max_events=1000):
-    """The events of a `POST /events` body (bytes).
+class EventList(RootModel[list[Event]]):
+    """Several events as a bare JSON array."""
 
-    Returns:
-        list of `(user, item, timestamp)`.
+    root: list[Event] = Field(min_length=1)
+
+
+def _body_kind(value):
+    if isinstance(value, dict) and "events" in value:
+        return "batch"
+    return "list" if isinstance(value, list) else "event"
+
+
+EventsBody = Annotated[
+    Union[Annotated[EventBatch, Tag("batch")], Annotated[EventList, Tag("list")], Annotated[Event, Tag("event")]],
+    Discriminator(_body_kind, custom_error_type="events_body",
+                  custom_error_message="expected an event object, {\"events\": [...]} or a JSON array of events"),
+]
+EVENTS_BODY = TypeAdapter(EventsBody)
+
+
+def parse_events(body):
+    """The events of a `POST /events` body (bytes): a list of `Event`.
 
     Raises:
-        BadRequest: invalid JSON (400), wrong schema (400), too many events (413).
+        pydantic.ValidationError: invalid JSON or schema (the caller answers 422).
     """
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"body is not valid JSON: {error}") from None
-    if isinstance(payload, dict) and "events" in payload:
-        if set(payload) != {"events"}:
-            raise BadRequest(f"a batch is {{\"events\": [...]}} only; unknown fields {sorted(set(payload) - {'events'})}")
-        events = payload["events"]
-        if not isinstance(events, list) or not events:
-            raise BadRequest("events must be a non-empty list")
-        if len(events) > max_events:
-            raise BadRequest(f"at most {max_events} events per request, got {len(events)}", status=413)
-        return [parse_event(e, f"events[{i}]") for i, e in enumerate(events)]
-    return [parse_event(payload)]
+    parsed = EVENTS_BODY.validate_json(body)
+    if isinstance(parsed, EventBatch):
+        return parsed.events
+    if isinstance(parsed, EventList):
+        return parsed.root
+    return [parsed]
 
 
-def parse_int(params, name, default, low, high):
-    """An integer query parameter in `low..high`."""
-    values = params.get(name)
-    if not values:
-        return default
-    try:
-        value = int(values[-1])
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {values[-1]!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be in {low}..{high}, got {value}")
-    return value
+def events_body_schema():
+    """The OpenAPI request-body entry of `POST /events` (the body is parsed by the route itself)."""
+    return {"required": True, "content": {"application/json": {"schema": EVENTS_BODY.json_schema(
+        ref_template="#/components/schemas/{model}")}}}
 
 
-def parse_bool(params, name, default):
-    values = params.get(name)
-    if not values:
-        return default
-    text = values[-1].lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise BadRequest(f"{name} must be true or false, got {values[-1]!r}")
+# -- responses --------------------------------------------------------------------------------
+
+EventStatus = Literal["new_session", "kept", "repeat", "truncated", "duplicate", "out_of_order", "unknown_item"]
 
 
-def parse_float(params, name):
-    values = params.get(name)
-    if not values:
-        return None
-    try:
-        value = float(values[-1])
-    except ValueError:
-        raise BadRequest(f"{name} must be a number, got {values[-1]!r}") from None
-    if not math.isfinite(value):
-        raise BadRequest(f"{name} must be finite, got {values[-1]!r}")
-    return value
+class EventResult(BaseModel):
+    """What one event did: accepted (`new_session`, `kept`, `repeat`, `truncated`) or skipped."""
+
+    user: str
+    item: str
+    status: EventStatus
+    position: int | None = Field(None, description="the event's position in its session (kept events)")
+
+
+class EventsResponse(BaseModel):
+    """`POST /events`: every event was applied in order."""
+
+    applied: int = Field(description="events processed (accepted or skipped)")
+    accepted: int = Field(description="events that changed the user's state")
+    skipped: int = Field(description="duplicates, out-of-order (skip policy) and unknown items (skip policy)")
+    results: list[EventResult]
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx (and a 5xx, which is a bug or a failing store): a message, maybe details."""
+
+    error: str
+    detail: list | None = Field(None, description="per-field validation errors (422)")
+
+
+class EventsErrorResponse(ErrorResponse):
+    """`POST /events` stopped at a rejected event (409 or 422): those before it were applied."""
+
+    applied: int = 0
+    results: list[EventResult] = []
+
+
+class ScoredItem(BaseModel):
+    item: str
+    score: float
+
+
+class RecommendationsResponse(BaseModel):
+    """Top-k items by inner product with the user's current embedding, best first."""
+
+    user: str
+    k: int
+    items: list[ScoredItem]
+
+
+class UserStateResponse(BaseModel):
+    """A user's stored state: counters and the open session."""
+
+    user: str
+    version: int = Field(description="the record's version (compare-and-set counter)")
+    n_events: int
+    n_sessions: int
+    session: list[str] = Field(description="the open session's kept items, in order")
+    last_timestamp: float | None
+
+
+class DeletedResponse(BaseModel):
+    """`DELETE /users/{user}/state`: the user's next event starts from the zero state."""
+
+    user: str
+    deleted: bool = Field(description="whether a stored state existed")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    run: str
+    model: str
+    fingerprint: str
+    n_catalogue: int
+    item_vectors: str
+    retrieval: dict
+    session_gap: float
+    max_session_len: int
+    store: str

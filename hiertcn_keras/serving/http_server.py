@@ -1,38 +1,55 @@
-"""The HTTP API of an `OnlineRecommender` (standard library `ThreadingHTTPServer`, JSON).
+"""The HTTP API of an `OnlineRecommender`: a FastAPI app, served by uvicorn.
 
-    POST /events                             one event or {"events": [...]} (see http_schema)
-    GET  /users/{id}/recommendations?k=10&exclude_seen=true&at=SECONDS
-    GET  /users/{id}/state                   the stored state's counters and open session
-    GET  /healthz                            model, catalogue, retrieval (with its recall@10)
-    GET  /metrics                            Prometheus text: requests, events, latencies
+    POST   /events                           one event, {"events": [...]} or a bare [...] (http_schema)
+    GET    /users/{user}/recommendations?k=10&exclude_seen=true&at=SECONDS
+    GET    /users/{user}/state               the stored state's counters and open session
+    DELETE /users/{user}/state               forget the user (the next event starts from zero)
+    GET    /healthz                          model, catalogue, retrieval (with its recall@10)
+    GET    /metrics                          Prometheus text: requests, events, latencies
+    GET    /docs, /openapi.json              the HTTP reference (every body and status)
 
-Bad input is always a 4xx with `{"error": message}`: 400 (JSON or schema), 404 (route), 405
-(method), 409 (an out-of-order event under `reject`), 411 (no Content-Length), 413 (body over
-`max_body_bytes` or too many events), 422 (an unknown item id under `reject`). A batch is
-applied in order and stops at the first rejected event; the error response says how many
-events were `applied` before it. A 5xx means a bug or a failing store, never bad input.
-The server binds to 127.0.0.1 unless told otherwise; it has no authentication, so expose it
-only behind something that has.
+Status codes: 200; 404 (no such route, or no stored state); 405 (any other method, with an
+`Allow` header); 408 (the body did not arrive within `body_timeout` seconds); 409 (an
+out-of-order event under `reject`); 413 (body over `max_body_bytes`, or more than
+`max_events` events); 422 (any invalid body, path or query value, and an unknown item id under
+`reject`). Every error body is `{"error": message}` (422s add pydantic's `detail`). A batch is
+applied in order and stops at the first rejected event; the error says how many events were
+`applied` before it, and their results. A 5xx means a bug or a failing store, never bad input.
 
-Why the standard library: the API is five routes of small JSON; every request is dominated by
-the model (~1 ms) and the store, not by HTTP parsing, and no dependency is added.
+The app holds the recommender behind one reference (`RecommenderRef`); each request reads it
+once, so a later swap (a new item store) leaves requests in flight on the old one. The model and
+the store run in the thread pool (`run_in_threadpool`): the event loop only parses and routes.
+
+Access log: one JSON line per request on the `hiertcn.access` logger (method, path, status,
+ms, client); a client that disconnects mid-request is logged as such, without a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
+import logging
 import threading
 import time
-import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from hiertcn_keras.limits import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP
 from hiertcn_keras.serving import http_schema as schema
+from hiertcn_keras.serving.event_checks import check_identifier
 from hiertcn_keras.serving.item_catalog import UnknownItemError
 from hiertcn_keras.serving.sessionizer import OutOfOrderError
+
+access_log = logging.getLogger("hiertcn.access")
+error_log = logging.getLogger("hiertcn.server")
 
 
 class ServerMetrics:
@@ -67,175 +84,391 @@ class ServerMetrics:
         return "\n".join(lines) + "\n"
 
 
-def make_handler(recommender, metrics, *, max_body_bytes=1 << 20, max_events=1000, max_k=1000):
-    """The request handler class bound to a recommender."""
+class RecommenderRef:
+    """The one reference through which the app reaches its `OnlineRecommender`.
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "hiertcn"
+    `swap(new)` replaces it atomically and returns the old one (the caller closes it once the
+    requests that started on it have finished).
+    """
 
-        def log_message(self, format, *args):  # noqa: A002  (the base class's name)
-            pass  # /metrics counts requests; per-request logging would cost more than serving
+    def __init__(self, recommender):
+        self._recommender = recommender
+        self._lock = threading.Lock()
 
-        # -- plumbing ------------------------------------------------------------------------
+    @property
+    def current(self):
+        return self._recommender
 
-        def _send(self, status, payload, content_type="application/json"):
-            body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return status
-
-        def _dispatch(self, method):
-            started = time.perf_counter()
-            parts = urlsplit(self.path)
-            route = "other"
-            try:
-                segments = [unquote(s) for s in parts.path.split("/") if s]
-                route, handler = self._route(method, segments)
-                status = handler(segments, parse_qs(parts.query))
-            except schema.BadRequest as error:
-                status = self._send(error.status, {"error": str(error)})
-            except Exception as error:  # a bug or a failing store: say so, keep serving
-                traceback.print_exc()
-                status = self._send(500, {"error": f"internal error: {type(error).__name__}: {error}"})
-            metrics.record(route, status, time.perf_counter() - started)
-
-        def _route(self, method, segments):
-            routes = {
-                ("healthz",): ("healthz", {"GET": self._healthz}),
-                ("metrics",): ("metrics", {"GET": self._metrics}),
-                ("events",): ("events", {"POST": self._events}),
-            }
-            if len(segments) == 3 and segments[0] == "users" and segments[2] in ("recommendations", "state"):
-                name = segments[2]
-                entry = (name, {"GET": self._recommendations if name == "recommendations" else self._state})
-            else:
-                entry = routes.get(tuple(segments))
-            if entry is None:
-                raise schema.BadRequest(f"no route {self.path!r}; see GET /healthz", status=404)
-            route, methods = entry
-            if method not in methods:
-                raise schema.BadRequest(f"{method} not allowed on {route}; use {sorted(methods)}", status=405)
-            return route, methods[method]
-
-        def _read_body(self):
-            length = self.headers.get("Content-Length")
-            if length is None:
-                raise schema.BadRequest("Content-Length is required", status=411)
-            try:
-                length = int(length)
-            except ValueError:
-                raise schema.BadRequest(f"bad Content-Length {length!r}") from None
-            if length < 0:
-                raise schema.BadRequest(f"bad Content-Length {length}")
-            if length > max_body_bytes:
-                self.close_connection = True  # the unread body must not be parsed as a request
-                raise schema.BadRequest(f"body of {length} bytes exceeds the limit of {max_body_bytes}", status=413)
-            return self.rfile.read(length)
-
-        # -- routes --------------------------------------------------------------------------
-
-        def _healthz(self, segments, params):
-            run, catalog = recommender.run, recommender.catalog
-            return self._send(200, {
-                "status": "ok",
-                "run": str(run.run_dir),
-                "model": run.recommender.model_config.model,
-                "fingerprint": run.fingerprint,
-                "n_catalogue": catalog.n_catalogue,
-                "item_vectors": catalog.source,
-                "retrieval": recommender.retriever.report,
-                "session_gap": run.rules.session_gap,
-                "max_session_len": run.rules.max_session_len,
-                "store": repr(recommender.store),
-            })
-
-        def _metrics(self, segments, params):
-            return self._send(200, metrics.prometheus(recommender), "text/plain; version=0.0.4")
-
-        def _events(self, segments, params):
-            events = schema.parse_events(self._read_body(), max_events=max_events)
-            results = []
-            for i, event in enumerate(events):
-                try:
-                    obs = recommender.observe(*event)
-                except UnknownItemError as error:
-                    return self._send(422, {"error": f"events[{i}]: {error}", "applied": i, "results": results})
-                except OutOfOrderError as error:
-                    return self._send(409, {"error": f"events[{i}]: {error}", "applied": i, "results": results})
-                results.append({"user": obs.user, "item": obs.item, "status": obs.status,
-                                "position": obs.position})
-            accepted = sum(1 for r in results if r["status"] not in ("duplicate", "out_of_order", "unknown_item"))
-            return self._send(200, {"applied": len(results), "accepted": accepted,
-                                    "skipped": len(results) - accepted, "results": results})
-
-        def _recommendations(self, segments, params):
-            user = schema.parse_identifier(segments[1], "user")
-            k = schema.parse_int(params, "k", 10, 1, max_k)
-            exclude_seen = schema.parse_bool(params, "exclude_seen", True)
-            at = schema.parse_float(params, "at")
-            recs = recommender.recommend(user, k, exclude_seen=exclude_seen, at=at)
-            return self._send(200, {"user": user, "k": k, "items": [
-                {"item": item, "score": float(score)} for item, score in zip(recs.items, recs.scores)]})
-
-        def _state(self, segments, params):
-            user = schema.parse_identifier(segments[1], "user")
-            got = recommender.store.get(user)
-            if got is None:
-                return self._send(404, {"error": f"no stored state for user {user!r}"})
-            state, version = got
-            return self._send(200, {
-                "user": user, "version": version, "n_events": state.n_events, "n_sessions": state.n_sessions,
-                "session": recommender.catalog.ids_of(state.session), "last_timestamp": state.last_timestamp,
-            })
-
-        def do_GET(self):  # noqa: N802  (http.server's naming)
-            self._dispatch("GET")
-
-        def do_POST(self):  # noqa: N802
-            self._dispatch("POST")
-
-        def do_PUT(self):  # noqa: N802
-            self._dispatch("PUT")
-
-        def do_DELETE(self):  # noqa: N802
-            self._dispatch("DELETE")
-
-    return Handler
+    def swap(self, recommender):
+        with self._lock:
+            old, self._recommender = self._recommender, recommender
+        return old
 
 
-class RecommenderServer(ThreadingHTTPServer):
-    """A threading HTTP server for an `OnlineRecommender`.
+class BodyError(Exception):
+    """A body that could not be read: `status` (408, 413) and a message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+async def read_body(request, max_bytes, timeout):
+    """The request body, at most `max_bytes`, all of it within `timeout` seconds.
+
+    Raises:
+        BodyError: 413 over the limit (announced or sent), 408 on timeout.
+        ClientDisconnect: the client went away.
+    """
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > max_bytes:
+        raise BodyError(413, f"body of {int(announced)} bytes exceeds the limit of {max_bytes}")
+
+    async def collect():
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyError(413, f"body exceeds the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        return await asyncio.wait_for(collect(), timeout)
+    except asyncio.TimeoutError:
+        raise BodyError(408, f"the request body did not arrive within {timeout:g} s") from None
+
+
+def _error(status, message, headers=None, **extra):
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def _describe(errors, limit=3):
+    """A one-line message from pydantic errors: `where: what; ...`."""
+    parts = []
+    for error in errors[:limit]:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("batch", "list", "event", "str", "int", "float")]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _jsonable_errors(errors):
+    """pydantic errors without the raw input and context objects (which may not serialize)."""
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in errors]
+
+
+ROUTE_NAMES = {"events": "events", "recommendations": "recommendations", "user_state": "state",
+               "delete_user_state": "state", "healthz": "healthz", "metrics": "metrics"}
+
+
+def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=1000, body_timeout=10.0):
+    """The FastAPI app serving `recommender`.
 
     Args:
         recommender: `OnlineRecommender`.
-        host: str. Defaults to `"127.0.0.1"` (local only).
-        port: int. 0 picks a free port (see `server_address`). Defaults to 8000.
-        max_body_bytes, max_events, max_k: ints. Request limits (1 MiB, 1000, 1000).
+        max_body_bytes: int. Body size limit (413 above). Defaults to 1 MiB.
+        max_events: int. Events per `POST /events` (413 above). Defaults to 1000.
+        max_k: int. Largest `k` of a recommendations request. Defaults to 1000.
+        body_timeout: float. Seconds a client has to send the whole body (408 after).
+            Defaults to 10.
+
+    Returns:
+        `FastAPI`, with `app.state.recommender` (a `RecommenderRef`) and `app.state.metrics`.
+    """
+    app = FastAPI(
+        title="hiertcn serve",
+        summary="Online HierTCN: events in, per-user top-K out.",
+        description=(
+            "Each user's high-level state lives in a user store; every event updates it and "
+            "recomputes the user embedding; items are ranked by inner product with it. "
+            f"Ids: strings of 1..{MAX_ID_LENGTH} characters or integers. Timestamps: Unix "
+            f"seconds in {MIN_TIMESTAMP}..{MAX_TIMESTAMP}. Every error is `{{\"error\": message}}`; "
+            "a 5xx is never caused by client input."
+        ),
+        version="1",
+    )
+    ref = RecommenderRef(recommender)
+    metrics = ServerMetrics()
+    app.state.recommender = ref
+    app.state.metrics = metrics
+    errors = {code: {"model": schema.ErrorResponse} for code in (404, 405, 422)}
+
+    # -- errors: always {"error": message} ----------------------------------------------------
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request, exc):
+        return _error(422, _describe(exc.errors()), detail=_jsonable_errors(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc):
+        if exc.status_code == 404:
+            message = f"no route {request.url.path!r}; see /docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} not allowed on {request.url.path!r}; allowed: {exc.headers.get('Allow') if exc.headers else '?'}"
+        else:
+            message = str(exc.detail)
+        return _error(exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request, exc):  # a bug or a failing store: say so, keep serving
+        error_log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    # -- access log and metrics (pure ASGI: no body buffering) ----------------------------------
+
+    class AccessLog:
+        def __init__(self, inner):
+            self.inner = inner
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.inner(scope, receive, send)
+            started = time.perf_counter()
+            status = [None]
+
+            async def send_and_note(message):
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, send_and_note)
+            finally:
+                seconds = time.perf_counter() - started
+                route = scope.get("route")
+                name = ROUTE_NAMES.get(getattr(route, "name", None), "other")
+                code = status[0] if status[0] is not None else 499  # the client left before a response
+                metrics.record(name, code, seconds)
+                if access_log.isEnabledFor(logging.INFO):
+                    client = scope.get("client")
+                    access_log.info(json.dumps({
+                        "method": scope.get("method"), "path": scope.get("path"), "status": code,
+                        "ms": round(seconds * 1000, 3), "client": f"{client[0]}:{client[1]}" if client else None,
+                    }, ensure_ascii=False))
+
+    app.add_middleware(AccessLog)
+
+    # -- routes --------------------------------------------------------------------------------
+
+    @app.post("/events", name="events", response_model=schema.EventsResponse,
+              openapi_extra={"requestBody": schema.events_body_schema()},
+              responses={408: {"model": schema.ErrorResponse, "description": "the body arrived too slowly"},
+                         409: {"model": schema.EventsErrorResponse, "description": "an out-of-order event (reject)"},
+                         413: {"model": schema.ErrorResponse, "description": "body or event count over the limit"},
+                         422: {"model": schema.EventsErrorResponse,
+                               "description": "invalid body, or an unknown item id (reject)"}})
+    async def events(request: Request):
+        """Apply events in order: each updates its user's state (one store write per user).
+
+        The body is one event, `{"events": [...]}` or a bare JSON array of events. A rejected
+        event (unknown item, out of order) stops the batch: the events before it are applied,
+        the response says how many.
+        """
+        try:
+            body = await read_body(request, max_body_bytes, body_timeout)
+        except BodyError as error:
+            return _error(error.status, str(error), headers={"Connection": "close"})
+        except ClientDisconnect:  # nobody to answer; logged as 499, without a traceback
+            return _error(499, "the client disconnected")
+        try:
+            parsed = schema.parse_events(body)
+        except ValidationError as error:
+            return _error(422, _describe(error.errors()), detail=_jsonable_errors(error.errors()))
+        if len(parsed) > max_events:
+            return _error(413, f"at most {max_events} events per request, got {len(parsed)}")
+        rec = ref.current
+        batch = await run_in_threadpool(rec.observe_batch, [(e.user, e.item, e.timestamp) for e in parsed])
+        results = [{"user": o.user, "item": o.item, "status": o.status, "position": o.position}
+                   for o in batch.observations]
+        if batch.error is not None:
+            index, exc = batch.error
+            status = 409 if isinstance(exc, OutOfOrderError) else 422
+            where = f"events[{index}]" if len(parsed) > 1 else "event"
+            return _error(status, f"{where}: {exc}", applied=len(results), results=results)
+        accepted = sum(1 for o in batch.observations if o.accepted)
+        return {"applied": len(results), "accepted": accepted, "skipped": len(results) - accepted,
+                "results": results}
+
+    @app.get("/users/{user:path}/recommendations", name="recommendations",
+             response_model=schema.RecommendationsResponse, responses=errors)
+    async def recommendations(
+        user: str,
+        k: int = Query(10, ge=1, le=max_k, description="how many items"),
+        exclude_seen: bool = Query(True, description="leave out the open session's items"),
+        at: float | None = Query(None, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP, allow_inf_nan=False,
+                                 description="the current time (Unix seconds): an idle session is ranked as a new one"),
+    ):
+        """Top-k items for a user (an unknown user gets the zero state's ranking)."""
+        user = _path_user(user)
+        recs = await run_in_threadpool(ref.current.recommend, user, k, exclude_seen=exclude_seen, at=at)
+        return {"user": user, "k": k, "items": [{"item": i, "score": float(s)} for i, s in zip(recs.items, recs.scores)]}
+
+    @app.get("/users/{user:path}/state", name="user_state", response_model=schema.UserStateResponse,
+             responses=errors)
+    async def user_state(user: str):
+        """The user's stored state (404 for a user without one)."""
+        user = _path_user(user)
+        rec = ref.current
+        got = await run_in_threadpool(rec.store.get, user)
+        if got is None:
+            return _error(404, f"no stored state for user {user!r}")
+        state, version = got
+        return {"user": user, "version": version, "n_events": state.n_events, "n_sessions": state.n_sessions,
+                "session": rec.catalog.ids_of(state.session), "last_timestamp": state.last_timestamp}
+
+    @app.delete("/users/{user:path}/state", name="delete_user_state", response_model=schema.DeletedResponse,
+                responses=errors)
+    async def delete_user_state(user: str):
+        """Forget a user: the next event starts a new session from the zero state.
+
+        The way back for a user whose events were refused as out of order (409) after a clock
+        change or a replay.
+        """
+        user = _path_user(user)
+        deleted = await run_in_threadpool(ref.current.reset, user)
+        return {"user": user, "deleted": deleted}
+
+    @app.get("/healthz", name="healthz", response_model=schema.HealthResponse)
+    async def healthz():
+        """The model, catalogue, retrieval (with its recall@10) and user store being served."""
+        rec = ref.current
+        run, catalog = rec.run, rec.catalog
+        return {"status": "ok", "run": str(run.run_dir), "model": run.recommender.model_config.model,
+                "fingerprint": run.fingerprint, "n_catalogue": catalog.n_catalogue, "item_vectors": catalog.source,
+                "retrieval": rec.retriever.report, "session_gap": run.rules.session_gap,
+                "max_session_len": run.rules.max_session_len, "store": repr(rec.store)}
+
+    @app.get("/metrics", name="metrics", response_class=PlainTextResponse)
+    async def prometheus():
+        """Prometheus text: requests per route and status, latency quantiles, event counters."""
+        return PlainTextResponse(metrics.prometheus(ref.current), media_type="text/plain; version=0.0.4")
+
+    _document_events_body(app)
+    return app
+
+
+def _path_user(user):
+    """A user id from the path, validated like a body id (422 otherwise)."""
+    try:
+        return check_identifier(user)
+    except ValueError as error:
+        raise RequestValidationError([{"loc": ("path", "user"), "msg": str(error), "type": "value_error"}]) from None
+
+
+def _document_events_body(app):
+    """Put the schemas the `POST /events` body refers to into the OpenAPI components."""
+    default = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            document = default()
+            body = document["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            defs = body.pop("$defs", {})
+            document.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def uvicorn_config(app, host="127.0.0.1", port=8000, *, timeout_keep_alive=5, limit_concurrency=256,
+                   max_header_bytes=16384, access_log_enabled=True, log_level="info"):
+    """A `uvicorn.Config` for the app, with the server-side limits.
+
+    Args:
+        app: the FastAPI app.
+        host, port: bind address (127.0.0.1 by default: there is no authentication).
+        timeout_keep_alive: float. Seconds an idle keep-alive connection is kept. Defaults to 5.
+        limit_concurrency: int. Connections and requests at once; above it new ones get 503.
+            Defaults to 256.
+        max_header_bytes: int. Largest incomplete request head h11 buffers (431/400 above).
+            Defaults to 16 KiB.
+        access_log_enabled: bool. JSON access lines on `hiertcn.access`.
+        log_level: str. uvicorn's log level.
+
+    Returns:
+        `uvicorn.Config`.
+    """
+    import uvicorn
+
+    logging_config = {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(message)s"},
+                       "server": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"access": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+                     "server": {"class": "logging.StreamHandler", "formatter": "server", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "hiertcn.access": {"handlers": ["access"], "level": "INFO" if access_log_enabled else "WARNING",
+                               "propagate": False},
+            "hiertcn.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+            "uvicorn": {"handlers": ["server"], "level": log_level.upper(), "propagate": False},
+            "uvicorn.error": {"level": log_level.upper()},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+    return uvicorn.Config(app, host=host, port=int(port), http="h11", loop="asyncio", lifespan="off",
+                          timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
+                          h11_max_incomplete_event_size=max_header_bytes, access_log=False,
+                          log_config=logging_config, log_level=log_level, server_header=False)
+
+
+class RecommenderServer:
+    """uvicorn serving `create_app(recommender)` in a background thread (tests, embedding).
+
+    Args:
+        recommender: `OnlineRecommender`.
+        host: str. Defaults to `"127.0.0.1"`.
+        port: int. 0 picks a free port (see `url`). Defaults to 8000.
+        **limits: `create_app` and `uvicorn_config` keyword arguments.
 
     Example:
 
-    >>> server = RecommenderServer(recommender, port=0)                # doctest: +SKIP
-    >>> threading.Thread(target=server.serve_forever, daemon=True).start()
-    >>> server.url
-    'http://127.0.0.1:40123'
+    >>> with RecommenderServer(recommender, port=0) as server:          # doctest: +SKIP
+    ...     print(server.url)
+    http://127.0.0.1:40123
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
+    def __init__(self, recommender, host="127.0.0.1", port=8000, **limits):
+        import uvicorn
 
-    def __init__(self, recommender, host="127.0.0.1", port=8000, *, max_body_bytes=1 << 20, max_events=1000,
-                 max_k=1000):
+        app_keys = ("max_body_bytes", "max_events", "max_k", "body_timeout")
         self.recommender = recommender
-        self.metrics = ServerMetrics()
-        handler = make_handler(recommender, self.metrics, max_body_bytes=max_body_bytes, max_events=max_events,
-                               max_k=max_k)
-        super().__init__((host, int(port)), handler)
+        self.app = create_app(recommender, **{k: v for k, v in limits.items() if k in app_keys})
+        config = uvicorn_config(self.app, host, port, **{k: v for k, v in limits.items() if k not in app_keys})
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # not the main thread
+        self.thread = None
+
+    def start(self, timeout=60):
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="hiertcn-uvicorn")
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the HTTP server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def server_address(self):
+        sock = self.server.servers[0].sockets[0]
+        return sock.getsockname()[:2]
 
     @property
     def url(self):
-        host, port = self.server_address[:2]
+        host, port = self.server_address
         return f"http://{host}:{port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

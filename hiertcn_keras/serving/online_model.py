@@ -58,6 +58,7 @@ class OnlineModel:
     Args:
         recommender: a loaded `hiertcn_keras.models.recommender.Recommender` whose
             `model_config.model` is `hiertcn` or `hiergru`.
+        warm: bool. Compile `embed` and `fold` now (else on first use). Defaults to `True`.
 
     Attributes:
         state_size: int. H.
@@ -72,7 +73,7 @@ class OnlineModel:
     >>> c = online.fold(c, [[3, 7]], gap=[5400.0])
     """
 
-    def __init__(self, recommender):
+    def __init__(self, recommender, *, warm=True):
         config = recommender.model_config
         if config.model not in SUPPORTED_MODELS:
             raise ValueError(
@@ -90,12 +91,13 @@ class OnlineModel:
         self._fold = _compiled(self._fold_model)
         # The functions trace on first use; tracing from two threads at once races.
         self._lock = threading.Lock()
-        zeros = np.zeros((1, self.state_size), np.float32)
-        self.embed(zeros, [[]])  # trace and compile now, not on the first user's event
-        self.fold(zeros, [[]], [0.0])
+        if warm:  # trace and compile now, not on the first user's event
+            zeros = np.zeros((1, self.state_size), np.float32)
+            self.embed(zeros, [[]])
+            self.fold(zeros, [[]], [0.0])
 
-    def _build_low_model(self):
-        steps = self.max_session_len + 1
+    def _build_low_model(self, steps=None):
+        steps = self.max_session_len + 1 if steps is None else int(steps)
         inputs = keras.Input((steps,), dtype="int32", name="inputs")
         context = keras.Input((self.state_size,), dtype="float32", name="context")
         u = self._steps.low_level(inputs, context)
@@ -108,6 +110,22 @@ class OnlineModel:
         decay = keras.Input((1,), dtype="float32", name="decay")
         state = self._steps.fold(context, items, decay)
         return keras.Model([items, context, decay], state, name="online_fold")
+
+    def low_level_model(self, steps):
+        """The low level as a functional model over `steps` input steps `[x̂, a1..]` (≤ L + 1).
+
+        The low level is causal, so on the first `steps` inputs it gives the same embeddings as
+        on all L + 1 (`embed`); `user_step` compiles it for a few step counts.
+
+        Returns:
+            `keras.Model` mapping `[inputs int32 [Q, steps], context [Q, H]]` to `[Q, steps, E]`.
+        """
+        return self._build_low_model(steps)
+
+    @property
+    def fold_model(self):
+        """The high-level fold as a functional model: `[items [Q, L], context [Q, H], decay [Q, 1]]` → `[Q, H]`."""
+        return self._fold_model
 
     def session_inputs(self, sessions):
         """Pad sessions of item indices to the low level's `[Q, L + 1]` inputs `[x̂, a1..am, 0…]`."""

@@ -4,19 +4,21 @@ Item vectors are fixed; each user's interest (the high-level state) lives in a u
 event loads it, updates it and saves it; the user embedding is recomputed in real time and
 items are ranked by inner product.
 
-`observe(user, item, timestamp)`:
+`observe_batch(events)` (and `observe(user, item, timestamp)`, a batch of one):
 
-1. resolve the item id (unknown ids raise `UnknownItemError`, or are skipped and counted with
+1. resolve each item id (unknown ids raise `UnknownItemError`, or are skipped and counted with
    `unknown_items="skip"`); a user without a record starts from the zero state;
-2. decide with `prepare`'s session rule (`sessionizer`); when the event starts a new session,
-   the finished session is folded into the state (one high-level step, `OnlineModel.fold`);
-3. save the record (compare-and-set; re-read and redo on a concurrent update of that user).
-   The state vector changes only when a session starts, but every accepted event writes the
-   record, because the open session's items and the last timestamp change with it and another
-   serving process (or a restart) must see them;
-4. run the low level over the open session (≤ L items) with the state and return the user
-   embedding after this event (it ranks the next item), and the one this event was predicted
-   with (offline `u` of this event).
+2. read each user's record once, then per event in order decide with `prepare`'s session rule
+   (`sessionizer`) and update the user with ONE compiled call (`user_step.UserStep`): the fold
+   of the finished session when the event starts a new one (one high-level step), then the low
+   level over the open session (≤ L items) with the state, giving the user embedding after
+   this event (it ranks the next item) and the one this event was predicted with (offline `u`);
+3. write every changed user's record once, all in one compare-and-set transaction
+   (`UserStore.put_many`: all or nothing); on a concurrent update of any of them by another
+   process, re-read and redo the batch. The state vector changes only when a session starts,
+   but the open session's items and the last timestamp change with every accepted event, and
+   another serving process (or a restart) must see them. A rejected event (unknown item,
+   out of order) stops the batch; the events before it are written.
 
 `recommend(user, k, exclude_seen=True, at=None)` ranks the catalogue with the embedding after
 the user's last event; with `at` (the current time), a user whose session has gone idle for
@@ -32,17 +34,22 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import os
 import threading
 import zlib
+from pathlib import Path
 
 import numpy as np
 
 from hiertcn_keras.serving import sessionizer
+from hiertcn_keras.serving.event_checks import check_timestamp
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
 from hiertcn_keras.serving.retrievers import build_retriever
 from hiertcn_keras.serving.serving_run import ServingRun
 from hiertcn_keras.serving.user_state import UserState
+from hiertcn_keras.serving.user_step import ReferenceStep, UserStep
 from hiertcn_keras.serving.user_store_url import open_user_store
 
 UNKNOWN_ITEMS = ("reject", "skip")
@@ -80,6 +87,36 @@ class Observation:
 
 
 @dataclasses.dataclass
+class BatchResult:
+    """The result of `observe_batch`.
+
+    Attributes:
+        observations: list of `Observation`, one per applied event (a prefix of the batch).
+        error: `None`, or `(index, exception)` of the event that stopped the batch
+            (`UnknownItemError`, `OutOfOrderError`, or `ValueError` for a bad timestamp).
+    """
+
+    observations: list
+    error: tuple | None = None
+
+
+def default_store_path(run_dir):
+    """Where `serve` keeps a run's SQLite user store unless told otherwise: outside the run.
+
+    `$HIERTCN_STATE_HOME` (else `$XDG_STATE_HOME/hiertcn`, else `~/.local/state/hiertcn`)
+    `/serving/<run folder name>-<8 hex of its absolute path>/users.sqlite`: per run folder, and
+    never inside it, so retraining into the run folder cannot delete the users' states.
+    """
+    run_dir = Path(run_dir).resolve()
+    base = os.environ.get("HIERTCN_STATE_HOME")
+    if not base:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        base = str(Path(xdg) / "hiertcn")
+    tag = hashlib.sha256(str(run_dir).encode()).hexdigest()[:8]
+    return Path(base) / "serving" / f"{run_dir.name}-{tag}" / "users.sqlite"
+
+
+@dataclasses.dataclass
 class Recommendations:
     """Top-K items for a user: `items` (ids), `scores`, `indices` and the `embedding` used."""
 
@@ -104,6 +141,8 @@ class OnlineRecommender:
             Defaults to `reject`.
         out_of_order: str. `reject`, `skip` or `clamp` (see `sessionizer`). Defaults to `reject`.
         max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
+        step: str. `compiled` (default: `UserStep`, one compiled call per event) or
+            `reference` (`OnlineModel.fold` + `embed`, the slower path it replaced).
 
     Example:
 
@@ -115,7 +154,7 @@ class OnlineRecommender:
     """
 
     def __init__(self, run, catalog, store, *, retrieval="exact", retrieval_options=None,
-                 unknown_items="reject", out_of_order="reject", max_retries=100):
+                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled"):
         if unknown_items not in UNKNOWN_ITEMS:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEMS}, got {unknown_items!r}")
         if out_of_order not in sessionizer.OUT_OF_ORDER:
@@ -125,7 +164,10 @@ class OnlineRecommender:
         self.run = run
         self.catalog = catalog
         self.store = store
-        self.model = OnlineModel(run.recommender)
+        self.model = OnlineModel(run.recommender, warm=step == "reference")
+        if step not in ("compiled", "reference"):
+            raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
+        self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
         self.rules = run.rules
         if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
             # Offline, a dropped short session leaves no trace, so the next session's decay is
@@ -159,7 +201,7 @@ class OnlineRecommender:
             run_dir: str or Path. Written by `hiertcn train` (HierTCN or HierGRU).
             items: str, Path or `None`. An item embedding store (see `ItemCatalog.from_run`).
             store: str or `UserStore` or `None`. A store URL (`sqlite:PATH`, `redis://...`);
-                `None` = `sqlite:RUN_DIR/serving/users.sqlite`.
+                `None` = SQLite at `default_store_path(run_dir)` (outside the run folder).
             data_dir: str, Path or `None`. The run's prepared dataset if it moved.
             session_gap: float or `None`. Override the dataset's idle gap.
             **kwargs: passed to the constructor.
@@ -170,7 +212,7 @@ class OnlineRecommender:
         run = ServingRun.open(run_dir, data_dir=data_dir, session_gap=session_gap)
         catalog = ItemCatalog.from_run(run, items)
         if store is None:
-            store = f"sqlite:{run.run_dir / 'serving' / 'users.sqlite'}"
+            store = f"sqlite:{default_store_path(run.run_dir)}"
         if isinstance(store, str):
             store = open_user_store(store, run.fingerprint)
         return cls(run, catalog, store, **kwargs)
@@ -213,13 +255,17 @@ class OnlineRecommender:
         got = self.store.get(str(user))
         return got[0] if got is not None else UserState.initial(self.model.state_size)
 
+    def _locks_for(self, users):
+        """The lock stripes of `users`, in one global order (so two batches never deadlock)."""
+        return [self._user_locks[i] for i in sorted({zlib.crc32(u.encode()) % len(self._user_locks) for u in users})]
+
     def observe(self, user, item, timestamp):
         """Process one event.
 
         Args:
             user: str or int. The user id.
             item: str or int. An item id of the run's vocabulary.
-            timestamp: float. Seconds (the unit `prepare` used).
+            timestamp: float. Unix seconds (the unit `prepare` used), in the range of `limits`.
 
         Returns:
             `Observation`.
@@ -227,48 +273,123 @@ class OnlineRecommender:
         Raises:
             UnknownItemError: an item id not in the vocabulary (`unknown_items="reject"`).
             OutOfOrderError: an event older than the user's last (`out_of_order="reject"`).
+            ValueError: a timestamp that is not finite or outside the plausible range.
         """
-        user, item_id, timestamp = str(user), str(item), float(timestamp)
-        if not np.isfinite(timestamp):
-            raise ValueError(f"timestamp must be a finite number of seconds, got {timestamp}")
-        index = self.catalog.index_of_one(item_id)
-        if index < 0:
-            if self.unknown_items == "reject":
-                raise UnknownItemError(f"unknown item id {item_id!r} (not in the run's vocabulary)")
-            self._count("skipped_unknown_item")
-            return Observation(user, item_id, "unknown_item")
-        with self._lock_for(user):
+        result = self.observe_batch([(user, item, timestamp)])
+        if result.error is not None:
+            raise result.error[1]
+        return result.observations[0]
+
+    def observe_many(self, events):
+        """Process `(user, item, timestamp)` events in order; a list of `Observation`s.
+
+        Raises the first rejected event's error after writing the events before it.
+        """
+        result = self.observe_batch(events)
+        if result.error is not None:
+            raise result.error[1]
+        return result.observations
+
+    def observe_batch(self, events):
+        """Process `(user, item, timestamp)` events in order, one store write per user.
+
+        Args:
+            events: iterable of `(user, item, timestamp)`.
+
+        Returns:
+            `BatchResult`: the observations of the events applied and, if an event was
+            rejected, its index and error (the events before it are written, none after).
+        """
+        parsed, error = [], None
+        for n, (user, item, timestamp) in enumerate(events):
+            try:
+                timestamp = check_timestamp(timestamp)
+            except ValueError as exc:
+                error = (n, exc)
+                break
+            parsed.append((str(user), str(item), timestamp))
+        users = list(dict.fromkeys(u for u, _, _ in parsed))
+        locks = self._locks_for(users)
+        for lock in locks:
+            lock.acquire()
+        try:
             for _ in range(self.max_retries):
-                got = self.store.get(user)
-                old, version = got if got is not None else (UserState.initial(self.model.state_size), None)
-                decision = sessionizer.decide(old, index, timestamp, self.rules, out_of_order=self.out_of_order)
-                if not decision.changes_state:
-                    self._count(f"skipped_{decision.kind}")
-                    return Observation(user, item_id, decision.kind)
-                new = sessionizer.apply(old, index, decision)
-                if decision.kind == "new_session" and len(old.session) >= self.rules.min_session_len:
-                    gap = decision.timestamp - old.last_kept_timestamp
-                    new.context = self.model.fold(old.context, [old.session], [gap])[0]
-                if self.store.put(user, new, version):
+                observations, counts, stop, changed = self._apply(parsed)
+                updates = [(user, state, version) for user, (state, version) in changed.items()]
+                if not updates or self.store.put_many(updates):
                     break
                 self._count("store_conflicts")
             else:
-                raise RuntimeError(f"user {user!r}: {self.max_retries} concurrent updates in a row; giving up")
-        self._count("accepted")
-        self._count(decision.kind)
-        u = self.model.embed(new.context, [new.session])[0]
-        m = len(new.session)
-        return Observation(
-            user, item_id, decision.kind,
-            position=m - 1 if decision.kept else None,
-            embedding=u[m],
-            prior_embedding=u[m - 1] if decision.kept else None,
-            session=list(new.session),
-        )
+                raise RuntimeError(f"users {users[:5]}: {self.max_retries} concurrent updates in a row; giving up")
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+        with self._counter_lock:
+            self.counters.update(counts)
+        return BatchResult(observations, stop if stop is not None else error)
 
-    def observe_many(self, events):
-        """Process `(user, item, timestamp)` events in order; a list of `Observation`s."""
-        return [self.observe(*event) for event in events]
+    def _apply(self, events):
+        """One pass over the events from freshly read records (nothing written).
+
+        Returns:
+            `(observations, counters, stop, changed)`: `stop` is `None` or `(index, error)`;
+            `changed` maps each updated user to `(new state, the version read)`.
+        """
+        current, versions, changed = {}, {}, {}
+        observations, counts = [], collections.Counter()
+        for n, (user, item_id, timestamp) in enumerate(events):
+            index = self.catalog.index_of_one(item_id)
+            if index < 0:
+                if self.unknown_items == "reject":
+                    return observations, counts, (n, UnknownItemError(
+                        f"unknown item id {item_id!r} (not in the run's vocabulary)")), changed
+                counts["skipped_unknown_item"] += 1
+                observations.append(Observation(user, item_id, "unknown_item"))
+                continue
+            if user not in current:
+                got = self.store.get(user)
+                current[user], versions[user] = got if got is not None else (
+                    UserState.initial(self.model.state_size), None)
+            old = current[user]
+            try:
+                decision = sessionizer.decide(old, index, timestamp, self.rules, out_of_order=self.out_of_order)
+            except sessionizer.OutOfOrderError as exc:
+                return observations, counts, (n, exc), changed
+            if not decision.changes_state:
+                counts[f"skipped_{decision.kind}"] += 1
+                observations.append(Observation(user, item_id, decision.kind))
+                continue
+            new = sessionizer.apply(old, index, decision)
+            fold = decision.kind == "new_session" and len(old.session) >= self.rules.min_session_len
+            out = self.step(old.context, old.session if fold else None,
+                            decision.timestamp - old.last_kept_timestamp if fold else None, new.session)
+            new.context = out.context
+            current[user] = new
+            changed[user] = (new, versions[user])
+            counts["accepted"] += 1
+            counts[decision.kind] += 1
+            observations.append(Observation(
+                user, item_id, decision.kind,
+                position=len(new.session) - 1 if decision.kept else None,
+                embedding=out.embedding,
+                prior_embedding=out.prior_embedding if decision.kept else None,
+                session=list(new.session),
+            ))
+        return observations, counts, None, changed
+
+    def reset(self, user):
+        """Forget a user's stored state (their next event starts from the zero state).
+
+        Returns:
+            bool. Whether a state was stored.
+        """
+        user = str(user)
+        with self._lock_for(user):
+            existed = self.store.get(user) is not None
+            self.store.delete(user)
+        if existed:
+            self._count("users_reset")
+        return existed
 
     # -- ranking -----------------------------------------------------------------------------
 
@@ -291,11 +412,12 @@ class OnlineRecommender:
         context, session = state.context, state.session
         idle = at is not None and state.last_timestamp is not None and \
             self.rules.starts_session(float(at) - state.last_timestamp)
+        finished, gap = None, None
         if idle:
             if len(session) >= self.rules.min_session_len:
-                context = self.model.fold(context, [session], [float(at) - state.last_kept_timestamp])[0]
+                finished, gap = session, float(at) - state.last_kept_timestamp
             session = []
-        return self.model.embed(context, [session])[0, len(session)], state.session
+        return self.step(context, finished, gap, session).embedding, state.session
 
     def recommend(self, user, k=10, *, exclude_seen=True, at=None):
         """Top-k items for a user.

@@ -4,7 +4,7 @@ A user's record is one Redis hash, `hiertcn:{fingerprint}:user:{user}`, with fie
 `version`, `context` (float32 bytes) and `meta` (JSON). The compare-and-set of
 `UserStore.put` is a Lua script, which Redis runs atomically: a client killed at any point
 leaves the old record or the new one, never a mix, and two processes updating one user cannot
-both win. Needs the `redis` Python client (`pip install hiertcn-keras[serving]`).
+both win. `put_many` checks and writes several records in one script: all or nothing. Needs the `redis` Python client (`pip install hiertcn-keras[serving]`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,25 @@ elseif current ~= ARGV[1] then
 end
 local version = (tonumber(current) or 0) + 1
 redis.call('HSET', KEYS[1], 'version', version, 'context', ARGV[2], 'meta', ARGV[3])
+return 1
+"""
+
+# Several records at once: KEYS = the records; ARGV = (expected, context, meta) per key. Checks
+# every version first, then writes all: all or nothing.
+_CAS_MANY = """
+for i, key in ipairs(KEYS) do
+  local current = redis.call('HGET', key, 'version')
+  local expected = ARGV[3 * i - 2]
+  if expected == '' then
+    if current then return 0 end
+  elseif current ~= expected then
+    return 0
+  end
+end
+for i, key in ipairs(KEYS) do
+  local version = (tonumber(redis.call('HGET', key, 'version')) or 0) + 1
+  redis.call('HSET', key, 'version', version, 'context', ARGV[3 * i - 1], 'meta', ARGV[3 * i])
+end
 return 1
 """
 
@@ -45,6 +64,7 @@ class RedisUserStore(UserStore):
         self.client = redis.Redis.from_url(url, **client_kwargs)
         self.client.ping()  # fail now, naming the URL, rather than on the first event
         self._cas = self.client.register_script(_CAS)
+        self._cas_many = self.client.register_script(_CAS_MANY)
         self._prefix = f"hiertcn:{fingerprint}:user:"
 
     def _key(self, user):
@@ -60,6 +80,16 @@ class RedisUserStore(UserStore):
         vector, meta = state.encode()
         expected = "" if expected_version is None else str(int(expected_version))
         return bool(self._cas(keys=[self._key(user)], args=[expected, vector, meta]))
+
+    def put_many(self, updates):
+        if len(updates) == 1:
+            return self.put(*updates[0])
+        keys, args = [], []
+        for user, state, expected_version in updates:
+            vector, meta = state.encode()
+            keys.append(self._key(user))
+            args += ["" if expected_version is None else str(int(expected_version)), vector, meta]
+        return bool(self._cas_many(keys=keys, args=args))
 
     def users(self):
         n = len(self._prefix)

@@ -5,7 +5,8 @@ leaves the last committed state: SQLite rolls the torn transaction back on the n
 `synchronous=NORMAL` (durable against process crashes; a power cut may lose the last few
 commits, never consistency). Each update is ONE statement, hence one transaction: an
 `INSERT … ON CONFLICT DO NOTHING` for a new user, or an `UPDATE … WHERE version = ?` — the
-compare-and-set of `UserStore.put`. Several processes may share the file (`busy_timeout`
+compare-and-set of `UserStore.put`; `put_many` runs several of them in one `BEGIN IMMEDIATE`
+transaction and rolls back if any fails. Several processes may share the file (`busy_timeout`
 waits for the write lock); threads borrow connections from a small pool (a connection is used
 by one thread at a time, and short-lived server threads do not leave one behind each).
 
@@ -99,23 +100,45 @@ class SQLiteUserStore(UserStore):
             return None
         return UserState.decode(row[1], row[2]), int(row[0])
 
-    def put(self, user, state, expected_version):
+    def _write(self, conn, user, state, expected_version, now):
+        """One compare-and-set statement; True when it wrote."""
         vector, meta = state.encode()
+        if expected_version is None:
+            cursor = conn.execute(
+                "INSERT INTO user_state (fingerprint, user, version, context, meta, updated) "
+                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (fingerprint, user) DO NOTHING",
+                (self.fingerprint, str(user), vector, meta, now),
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE user_state SET version = version + 1, context = ?, meta = ?, updated = ? "
+                "WHERE fingerprint = ? AND user = ? AND version = ?",
+                (vector, meta, now, self.fingerprint, str(user), int(expected_version)),
+            )
+        return cursor.rowcount == 1
+
+    def put(self, user, state, expected_version):
+        with self._conn() as conn:
+            return self._write(conn, user, state, expected_version, time.time())
+
+    def put_many(self, updates):
+        """All of `updates` in one transaction (`BEGIN IMMEDIATE` … `COMMIT`), or none of them."""
+        if len(updates) == 1:
+            return self.put(*updates[0])
         now = time.time()
         with self._conn() as conn:
-            if expected_version is None:
-                cursor = conn.execute(
-                    "INSERT INTO user_state (fingerprint, user, version, context, meta, updated) "
-                    "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (fingerprint, user) DO NOTHING",
-                    (self.fingerprint, str(user), vector, meta, now),
-                )
-            else:
-                cursor = conn.execute(
-                    "UPDATE user_state SET version = version + 1, context = ?, meta = ?, updated = ? "
-                    "WHERE fingerprint = ? AND user = ? AND version = ?",
-                    (vector, meta, now, self.fingerprint, str(user), int(expected_version)),
-                )
-            return cursor.rowcount == 1
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for user, state, expected in updates:
+                    if not self._write(conn, user, state, expected, now):
+                        conn.execute("ROLLBACK")
+                        return False
+                conn.execute("COMMIT")
+                return True
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def users(self):
         with self._conn() as conn:

@@ -47,6 +47,19 @@ class UserStore(abc.ABC):
             bool. `False` (nothing written) when another writer got there first.
         """
 
+    def put_many(self, updates):
+        """Write several users' states, all or nothing (one transaction).
+
+        Args:
+            updates: list of `(user, state, expected_version)` (distinct users).
+
+        Returns:
+            bool. `False` (nothing written) when any record's version moved.
+        """
+        if len(updates) == 1:
+            return self.put(*updates[0])
+        raise NotImplementedError(f"{type(self).__name__} writes one user at a time")
+
     @abc.abstractmethod
     def users(self):
         """All user ids with a record for this fingerprint (for checks and tooling)."""
@@ -90,6 +103,17 @@ class MemoryUserStore(UserStore):
             if (current[0] if current else None) != expected_version:
                 return False
             self._records[str(user)] = ((expected_version or 0) + 1, vector, meta)
+            return True
+
+    def put_many(self, updates):
+        encoded = [(str(user), expected, state.encode()) for user, state, expected in updates]
+        with self._lock:
+            for user, expected, _ in encoded:
+                current = self._records.get(user)
+                if (current[0] if current else None) != expected:
+                    return False
+            for user, expected, (vector, meta) in encoded:
+                self._records[user] = ((expected or 0) + 1, vector, meta)
             return True
 
     def users(self):

@@ -1,99 +1,110 @@
-"""The HTTP API over real HTTP on 127.0.0.1 (an ephemeral port): routes, validation, limits.
+"""The HTTP API in process (FastAPI's TestClient): routes, validation, limits, the OpenAPI reference.
 
-Every malformed request must get a 4xx with a JSON message, never a 5xx.
+Every malformed request must get a 4xx with a JSON `{"error": message}`, never a 5xx.
+`test_http_socket.py` covers what needs a real socket (timeouts, disconnects).
 """
 
-import http.client
-import json
-import threading
 import urllib.parse
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-from hiertcn_keras.serving.http_server import RecommenderServer
+from hiertcn_keras.serving.http_server import create_app
 from hiertcn_keras.serving.online_recommender import OnlineRecommender
 
 
 @pytest.fixture(scope="module")
-def server(learned_run, tmp_path_factory):
-    store = f"sqlite:{tmp_path_factory.mktemp('http') / 'users.sqlite'}"
-    recommender = OnlineRecommender.open(learned_run, store=store)
-    srv = RecommenderServer(recommender, port=0, max_body_bytes=4096, max_events=5, max_k=50)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    recommender.close()
+def recommender(learned_run, tmp_path_factory):
+    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path_factory.mktemp('http') / 'users.sqlite'}")
+    yield rec
+    rec.close()
 
 
-def request(srv, method, path, body=None, headers=None):
-    host, port = srv.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    conn.request(method, path, body=data, headers=headers or {})
-    response = conn.getresponse()
-    raw = response.read()
-    conn.close()
-    kind = response.getheader("Content-Type", "")
-    return response.status, json.loads(raw) if kind.startswith("application/json") else raw.decode()
+@pytest.fixture(scope="module")
+def client(recommender):
+    app = create_app(recommender, max_body_bytes=4096, max_events=5, max_k=50)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
 
 
-def test_binds_to_localhost(server):
-    assert server.server_address[0] == "127.0.0.1"
+def post(client, body):
+    if isinstance(body, bytes):
+        return client.post("/events", content=body, headers={"Content-Type": "application/json"})
+    return client.post("/events", json=body)
 
 
-def test_healthz_reports_the_model_and_retrieval(server):
-    status, body = request(server, "GET", "/healthz")
-    assert status == 200 and body["status"] == "ok" and body["model"] == "hiertcn"
-    assert body["retrieval"]["kind"] == "exact" and body["n_catalogue"] == server.recommender.catalog.n_catalogue
+def test_healthz_reports_the_model_and_retrieval(client, recommender):
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ok" and body["model"] == "hiertcn"
+    assert body["retrieval"]["kind"] == "exact" and body["n_catalogue"] == recommender.catalog.n_catalogue
 
 
-def test_events_then_recommendations(server):
-    status, body = request(server, "POST", "/events", {"user": "h1", "item": "i1", "timestamp": 10})
-    assert status == 200 and body["accepted"] == 1 and body["results"][0]["status"] == "new_session"
+def test_events_then_recommendations(client, recommender):
+    response = post(client, {"user": "h1", "item": "i1", "timestamp": 10})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 1 and body["results"][0] == {"user": "h1", "item": "i1", "status": "new_session",
+                                                             "position": 0}
     batch = {"events": [{"user": "h1", "item": "i2", "timestamp": 20}, {"user": 7, "item": "i3", "timestamp": 30.5}]}
-    status, body = request(server, "POST", "/events", batch)
-    assert status == 200 and [r["status"] for r in body["results"]] == ["kept", "new_session"]
-    status, body = request(server, "GET", "/users/h1/recommendations?k=4")
-    assert status == 200 and len(body["items"]) == 4
-    direct = server.recommender.recommend("h1", 4)
-    assert [x["item"] for x in body["items"]] == direct.items
-    np.testing.assert_allclose([x["score"] for x in body["items"]], direct.scores, rtol=1e-6)
-    status, body = request(server, "GET", "/users/h1/state")
-    assert status == 200 and body["n_events"] == 2 and body["session"] == ["i1", "i2"]
+    body = post(client, batch).json()
+    assert [r["status"] for r in body["results"]] == ["kept", "new_session"] and body["results"][1]["user"] == "7"
+    response = client.get("/users/h1/recommendations?k=4")
+    assert response.status_code == 200 and len(response.json()["items"]) == 4
+    direct = recommender.recommend("h1", 4)
+    assert [x["item"] for x in response.json()["items"]] == direct.items
+    np.testing.assert_allclose([x["score"] for x in response.json()["items"]], direct.scores, rtol=1e-6)
+    body = client.get("/users/h1/state").json()
+    assert body["n_events"] == 2 and body["session"] == ["i1", "i2"] and body["last_timestamp"] == 20
 
 
-def test_user_ids_are_url_decoded(server):
+def test_a_bare_array_of_events_is_a_batch(client):
+    body = post(client, [{"user": "arr", "item": "i1", "timestamp": 5}, {"user": "arr", "item": "i2", "timestamp": 6}])
+    assert body.status_code == 200 and body.json()["applied"] == 2
+    assert client.get("/users/arr/state").json()["session"] == ["i1", "i2"]
+
+
+def test_user_ids_are_url_decoded(client):
     user = "a b/ç"
-    request(server, "POST", "/events", {"user": user, "item": "i4", "timestamp": 1})
-    status, body = request(server, "GET", f"/users/{urllib.parse.quote(user, safe='')}/state")
-    assert status == 200 and body["user"] == user
+    post(client, {"user": user, "item": "i4", "timestamp": 1})
+    response = client.get(f"/users/{urllib.parse.quote(user, safe='')}/state")
+    assert response.status_code == 200 and response.json()["user"] == user
 
 
+EVENT = {"user": "x", "item": "i1", "timestamp": 1}
 BAD_REQUESTS = [
-    ("POST", "/events", b"{not json", 400),
-    ("POST", "/events", b"\xff\xfe", 400),
-    ("POST", "/events", {"user": "x", "item": "i1"}, 400),  # no timestamp
-    ("POST", "/events", {"user": "x", "item": "i1", "timestamp": 1, "extra": 2}, 400),
-    ("POST", "/events", {"user": True, "item": "i1", "timestamp": 1}, 400),
-    ("POST", "/events", {"user": "", "item": "i1", "timestamp": 1}, 400),
-    ("POST", "/events", {"user": "x", "item": ["i1"], "timestamp": 1}, 400),
-    ("POST", "/events", b'{"user": "x", "item": "i1", "timestamp": NaN}', 400),
-    ("POST", "/events", {"user": "x", "item": "i1", "timestamp": "soon"}, 400),
-    ("POST", "/events", {"events": []}, 400),
-    ("POST", "/events", {"events": "no"}, 400),
-    ("POST", "/events", {"events": [1]}, 400),
-    ("POST", "/events", [1, 2], 400),
-    ("POST", "/events", {"events": [{"user": "x", "item": "i1", "timestamp": 1}] * 6}, 413),
+    ("POST", "/events", b"{not json", 422),
+    ("POST", "/events", b"\xff\xfe", 422),
+    ("POST", "/events", b"", 422),
+    ("POST", "/events", {"user": "x", "item": "i1"}, 422),  # no timestamp
+    ("POST", "/events", {**EVENT, "extra": 2}, 422),
+    ("POST", "/events", {**EVENT, "user": True}, 422),
+    ("POST", "/events", {**EVENT, "user": ""}, 422),
+    ("POST", "/events", {**EVENT, "item": ["i1"]}, 422),
+    ("POST", "/events", b'{"user": "x", "item": "i1", "timestamp": NaN}', 422),
+    ("POST", "/events", {**EVENT, "timestamp": "soon"}, 422),
+    ("POST", "/events", b'{"user": "\\ud800", "item": "i1", "timestamp": 1}', 422),  # a lone surrogate
+    ("POST", "/events", b'{"user": 1' + b"0" * 400 + b', "item": "i1", "timestamp": 1}', 422),
+    ("POST", "/events", b'{"user": "x", "item": "i1", "timestamp": 1' + b"0" * 400 + b"}", 422),
+    ("POST", "/events", {**EVENT, "user": "5" * 300}, 422),
+    ("POST", "/events", b"[" * 2000 + b"]" * 2000, 422),  # deep nesting (under the size limit)
+    ("POST", "/events", {"events": []}, 422),
+    ("POST", "/events", [], 422),
+    ("POST", "/events", {"events": "no"}, 422),
+    ("POST", "/events", {"events": [1]}, 422),
+    ("POST", "/events", [1, 2], 422),
+    ("POST", "/events", 5, 422),
+    ("POST", "/events", {"events": [EVENT] * 6}, 413),
     ("POST", "/events", b"x" * 5000, 413),
     ("POST", "/events", {"user": "x", "item": "nope", "timestamp": 1}, 422),
-    ("GET", "/users/x/recommendations?k=0", None, 400),
-    ("GET", "/users/x/recommendations?k=51", None, 400),
-    ("GET", "/users/x/recommendations?k=ten", None, 400),
-    ("GET", "/users/x/recommendations?exclude_seen=maybe", None, 400),
-    ("GET", "/users/x/recommendations?at=inf", None, 400),
+    ("GET", "/users/x/recommendations?k=0", None, 422),
+    ("GET", "/users/x/recommendations?k=51", None, 422),
+    ("GET", "/users/x/recommendations?k=ten", None, 422),
+    ("GET", "/users/x/recommendations?exclude_seen=maybe", None, 422),
+    ("GET", "/users/x/recommendations?at=inf", None, 422),
+    ("GET", "/users/x/recommendations?at=-5", None, 422),
+    ("GET", f"/users/{'u' * 300}/state", None, 422),
     ("GET", "/users/never-seen/state", None, 404),
     ("GET", "/nowhere", None, 404),
     ("GET", "/events", None, 405),
@@ -102,38 +113,79 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("method,path,body,expected", BAD_REQUESTS)
-def test_bad_input_gets_a_4xx_with_a_message(server, method, path, body, expected):
-    status, payload = request(server, method, path, body)
-    assert status == expected and isinstance(payload["error"], str) and payload["error"]
+def test_bad_input_gets_a_4xx_with_a_message(client, method, path, body, expected):
+    if method == "POST":
+        response = post(client, body)
+    else:
+        response = client.request(method, path)
+    assert response.status_code == expected, response.text
+    payload = response.json()
+    assert isinstance(payload["error"], str) and payload["error"]
 
 
-def test_missing_content_length_is_411(server):
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.putrequest("POST", "/events")
-    conn.endheaders()
-    response = conn.getresponse()
-    assert response.status == 411
-    conn.close()
+@pytest.mark.parametrize("timestamp,words", [(-1, "≥ 0"), (1e300, "≤ 4102444800"),
+                                             (1_700_000_000_000, "milliseconds")])
+def test_implausible_timestamps_are_422_with_the_reason(client, timestamp, words):
+    response = post(client, {"user": "t", "item": "i1", "timestamp": timestamp})
+    assert response.status_code == 422 and words in response.json()["error"]
+    assert "timestamp" in response.json()["error"]
 
 
-def test_a_rejected_batch_event_stops_the_batch_and_says_what_was_applied(server):
+@pytest.mark.parametrize("method", ["PATCH", "OPTIONS", "HEAD", "PUT", "TRACE"])
+@pytest.mark.parametrize("path", ["/events", "/users/x/recommendations", "/users/x/state", "/healthz", "/metrics"])
+def test_every_other_method_is_405_with_allow(client, method, path):
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"]
+    if method != "HEAD":
+        assert response.json()["error"].startswith(method)
+
+
+def test_a_rejected_batch_event_stops_the_batch_and_says_what_was_applied(client):
     events = [{"user": "b1", "item": "i1", "timestamp": 100}, {"user": "b1", "item": "i2", "timestamp": 50},
               {"user": "b1", "item": "i3", "timestamp": 200}]
-    status, body = request(server, "POST", "/events", {"events": events})
-    assert status == 409 and body["applied"] == 1 and "older" in body["error"]
-    assert request(server, "GET", "/users/b1/state")[1]["n_events"] == 1
+    response = post(client, {"events": events})
+    body = response.json()
+    assert response.status_code == 409 and body["applied"] == 1 and "older" in body["error"]
+    assert body["error"].startswith("events[1]") and body["results"][0]["status"] == "new_session"
+    assert client.get("/users/b1/state").json()["n_events"] == 1
 
 
-def test_unknown_users_get_the_zero_state_ranking(server):
-    status, body = request(server, "GET", "/users/brand-new/recommendations?k=3")
-    assert status == 200 and len(body["items"]) == 3
+def test_delete_resets_a_user_stuck_on_409(client):
+    assert post(client, {"user": "stuck", "item": "i1", "timestamp": 2_000_000}).status_code == 200
+    assert post(client, {"user": "stuck", "item": "i2", "timestamp": 1_000}).status_code == 409
+    response = client.delete("/users/stuck/state")
+    assert response.status_code == 200 and response.json() == {"user": "stuck", "deleted": True}
+    assert client.get("/users/stuck/state").status_code == 404
+    body = post(client, {"user": "stuck", "item": "i2", "timestamp": 1_000}).json()
+    assert body["results"][0]["status"] == "new_session"
+    assert client.delete("/users/nobody/state").json() == {"user": "nobody", "deleted": False}
 
 
-def test_metrics_count_requests_and_events(server):
-    request(server, "GET", "/healthz")
-    status, text = request(server, "GET", "/metrics")
-    assert status == 200
+def test_unknown_users_get_the_zero_state_ranking(client):
+    response = client.get("/users/brand-new/recommendations?k=3")
+    assert response.status_code == 200 and len(response.json()["items"]) == 3
+
+
+def test_metrics_count_requests_and_events(client):
+    client.get("/healthz")
+    response = client.get("/metrics")
+    text = response.text
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     assert 'hiertcn_requests_total{route="healthz",status="200"}' in text
     assert 'hiertcn_events_total{kind="accepted"}' in text
-    assert "500" not in [line.split('status="')[1][:3] for line in text.splitlines() if 'status="' in line]
+    statuses = [line.split('status="')[1][:3] for line in text.splitlines() if 'status="' in line]
+    assert statuses and not [s for s in statuses if s.startswith("5")]
+
+
+def test_openapi_documents_every_route_and_body(client):
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
+    assert set(paths) == {"/events", "/users/{user}/recommendations", "/users/{user}/state", "/healthz", "/metrics"}
+    assert set(paths["/users/{user}/state"]) == {"get", "delete"}
+    events = paths["/events"]["post"]
+    assert {"200", "409", "413", "422"} <= set(events["responses"])
+    schema = events["requestBody"]["content"]["application/json"]["schema"]
+    assert "Event" in str(schema) and "Event" in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Event"]["additionalProperties"] is False
+    assert client.get("/docs").status_code == 200

@@ -133,3 +133,88 @@ def test_faiss_recall_is_measured_on_the_models_own_user_embeddings(learned_run,
     rec.observe("f", "i1", 1.0)
     exact = OnlineRecommender(rec.run, rec.catalog, rec.store)  # same state, exact retrieval
     assert rec.recommend("f", 5).items == exact.recommend("f", 5).items
+
+
+class CountingStore:
+    """A store wrapper counting reads and writes."""
+
+    def __init__(self, inner):
+        self.inner, self.gets, self.writes = inner, 0, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def get(self, user):
+        self.gets += 1
+        return self.inner.get(user)
+
+    def put(self, user, state, version):
+        self.writes.append([user])
+        return self.inner.put(user, state, version)
+
+    def put_many(self, updates):
+        self.writes.append([u for u, _, _ in updates])
+        return self.inner.put_many(updates)
+
+
+def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learned_run, tmp_path):
+    events = [("p", "i1", 10.0), ("q", "i2", 11.0), ("p", "i3", 20.0), ("p", "i4", 9000.0), ("q", "i5", 30.0),
+              ("p", "i4", 9000.0)]
+    one = OnlineRecommender.open(learned_run, store="memory:")
+    single = [one.observe(*e) for e in events]
+    rec = OnlineRecommender.open(learned_run, store="memory:")
+    rec.store = counting = CountingStore(rec.store)
+    result = rec.observe_batch(events)
+    assert result.error is None and counting.gets == 2 and counting.writes == [["p", "q"]]
+    assert [o.status for o in result.observations] == [o.status for o in single] == [
+        "new_session", "new_session", "kept", "new_session", "kept", "duplicate"]
+    for a, b in zip(result.observations, single):
+        if b.embedding is not None:
+            np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-6)
+    for user in "pq":
+        np.testing.assert_array_equal(rec.state_of(user).context, one.state_of(user).context)
+        assert rec.state_of(user).session == one.state_of(user).session
+    assert rec.counts()["accepted"] == 5 and rec.counts()["skipped_duplicate"] == 1
+
+
+def test_a_batch_stops_at_a_rejected_event_and_writes_what_came_before(learned_run):
+    rec = OnlineRecommender.open(learned_run, store="memory:")
+    result = rec.observe_batch([("r", "i1", 10.0), ("s", "i2", 10.0), ("r", "nope", 11.0), ("s", "i3", 12.0)])
+    assert len(result.observations) == 2 and result.error[0] == 2 and isinstance(result.error[1], UnknownItemError)
+    assert rec.state_of("r").session and rec.state_of("s").n_events == 1  # event 3 was not applied
+    result = rec.observe_batch([("s", "i3", 13.0), ("s", "i4", -1.0)])
+    assert result.error[0] == 1 and "≥ 0" in str(result.error[1]) and rec.state_of("s").n_events == 2
+
+
+@pytest.mark.parametrize("timestamp,words", [(-5.0, "≥ 0"), (1e300, "≤"), (1.7e12, "milliseconds"),
+                                             (float("nan"), "finite"), (10**400, "digit")])
+def test_implausible_timestamps_are_refused(learned_run, timestamp, words):
+    rec = OnlineRecommender.open(learned_run, store="memory:")
+    with pytest.raises(ValueError, match=words):
+        rec.observe("t", "i1", timestamp)
+    assert rec.store.get("t") is None
+
+
+def test_reset_forgets_a_user(learned_run):
+    rec = OnlineRecommender.open(learned_run, store="memory:")
+    rec.observe("z", "i1", 5000.0)
+    with pytest.raises(OutOfOrderError):
+        rec.observe("z", "i2", 10.0)
+    assert rec.reset("z") and not rec.reset("z")
+    assert rec.observe("z", "i2", 10.0).status == "new_session" and rec.counts()["users_reset"] == 1
+
+
+def test_the_default_user_store_is_outside_the_run_folder(learned_run, tmp_path, monkeypatch):
+    from hiertcn_keras.serving.online_recommender import default_store_path
+
+    monkeypatch.setenv("HIERTCN_STATE_HOME", str(tmp_path / "state"))
+    path = default_store_path(learned_run)
+    assert path.parent.parent == tmp_path / "state" / "serving" and path.name == "users.sqlite"
+    assert path.parent.name.startswith(learned_run.name + "-")
+    assert learned_run.resolve() not in path.resolve().parents
+    rec = OnlineRecommender.open(learned_run)
+    assert rec.store.path == path
+    rec.close()
+    monkeypatch.delenv("HIERTCN_STATE_HOME")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert default_store_path(learned_run).is_relative_to(tmp_path / "xdg" / "hiertcn" / "serving")

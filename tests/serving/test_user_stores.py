@@ -93,6 +93,22 @@ def test_compare_and_set(store_url):
     store.close()
 
 
+def test_put_many_is_all_or_nothing(store_url):
+    store = open_user_store(store_url, "fp-many")
+    one, two = UserState.initial(3), UserState.initial(3)
+    two.n_events = 7
+    assert store.put_many([("a", one, None), ("b", two, None)])
+    assert store.get("a")[1] == 1 and store.get("b")[0].n_events == 7
+    store.put("b", two, 1)  # another writer moves b to version 2
+    three = UserState.initial(3)
+    three.n_events = 99
+    assert not store.put_many([("a", three, 1), ("b", three, 1), ("c", three, None)])
+    assert store.get("a")[0].n_events == 0 and store.get("b")[1] == 2 and store.get("c") is None  # nothing written
+    assert store.put_many([("a", three, 1), ("b", three, 2), ("c", three, None)])
+    assert [store.get(u)[0].n_events for u in "abc"] == [99, 99, 99]
+    store.close()
+
+
 def test_states_are_isolated_by_fingerprint(shared_store_url):
     a, b = open_user_store(shared_store_url, "model-a"), open_user_store(shared_store_url, "model-b")
     a.put("u", state(1), None)

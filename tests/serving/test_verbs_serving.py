@@ -36,6 +36,10 @@ def test_recommend_errors_name_the_problem(learned_run, tmp_path, capsys):
     history.write_text("item,when\ni1,10\n")
     assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
     assert "timestamp" in capsys.readouterr().err
+    history.write_text("item,timestamp\ni1,1700000000000\n")
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert "h.csv" in err and "milliseconds" in err and "Traceback" not in err
 
 
 def test_serve_help_lists_the_routes(capsys):
@@ -45,29 +49,46 @@ def test_serve_help_lists_the_routes(capsys):
     assert "POST /events" in text and "127.0.0.1" in text
 
 
+def test_serve_flags_are_validated(learned_run, capsys):
+    for flag, value in [("--max-events", "0"), ("--body-timeout", "nan"), ("--limit-concurrency", "-3")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", "--run", str(learned_run), flag, value])
+        assert exit_info.value.code == 2 and flag in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_serve_runs_as_a_process(learned_run, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HIERTCN_STATE_HOME": str(tmp_path / "state")}
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run", str(learned_run), "--port", "0",
-         "--store", f"sqlite:{tmp_path / 'u.sqlite'}"],
+        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run",
+         str(learned_run), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     try:
-        url = None
+        url, lines = None, []
         deadline = time.monotonic() + 120
         while url is None and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
+            lines.append(line)
             if " on http://" in line:
                 url = line.split(" on ")[1].split()[0]
-        assert url and url.startswith("http://127.0.0.1:")
+        assert url and url.startswith("http://127.0.0.1:"), lines
+        store_line = next(x for x in lines if x.startswith("user store (default"))
+        store_path = Path(store_line.split(": ", 1)[1].strip())
+        assert store_path.is_relative_to(tmp_path / "state") and store_path.is_file()
         body = json.dumps({"user": "p", "item": "i1", "timestamp": 5}).encode()
         with urllib.request.urlopen(urllib.request.Request(f"{url}/events", data=body, method="POST")) as r:
             assert json.loads(r.read())["accepted"] == 1
         with urllib.request.urlopen(f"{url}/users/p/recommendations?k=2") as r:
             assert len(json.loads(r.read())["items"]) == 2
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/users/p/state", method="DELETE")) as r:
+            assert json.loads(r.read()) == {"user": "p", "deleted": True}
+        with urllib.request.urlopen(f"{url}/openapi.json") as r:
+            assert "/users/{user}/state" in json.loads(r.read())["paths"]
     finally:
         process.terminate()
         process.wait(timeout=30)
+    rest = process.stdout.read()
+    assert "Traceback" not in "".join(lines) + rest

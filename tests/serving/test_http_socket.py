@@ -1,0 +1,86 @@
+"""The HTTP server over a real socket (uvicorn in a thread on 127.0.0.1): what TestClient cannot show.
+
+A client that announces 100 body bytes and sends 9 gets a 408 after the body timeout and
+loses its connection (it does not hold the server); a client that disconnects mid-body, or
+right after sending a request, leaves no traceback in the server's output; the server keeps
+serving others throughout.
+"""
+
+import http.client
+import json
+import socket
+import time
+
+import pytest
+
+from hiertcn_keras.serving.http_server import RecommenderServer
+from hiertcn_keras.serving.online_recommender import OnlineRecommender
+
+
+@pytest.fixture(scope="module")
+def server(learned_run, tmp_path_factory):
+    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path_factory.mktemp('sock') / 'users.sqlite'}")
+    srv = RecommenderServer(rec, port=0, body_timeout=1.0, timeout_keep_alive=1.0, limit_concurrency=32).start()
+    yield srv
+    srv.stop()
+    rec.close()
+
+
+def healthy(srv):
+    conn = http.client.HTTPConnection(*srv.server_address, timeout=30)
+    conn.request("GET", "/healthz")
+    status = conn.getresponse().status
+    conn.close()
+    return status == 200
+
+
+def test_a_request_over_the_socket(server):
+    assert server.server_address[0] == "127.0.0.1"
+    conn = http.client.HTTPConnection(*server.server_address, timeout=30)
+    conn.request("POST", "/events", body=json.dumps({"user": "s1", "item": "i1", "timestamp": 5}),
+                 headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 200 and json.loads(response.read())["accepted"] == 1
+    conn.close()
+
+
+def test_a_body_that_never_completes_times_out(server):
+    sock = socket.create_connection(server.server_address, timeout=30)
+    sock.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                 b'{"user": ')
+    started = time.monotonic()
+    reply = b""
+    while True:  # the server answers 408 and closes: recv returns b"" at the end
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+    waited = time.monotonic() - started
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive" in reply
+    assert 0.5 < waited < 20
+    assert healthy(server)
+
+
+def test_disconnects_print_no_traceback(server, capfd, caplog):
+    for payload in (b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"us",
+                    b"GET /users/s1/recommendations?k=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"POST /ev"):
+        sock = socket.create_connection(server.server_address, timeout=30)
+        sock.sendall(payload)
+        sock.close()
+    time.sleep(1.5)
+    assert healthy(server)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Exception" not in out + err
+    assert not [r for r in caplog.records if r.exc_info] and "Traceback" not in caplog.text
+    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "hiertcn.access"]
+    assert {"method": "POST", "path": "/events", "status": 499} in [
+        {k: a[k] for k in ("method", "path", "status")} for a in access]  # the access log names the disconnect
+
+
+def test_access_log_lines_are_json(server, caplog):
+    assert healthy(server)
+    line = next(json.loads(r.getMessage()) for r in caplog.records
+                if r.name == "hiertcn.access" and '"/healthz"' in r.getMessage())
+    assert line["method"] == "GET" and line["status"] == 200 and line["ms"] >= 0 and line["client"]

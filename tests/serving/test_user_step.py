@@ -1,0 +1,52 @@
+"""`UserStep`: the fused, compiled user update equals its eager graph and the two-call reference.
+
+Compiled (TensorFlow: XLA, one concrete function per bucket of session length) against the
+same Keras graph called eagerly, and against `ReferenceStep` (`OnlineModel.fold` + `embed` over
+all L + 1 steps), to 1e-5: with and without a fold, with the decay, at every session length
+(every bucket, its edges included), for HierTCN and HierGRU.
+"""
+
+import numpy as np
+import pytest
+
+from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.models.recommender import build_recommender
+from hiertcn_keras.serving.online_model import OnlineModel
+from hiertcn_keras.serving.user_step import ReferenceStep, UserStep
+
+
+def model(kind, L=9):
+    config = ModelConfig(model=kind, n_items=12, n_catalogue=11, embedding_dim=6, high_units=(5, 3),
+                         tcn_channels=(4, 4), kernel_size=3, low_gru_units=(4,), batch_size=1, sessions_per_batch=2,
+                         max_session_len=L, decay_bandwidth=3600.0)
+    return OnlineModel(build_recommender(config))
+
+
+@pytest.mark.parametrize("kind", ["hiertcn", "hiergru"])
+def test_compiled_step_equals_eager_and_reference(kind):
+    online = model(kind)
+    compiled, eager, reference = UserStep(online), UserStep(online, compiled=False), ReferenceStep(online)
+    assert compiled.buckets == [2, 4, 8, 10]
+    rng = np.random.default_rng(0)
+    context = rng.normal(size=online.state_size).astype(np.float32)
+    for m in range(0, online.max_session_len + 1):  # every length: every bucket and its edges
+        session = rng.integers(1, 12, m).tolist()
+        for finished, gap in [(None, None), (rng.integers(1, 12, 3).tolist(), 5000.0), ([4] * 9, 10.0)]:
+            outs = [step(context, finished, gap, session) for step in (compiled, eager, reference)]
+            for other in outs[1:]:
+                np.testing.assert_allclose(outs[0].context, other.context, atol=1e-5, rtol=0)
+                np.testing.assert_allclose(outs[0].embedding, other.embedding, atol=1e-5, rtol=0)
+                if m:
+                    np.testing.assert_allclose(outs[0].prior_embedding, other.prior_embedding, atol=1e-5, rtol=0)
+                else:
+                    assert other.prior_embedding is None
+            if finished is None:
+                np.testing.assert_array_equal(outs[0].context, context)  # no fold: the context as stored
+            else:
+                assert not np.allclose(outs[0].context, context)
+
+
+def test_a_session_longer_than_L_is_refused():
+    online = model("hiertcn", L=3)
+    with pytest.raises(ValueError, match="at most L = 3"):
+        UserStep(online)(np.zeros(online.state_size, np.float32), None, None, [1, 2, 3, 4])
