@@ -32,12 +32,12 @@ import keras  # noqa: E402
 
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
 from hiertcn_keras.models import build_recommender  # noqa: E402
+from hiertcn_keras.models.baselines import NAMES, fit_baseline  # noqa: E402
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_baseline, evaluate_recommender  # noqa: E402
-from hiertcn_keras.training.experiments import fit_baseline  # noqa: E402
 from hiertcn_keras.training.trainer import model_config_for  # noqa: E402
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
-SIMPLE = ("mv", "maxitem", "pop", "sknn")
+SIMPLE = NAMES  # every registered simple baseline
 
 
 def _neural_pass(dataset, name, jit, split, overrides):

@@ -127,6 +127,13 @@ def main(argv=None):
     except OSError as error:  # unwritable or vanished paths: the message names the file
         print(f"hiertcn {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # an allocation failure the memory check did not prevent
+        from hiertcn_keras.training import memory_check
+
+        if not memory_check.is_allocation_failure(error):
+            raise
+        print(f"hiertcn {args.verb}: error: {memory_check.allocation_failure_message(error)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -66,7 +66,9 @@ def add_overwrite(p, what):
 
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
-SIMPLE = ("mv", "maxitem", "pop", "sknn")
+# The simple baselines' names live in one registry (models/baselines.py); listed here without
+# importing it so that `hiertcn --help` stays fast.
+SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn", "vsknn")
 
 
 def add_model_options(p):
@@ -95,7 +97,10 @@ def add_model_options(p):
     t.add_argument("--monitor", default="recall@10", help="validation metric for early stopping (default recall@10)")
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
-    t.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    t.add_argument("--quiet", action="store_true",
+                   help="one line per epoch, and a progress line at least every minute, instead of progress bars")
+    t.add_argument("--no-memory-check", action="store_true",
+                   help="train even when the estimated peak of a step exceeds the available memory (docs/scale.md)")
 
 
 def model_overrides(args, model):

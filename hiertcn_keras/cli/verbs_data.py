@@ -8,6 +8,7 @@ import textwrap
 
 from hiertcn_keras.cli.common import (add_overwrite, formatter, non_negative_float, non_negative_int,
                                       open_fraction, positive_float, positive_int)
+from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option, load_options
 
 ORDER = 10
 
@@ -32,7 +33,8 @@ def _add_synth(sub):
             saves the generator's parameters (FILE stem + .generator.json) and the per-event
             oracle ranks (.oracle.parquet) for an upper bound on any model's accuracy."""
         ),
-        epilog="example:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7",
+        epilog="examples:\n  hiertcn synth --out runs/default/log.csv --users 2000 --items 1000 --seed 7\n"
+        "  hiertcn synth --generator drift --out runs/drift/log.csv --users 3000 --items 5000",
     )
     p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the log")
     p.add_argument("--users", type=positive_int, default=2000, help="number of users (default 2000)")
@@ -40,6 +42,10 @@ def _add_synth(sub):
     p.add_argument("--topics", type=positive_int, default=None, help="number of latent topics (default 20)")
     p.add_argument("--seed", type=non_negative_int, default=7, help="random seed (default 7)")
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle ranks (faster for huge logs)")
+    p.add_argument("--generator", choices=("topics", "drift"), default="topics",
+                   help="topics: the default generator (discrete topics, one successor per item); drift: an "
+                   "independently written one with continuous drifting interests, repeat clicks, successor "
+                   "chains and items born over time (docs/baselines.md)")
     p.add_argument("--overwrite", action="store_true", help="replace FILE.csv even if `hiertcn synth` did not write it")
     p.set_defaults(func=cmd_synth)
 
@@ -74,9 +80,7 @@ def _add_prepare(sub):
         ),
     )
     p.add_argument("--input", required=True, metavar="PATH", help="file or folder to read")
-    p.add_argument(
-        "--format", default="generic", choices=("generic", "globo", "xing", "movielens"), help="input format"
-    )
+    add_format_option(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically; an existing "
                    "one is replaced only if it is a prepared dataset, see --overwrite)")
     add_overwrite(p, "prepared dataset")
@@ -93,20 +97,8 @@ def _add_prepare(sub):
     e.add_argument("--graph-window", type=non_negative_int, default=None, metavar="W",
                    help="spark: also write the item co-interaction edge counts of the training "
                    "events (window W) to DIR/cointeraction/")
-    g = p.add_argument_group("generic format")
-    g.add_argument("--user-col", default="user_id", help="user column (default user_id)")
-    g.add_argument("--item-col", default="item_id", help="item column (default item_id)")
-    g.add_argument("--time-col", default="timestamp", help="timestamp column (default timestamp)")
-    g.add_argument("--session-col", default=None, help="optional session id column")
-    g.add_argument("--event-col", default=None, help="optional event type column")
-    g.add_argument("--time-unit", default="s", choices=("s", "ms", "iso"), help="timestamp unit (default s)")
-    g.add_argument("--sep", default=None, help="field separator (default: by file extension)")
-    p.add_argument(
-        "--on-bad-rows",
-        default="error",
-        choices=("error", "drop"),
-        help="stop at the first unusable row (default) or drop and count such rows",
-    )
+    add_column_options(p)
+    add_bad_rows_option(p)
     s = p.add_argument_group("sessions and filters")
     s.add_argument("--session-gap", type=positive_float, default=None, metavar="S", help="idle seconds (default 1800)")
     s.add_argument("--max-session-len", type=positive_int, default=None, metavar="L", help="truncate sessions (default 20)")
@@ -148,6 +140,8 @@ def cmd_synth(args):
     from hiertcn_keras.data import synthetic, synthetic_io
 
     output_guard.check_output_file(args.out, ours=synthetic_sidecar(args.out), overwrite=args.overwrite)
+    if args.generator == "drift":
+        return _synth_drift(args)
 
     options = {"n_users": args.users, "n_items": args.items, "seed": args.seed}
     if args.topics is not None:
@@ -158,29 +152,24 @@ def cmd_synth(args):
     print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items to {args.out}")
 
 
+def _synth_drift(args):
+    from hiertcn_keras.data import drift_synthetic, drift_synthetic_io
+
+    if args.topics is not None:
+        raise ValueError("--topics applies to --generator topics only (the drift generator has no topics)")
+    config = drift_synthetic.DriftConfig(n_users=args.users, n_items=args.items, seed=args.seed)
+    log = drift_synthetic.generate_drift(config, with_oracle=not args.no_oracle)
+    drift_synthetic_io.save_drift(log, args.out)
+    print(f"wrote {len(log.events):,} events of {config.n_users:,} users over {config.n_items:,} items "
+          f"(drift generator) to {args.out}")
+
+
 def synthetic_sidecar(out):
     """The parameters file `hiertcn synth` writes beside its log: it marks the log as ours."""
     from pathlib import Path
 
     out = Path(out)
     return out.with_name(out.stem + ".generator.json")
-
-
-def _load_options(args):
-    options = {"on_bad_rows": args.on_bad_rows}
-    if args.format == "generic":
-        options.update(
-            user_col=args.user_col,
-            item_col=args.item_col,
-            time_col=args.time_col,
-            session_col=args.session_col,
-            event_col=args.event_col,
-            time_unit=args.time_unit,
-            sep=args.sep,
-        )
-    elif args.format in ("xing", "movielens"):
-        options = {}
-    return options
 
 
 def _prepare_config(args, preset):
@@ -215,7 +204,7 @@ def cmd_prepare(args):
     from hiertcn_keras.data.prepare import prepare
 
     output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
-    log = loaders.load(args.input, args.format, **_load_options(args))
+    log = loaders.load(args.input, args.format, **load_options(args))
     for warning in log.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     prepared = prepare(log, _prepare_config(args, log.preset))
@@ -237,7 +226,7 @@ def _prepare_spark(args):
     from hiertcn_keras.artifacts import output_guard
 
     output_guard.check_output(args.out, "dataset", inputs=[args.input], overwrite=args.overwrite)
-    plan = plan_source(args.input, args.format, **_load_options(args))
+    plan = plan_source(args.input, args.format, **load_options(args))
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     config = _prepare_config(args, plan.preset)

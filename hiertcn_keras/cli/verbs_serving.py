@@ -1,10 +1,11 @@
-"""The serving verbs: `serve` (the HTTP API) and `recommend` (one user's history, once)."""
+"""The serving verbs: `serve` (the HTTP API) and `recommend` (one user once, or every user of a log)."""
 
 from __future__ import annotations
 
 import textwrap
 
 from hiertcn_keras.cli.common import formatter, port_number, positive_float, positive_int, unix_seconds
+from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option
 
 ORDER = 40
 
@@ -89,24 +90,41 @@ def _add_serve(sub):
 def _add_recommend(sub):
     p = sub.add_parser(
         "recommend",
-        help="replay one user's history through the online model and print the top-K",
+        help="top-K for one user's history (JSON) or for every user of a log (Parquet)",
         formatter_class=formatter,
         description=textwrap.dedent(
             """\
-            One-off use of the online path: the history file's events (columns item, timestamp,
-            and optionally user: other users' rows are ignored), in time order, go through the
-            same session rule and model as `serve`, in memory (nothing is stored); prints JSON
-            with the top-K after the last event and what happened to each event."""
+            One-off use of the online path: the history file's events (header item,timestamp
+            or our log format user_id,item_id,timestamp; with a user column, other users' rows
+            are ignored), in time order, go through the same session rule and model as `serve`,
+            in memory (nothing is stored); prints JSON with the top-K after the last event and
+            what happened to each event.
+
+            With --log, every user of a log (or those of --users) at once: the log is read with
+            the same flags as `prepare` (--format, --user-col, ...), each user's events replayed
+            the same way, and user_id, rank, item_id, score written to --out (Parquet, atomic).
+            Events of items outside the run's vocabulary are skipped and counted."""
         ),
         epilog=textwrap.dedent(
             """\
             example:
-              hiertcn recommend --run runs/default/hiertcn --user u1 --history u1.csv --k 10"""
+              hiertcn recommend --run runs/default/hiertcn --user u1 --history u1.csv --k 10
+              hiertcn recommend --run runs/default/hiertcn --log recent.csv --k 10 --out recs.parquet"""
         ),
     )
     _add_common(p)
-    p.add_argument("--user", required=True, help="the user id")
-    p.add_argument("--history", required=True, metavar="FILE", help="CSV/TSV (header: item,timestamp[,user])")
+    p.add_argument("--user", default=None, help="the user id (with --history)")
+    p.add_argument("--history", metavar="FILE", default=None,
+                   help="one user's CSV/TSV (header: item,timestamp[,user] or user_id,item_id,timestamp)")
+    b = p.add_argument_group("many users (--log)")
+    b.add_argument("--log", metavar="PATH", default=None, help="a log of many users (read as `prepare` reads it)")
+    b.add_argument("--users", metavar="FILE", default=None,
+                   help="only these users, one id per line (default: every user of the log)")
+    b.add_argument("--out", metavar="FILE", default=None, help="the Parquet file to write (with --log)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_format_option(b)
+    add_column_options(p, sessions=False)
+    add_bad_rows_option(p)
     p.add_argument("--k", type=positive_int, default=10, help="how many items (default 10)")
     p.add_argument("--at", type=unix_seconds, default=None, metavar="SECONDS",
                    help="rank as of this time (a new session if the history went idle for the gap)")
@@ -185,10 +203,13 @@ def read_history(path, user):
     if not path.is_file():
         raise FileNotFoundError(f"history file not found: {path}")
     sep = "\t" if path.suffix in (".tsv", ".tab") else ","
-    frame = pd.read_csv(path, sep=sep, dtype={"item": str, "user": str})
+    frame = pd.read_csv(path, sep=sep, dtype={"item": str, "user": str, "item_id": str, "user_id": str})
+    for ours, short in (("item_id", "item"), ("user_id", "user")):  # our log format's names
+        if ours in frame.columns and short not in frame.columns:
+            frame = frame.rename(columns={ours: short})
     missing = [c for c in ("item", "timestamp") if c not in frame.columns]
     if missing:
-        raise DataError(f"missing columns {missing} (header must name item, timestamp[, user])", path=path)
+        raise DataError(f"missing columns {missing} (header must name item, timestamp[, user] or user_id, item_id, timestamp)", path=path)
     if "user" in frame.columns:
         frame = frame[frame["user"] == str(user)]
     times = pd.to_numeric(frame["timestamp"], errors="coerce")
@@ -205,6 +226,10 @@ def cmd_recommend(args):
 
     if args.k < 1:
         raise ValueError(f"--k must be ≥ 1, got {args.k}")
+    if args.log is not None:
+        return _recommend_batch(args)
+    if args.history is None or args.user is None:
+        raise ValueError("give --user and --history (one user), or --log and --out (many users)")
     from hiertcn_keras.serving.item_catalog import UnknownItemError
 
     recommender = _open(args, "memory:")
@@ -221,3 +246,27 @@ def cmd_recommend(args):
         "events": dict(statuses),
         "items": [{"item": i, "score": round(float(s), 6)} for i, s in zip(recs.items, recs.scores)],
     }, indent=2))
+
+
+def _recommend_batch(args):
+    import json
+    from pathlib import Path
+
+    from hiertcn_keras.artifacts import output_guard
+    from hiertcn_keras.cli.log_options import load_log
+    from hiertcn_keras.serving.batch_recommend import read_users, recommend_batch, write_parquet
+
+    if args.out is None:
+        raise ValueError("--log needs --out FILE (the Parquet file to write)")
+    if args.history is not None or args.user is not None:
+        raise ValueError("--log replaces --user and --history; give one or the other")
+    output_guard.check_output_file(args.out, inputs=[args.log, args.run], overwrite=args.overwrite)
+    users = read_users(args.users) if args.users is not None else None
+    log = load_log(args.log, args)
+    args.unknown_items = "skip"  # counted and reported below
+    recommender = _open(args, "memory:")
+    result = recommend_batch(recommender, log.events, k=args.k, users=users, exclude_seen=not args.keep_seen,
+                             at=args.at)
+    write_parquet(result.table, args.out)
+    print(json.dumps({"out": str(Path(args.out)), "rows": len(result.table), "loader_dropped": log.dropped,
+                      **result.report}, indent=2))

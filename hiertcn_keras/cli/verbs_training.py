@@ -97,12 +97,16 @@ def _add_compare(sub):
         help="train/evaluate several models on one dataset and print the paper-style table",
         formatter_class=formatter,
         description="Train every neural model named (into OUT/MODEL), evaluate it and every simple baseline "
-        "on the same split, and print and save (OUT/table.md, OUT/table.json) the paper-style table.",
+        "on the same split, and print and save (OUT/table.md, OUT/table.json) the table: mean ± standard "
+        "deviation over --seeds, scored events, coverage (scored / all targets; a warning below 50%), epochs "
+        "trained, best epoch, training time and a ↑ mark where the best epoch was the last (still improving).",
         epilog=textwrap.dedent(
             """\
             example:
               hiertcn compare --data prepared --models hiertcn hiergru hrnn tcn gru mv maxitem pop sknn \\
-                  --epochs 10 --out runs/compare"""
+                  --epochs 10 --out runs/compare
+              hiertcn compare --data prepared --models hiertcn gru successor sr iknn vsknn recentpop \\
+                  --seeds 3 --out runs/compare-3seeds"""
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
@@ -113,11 +117,15 @@ def _add_compare(sub):
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
                    help="a log written by `hiertcn synth`: add the generator's oracle (upper bound) row")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train every neural model with N seeds (--seed, --seed + 1, ...; runs in OUT/MODEL/seed-S "
+                   "when N > 1) and report mean ± standard deviation; simple baselines are deterministic and run "
+                   "once (default 1)")
     add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
 
-def _train_one(args, model, out):
+def _train_one(args, model, out, seed=None):
     from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
@@ -131,10 +139,12 @@ def _train_one(args, model, out):
         if not args.item_embeddings:
             raise ValueError("--item-space pretrained needs --item-embeddings PATH (.npy)")
         matrix = load_item_vectors(args.item_embeddings, dataset.n_items, dataset.items["id"].tolist())
-    config = model_config_for(dataset, **model_overrides(args, model))
-    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=args.seed,
+    seed = args.seed if seed is None else seed
+    config = model_config_for(dataset, **dict(model_overrides(args, model), seed=seed))
+    train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
-                               strategy=getattr(args, "strategy", "default"))
+                               strategy=getattr(args, "strategy", "default"),
+                               memory_check=not args.no_memory_check)
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 
@@ -161,18 +171,12 @@ def cmd_train(args):
 
 
 def _simple_baseline(name, dataset, item_embeddings=None):
-    from hiertcn_keras.models import item_vectors, simple_baselines
+    from hiertcn_keras.models import baselines, item_vectors
 
-    train_view = dataset.view("train")
     vectors = None
-    if name in ("mv", "maxitem"):
-        if item_embeddings:
-            vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
-        else:
-            vectors = item_vectors.cooccurrence_vectors(train_view, dataset.n_items)
-    cls = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-           "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}[name]
-    return cls().fit(train_view, dataset.n_items, dataset.n_catalogue, item_vectors=vectors)
+    if name in baselines.VECTOR_BASELINES and item_embeddings:
+        vectors = item_vectors.load_item_vectors(item_embeddings, dataset.n_items, dataset.items["id"].tolist())
+    return baselines.fit_baseline(name, dataset, item_vectors=vectors)
 
 
 def _evaluate(args, *, run=None, model=None):
@@ -212,38 +216,50 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
+    import json
     from pathlib import Path
 
-    from hiertcn_keras.artifacts import atomic, output_guard
-    from hiertcn_keras.training.report import format_table
+    from hiertcn_keras.artifacts import output_guard
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training import comparison
+    from hiertcn_keras.training.seeds import split_targets, training_facts
 
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be ≥ 1, got {args.seeds}")
     out = Path(args.out)
     output_guard.check_output(out, "compare", inputs=_inputs(args), overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
         output_guard.write_marker(out, "compare")
-    results = []
-    for name in args.models:
+    dataset = PreparedDataset(args.data)
+    seeds = [args.seed + i for i in range(args.seeds)]
+
+    def run_neural(name, seed):
+        run_dir = out / name if len(seeds) == 1 else out / name / f"seed-{seed}"
+        print(f"== {name} (seed {seed})", flush=True)
+        metrics = _train_one(args, name, run_dir, seed=seed)
+        if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
+            metrics = _evaluate(args, run=run_dir)
+        record = json.loads((run_dir / "config.json").read_text())
+        history = json.loads((run_dir / "history.json").read_text())
+        return dict(metrics, train_seconds=record["train_seconds"], **training_facts(history, args.monitor))
+
+    def run_baseline(name):
         print(f"== {name}", flush=True)
-        if name in NEURAL:
-            metrics = _train_one(args, name, out / name)
-            results.append(metrics if args.split == "test" and args.tie_policy == metrics["tie_policy"]
-                           else _evaluate(args, run=out / name))
-        else:
-            results.append(_evaluate(args, model=name))
-        print(format_table(results[-1:]), flush=True)
+        return _evaluate(args, model=name)
+
+    rows = comparison.compare_models(args.models, seeds, run_neural=run_neural, run_baseline=run_baseline,
+                                     neural=NEURAL, n_targets=split_targets(dataset, args.split))
     if args.oracle_log:
-        from hiertcn_keras.data.dataset import PreparedDataset
         from hiertcn_keras.data.oracle import oracle_for_split
 
-        dataset = PreparedDataset(args.data)
         oracle = oracle_for_split(args.oracle_log, dataset, args.split)
         oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
-        results.append(oracle)
-    table = format_table(results)
-    atomic.write_json(out / "table.json", results)
-    with atomic.atomic_file(out / "table.md") as f:
-        f.write(table + "\n")
+        rows.append(oracle)
+    budget = (f"budget: untuned, at most {args.epochs} epochs (patience {args.patience} on validation "
+              f"{args.monitor}), seeds {', '.join(map(str, seeds))}")
+    table = comparison.format_comparison(rows, labels=[budget])
+    comparison.write_comparison(out, rows, table)
     print(table)
     if any(name in NEURAL for name in args.models):
         print(f"training curves: tensorboard --logdir {out}")

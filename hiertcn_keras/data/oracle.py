@@ -19,7 +19,8 @@ def oracle_for_split(log_path, dataset, split="test", ks=(1, 5, 10, 20)):
     """Oracle metrics on the scored targets of a split of a dataset prepared from a synthetic log.
 
     Args:
-        log_path: str or Path. The CSV written by `hiertcn synth` (its sidecars next to it).
+        log_path: str or Path. The CSV written by `hiertcn synth` (either generator; its
+            sidecars next to it).
         dataset: `PreparedDataset` prepared from that log.
         split: str. Defaults to `"test"`.
         ks: tuple of ints. Recall cut-offs.
@@ -28,7 +29,12 @@ def oracle_for_split(log_path, dataset, split="test", ks=(1, 5, 10, 20)):
         dict with `recall@K`, `mrr`, `n_events` (and `n_unmatched`, targets not found in the
         oracle, which should be 0).
     """
-    oracle = load_generator(log_path).oracle
+    from hiertcn_keras.data import drift_synthetic_io
+
+    if drift_synthetic_io.is_drift_log(log_path):
+        oracle = drift_synthetic_io.load_drift_oracle(log_path)
+    else:
+        oracle = load_generator(log_path).oracle
     ev = dataset.events
     mask = (ev["split"] == splits.split_code(split)) & (ev["item"] <= dataset.n_catalogue)
     targets = pd.DataFrame({

@@ -39,127 +39,18 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from hiertcn_keras.models.baseline_base import (
+    SimpleBaseline,
+    check_positive,
+    previous_events,
+    session_starts,
+    top_k_per_row,
+)
 from hiertcn_keras.models.item_vectors import cooccurrence_vectors
 
 # MaxItem gathers rows of a precomputed [I, C] similarity table when it fits in this budget
 # (a gather beats a D-wide matmul per history slot); above it, one matmul per slot.
 _SIM_TABLE_BYTES = 128 * 2**20
-# Cells of the padded [rows, max nnz] block in which the kNN top-k is partitioned.
-_TOP_K_PAD_CELLS = 8 * 2**20
-
-
-def _check_positive(name, value, minimum=1):
-    if int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _session_starts(user, session):
-    starts = np.ones(len(user), dtype=bool)
-    starts[1:] = (session[1:] != session[:-1]) | (user[1:] != user[:-1])
-    return starts
-
-
-def _previous_events(view, events, window):
-    """The W previous events of each event's user, most recent first.
-
-    Returns:
-        `(index, valid)`: int64 `[N, W]` view indices (clipped to ≥ 0) and bool `[N, W]`.
-    """
-    index = events[:, None] - np.arange(1, window + 1)
-    safe = np.maximum(index, 0)
-    user = np.asarray(view.user)
-    valid = (index >= 0) & (user[safe] == user[events][:, None])
-    # A user's events are contiguous: stop at the first event of another user.
-    return safe, np.logical_and.accumulate(valid, axis=1)
-
-
-class SimpleBaseline:
-    """Base class: argument checks, chunking and the padding column.
-
-    Args:
-        chunk_size: int. Events scored per vectorised step (bounds the temporary memory).
-    """
-
-    name = "baseline"
-
-    def __init__(self, chunk_size=2048):
-        self.chunk_size = _check_positive("chunk_size", chunk_size)
-        self.n_items = None
-        self.n_catalogue = None
-
-    def fit(self, train_view, n_items, n_catalogue, item_vectors=None):
-        """Fits the baseline on the training events.
-
-        Args:
-            train_view: `EventView`. All training events, sorted by (user, time).
-            n_items: int. I, the vocabulary size including index 0.
-            n_catalogue: int. C; items 1..C are the rankable catalogue.
-            item_vectors: float array `[I, D]` or `None`. Item space of MV/MaxItem (ignored
-                by the others); `None` builds `cooccurrence_vectors(train_view, n_items)`.
-
-        Returns:
-            `self`.
-        """
-        n_items = _check_positive("n_items", n_items, minimum=2)
-        if not 1 <= n_catalogue < n_items:
-            raise ValueError(f"n_catalogue must lie in [1, n_items - 1 = {n_items - 1}], got {n_catalogue}")
-        item = np.asarray(train_view.item)
-        if len(item) and (item.min() < 1 or item.max() >= n_items):
-            raise ValueError(
-                f"training items must lie in [1, {n_items}), got min {item.min()}, max {item.max()}"
-            )
-        self.n_items, self.n_catalogue = n_items, int(n_catalogue)
-        self._fit(train_view, item_vectors)
-        return self
-
-    def scores(self, view, events):
-        """Scores of every catalogue item for some events of a view.
-
-        Args:
-            view: `EventView`, sorted by (user, time).
-            events: int array `[N]`. Indices into the view of the events to score (targets).
-
-        Returns:
-            float32 `[N, C + 1]`; column 0 (padding) is -inf.
-        """
-        events = self._check_call(view, events)
-        out = np.empty((len(events), self.n_catalogue + 1), dtype=np.float32)
-        out[:, 0] = -np.inf
-        for start in range(0, len(events), self.chunk_size):
-            chunk = events[start : start + self.chunk_size]
-            out[start : start + len(chunk), 1:] = self._score_chunk(view, chunk)
-        return out
-
-    def _check_call(self, view, events):
-        if self.n_items is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(train_view, ...) first")
-        events = np.asarray(events)
-        if events.ndim != 1 or not (events.size == 0 or np.issubdtype(events.dtype, np.integer)):
-            raise ValueError(
-                f"events must be a 1-D integer array, got dtype {events.dtype}, shape {events.shape}"
-            )
-        if events.size and (events.min() < 0 or events.max() >= len(view)):
-            raise ValueError(
-                f"event indices must lie in [0, {len(view)}), got min {events.min()}, max {events.max()}"
-            )
-        return events.astype(np.int64)
-
-    def _history_items(self, view, index):
-        items = np.asarray(view.item)[index]
-        if items.size and items.max() >= self.n_items:
-            raise ValueError(f"view items must be < n_items = {self.n_items}, got {items.max()}")
-        return items
-
-    def _fit(self, train_view, item_vectors):
-        raise NotImplementedError
-
-    def _score_chunk(self, view, events):
-        """Scores `[n, C]` for catalogue columns 1..C."""
-        raise NotImplementedError
-
-    def __repr__(self):
-        return f"{type(self).__name__}(fitted={self.n_items is not None})"
 
 
 class Pop(SimpleBaseline):
@@ -184,8 +75,8 @@ class _VectorBaseline(SimpleBaseline):
 
     def __init__(self, window=10, dim=64, seed=0, chunk_size=2048):
         super().__init__(chunk_size)
-        self.window = _check_positive("window", window)
-        self.dim = _check_positive("dim", dim)
+        self.window = check_positive("window", window)
+        self.dim = check_positive("dim", dim)
         self.seed = seed
 
     def _fit(self, train_view, item_vectors):
@@ -202,7 +93,7 @@ class _VectorBaseline(SimpleBaseline):
 
     def _history(self, view, events):
         """Item ids `[n, W]` of the previous W events and their validity `[n, W]`."""
-        index, valid = _previous_events(view, events, self.window)
+        index, valid = previous_events(view, events, self.window)
         return self._history_items(view, index), valid
 
 
@@ -220,6 +111,7 @@ class MovingAverage(_VectorBaseline):
     """
 
     name = "mv"
+    PARAMS = {"window": [1, 3, 5, 10, 20]}
 
     def query_vectors(self, view, events):
         """The MV queries, for ranking by inner product over a large catalogue.
@@ -260,6 +152,7 @@ class MaxItem(_VectorBaseline):
     """
 
     name = "maxitem"
+    PARAMS = {"window": [1, 3, 5, 10, 20]}
 
     def _fit(self, train_view, item_vectors):
         super()._fit(train_view, item_vectors)
@@ -292,45 +185,6 @@ class MaxItem(_VectorBaseline):
         return sims
 
 
-def _top_k_per_row(matrix, k):
-    """Keeps the k largest entries of each CSR row (ties: the lower column index wins).
-
-    Finds each row's k-th largest value with `np.partition` on the rows padded to
-    `[rows, max nnz]` (in row blocks that bound the padding), then keeps what beats it and,
-    of the entries equal to it, the lowest columns. O(nnz); no sort of the whole matrix.
-    """
-    counts = np.diff(matrix.indptr)
-    if len(counts) == 0 or counts.max() <= k:
-        return matrix
-    n_rows = matrix.shape[0]
-    rows = np.repeat(np.arange(n_rows), counts)
-    column = np.arange(len(rows)) - matrix.indptr[rows]  # position within the row
-    width = int(counts.max())
-    threshold = np.empty(n_rows, dtype=matrix.dtype)
-    step = max(1, _TOP_K_PAD_CELLS // width)
-    for r0 in range(0, n_rows, step):
-        r1 = min(r0 + step, n_rows)
-        a, b = matrix.indptr[r0], matrix.indptr[r1]
-        padded = np.full((r1 - r0, width), -np.inf, dtype=matrix.dtype)
-        padded[rows[a:b] - r0, column[a:b]] = matrix.data[a:b]
-        threshold[r0:r1] = np.partition(padded, width - k, axis=1)[:, width - k]
-    threshold[counts <= k] = -np.inf  # short rows keep everything
-    t = threshold[rows]
-    keep = matrix.data > t
-    tied = np.flatnonzero(matrix.data == t)
-    if len(tied):
-        # Fill each row's remaining places with its tied entries, lowest column first.
-        room = k - np.bincount(rows[keep], minlength=n_rows)
-        tied = tied[np.lexsort((matrix.indices[tied], rows[tied]))]
-        tied_rows = rows[tied]
-        first = np.r_[0, np.flatnonzero(tied_rows[1:] != tied_rows[:-1]) + 1]
-        rank = np.arange(len(tied)) - np.repeat(first, np.diff(np.r_[first, len(tied)]))
-        keep[tied[rank < room[tied_rows]]] = True
-    # `keep` is in row-major order already: build the CSR arrays directly, no sort.
-    indptr = np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=n_rows))]
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
-
-
 class SessionKNN(SimpleBaseline):
     """Session kNN (V-SKNN) over the training sessions, optionally extended by user history.
 
@@ -357,11 +211,12 @@ class SessionKNN(SimpleBaseline):
     """
 
     name = "sknn"
+    PARAMS = {"k": [20, 50, 100, 200, 500], "user_sessions": [0, 1, 2, 5], "history_weight": [0.25, 0.5, 1.0]}
 
     def __init__(self, k=100, user_sessions=2, history_weight=0.5, chunk_size=512):
         super().__init__(chunk_size)
-        self.k = _check_positive("k", k)
-        self.user_sessions = _check_positive("user_sessions", user_sessions, minimum=0)
+        self.k = check_positive("k", k)
+        self.user_sessions = check_positive("user_sessions", user_sessions, minimum=0)
         if not history_weight >= 0:
             raise ValueError(f"history_weight must be ≥ 0, got {history_weight!r}")
         self.history_weight = float(history_weight)
@@ -373,7 +228,7 @@ class SessionKNN(SimpleBaseline):
             self.sessions = sp.csr_matrix((0, n_cols), dtype=np.float32)
             self._sessions_normed_t = sp.csr_matrix((n_cols, 0), dtype=np.float32)
             return
-        sid = np.cumsum(_session_starts(user, np.asarray(train_view.session))) - 1
+        sid = np.cumsum(session_starts(user, np.asarray(train_view.session))) - 1
         keep = item <= self.n_catalogue
         sessions = sp.csr_matrix(
             (np.ones(int(keep.sum()), dtype=np.float32), (sid[keep], item[keep])),
@@ -412,7 +267,7 @@ class SessionKNN(SimpleBaseline):
             and not np.any(u[1:] < u[:-1])
         ):
             raise ValueError("the view must be sorted by (user, time), as PreparedDataset.view returns it")
-        starts = _session_starts(u, s)
+        starts = session_starts(u, s)
         sid = np.cumsum(starts) - 1
         first = np.flatnonzero(starts)  # first local index of every session
         user_first = np.ones(len(first), dtype=bool)
@@ -450,8 +305,8 @@ class SessionKNN(SimpleBaseline):
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
         sims = (sp.diags(inv.astype(np.float32)) @ query @ self._sessions_normed_t).tocsr()
         sims.eliminate_zeros()
-        neighbours = _top_k_per_row(sims, self.k)
+        neighbours = top_k_per_row(sims, self.k)
         return (neighbours @ self.sessions).toarray()[:, 1:]
 
 
-BASELINES = {cls.name: cls for cls in (Pop, MovingAverage, MaxItem, SessionKNN)}
+# The registry of every baseline's name (these and the newer ones) is models/baselines.py.

@@ -28,6 +28,9 @@ class TrainConfig:
             `hiertcn_keras.training.distribute` and docs/distributed.md. The model's
             `batch_size` stays the global batch: each of N replicas carries B / N rows.
             Defaults to `default`.
+        memory_check: bool. Refuse, before the model is built, a config whose estimated step
+            peak exceeds the available memory (`hiertcn_keras.training.memory_check`).
+            Defaults to `True`.
     """
 
     epochs: int = 10
@@ -39,6 +42,7 @@ class TrainConfig:
     verbose: int = 1
     seed: int = 0
     strategy: str = "default"
+    memory_check: bool = True
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:

@@ -24,6 +24,8 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training import memory_check
+from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training import resume
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
 from hiertcn_keras.artifacts.run_dir import (
@@ -159,6 +161,8 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
             f"model is sized for {model_config.n_items} items / catalogue {model_config.n_catalogue}, "
             f"the data has {dataset.n_items} / {dataset.n_catalogue}"
         )
+    if train_config.memory_check:  # before the model (or even a padding batch) allocates anything
+        memory_check.check_training_memory(model_config)
     work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
                                   overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
@@ -189,6 +193,7 @@ def _fit(fitted, run, train_config, validation, make_data):
     callbacks.append(keras.callbacks.BackupAndRestore(str(run.work / "backup")))
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run.work / "logs"), write_graph=False))
+    callbacks.extend(_progress_callbacks(fitted, run, train_config, epochs_done))
 
     started = time.perf_counter()
     with warnings.catch_warnings():
@@ -199,6 +204,21 @@ def _fit(fitted, run, train_config, validation, make_data):
         fitted.fit(data, epochs=train_config.epochs, callbacks=callbacks, shuffle=False,
                    verbose=train_config.verbose)
     return progress.as_history(), time.perf_counter() - started
+
+
+def _progress_callbacks(fitted, run, train_config, epochs_done):
+    """The run's first line, and the bar with a total (plus a line a minute when quiet)."""
+    if not train_config.verbose:
+        return []
+    steps = prog.EpochSteps(run.batcher, epochs_done)
+    events = len(run.train_view)
+    print(prog.run_header(fitted.model_config, steps(epochs_done), events, len(run.batcher.table.users)),
+          flush=True)
+    # Last, so that the epoch line shows the validation metrics added before it.
+    callbacks = [prog.EpochTimeEstimate(steps), prog.BoundedProgbar(steps)]
+    if train_config.verbose == 2:
+        callbacks.append(prog.Heartbeat(steps, events / max(steps(epochs_done), 1), train_config.epochs))
+    return callbacks
 
 
 def _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,

@@ -150,3 +150,12 @@ def test_train_prints_the_tensorboard_command(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(tmp_path), "--out", str(out)]) == 0
     assert f"tensorboard --logdir {out}/logs" in capsys.readouterr().out
+
+
+def test_synth_drift_generator_and_its_oracle(tmp_path, capsys):
+    log = tmp_path / "drift.csv"
+    assert cli.main(["synth", "--generator", "drift", "--out", str(log), "--users", "30", "--items", "80"]) == 0
+    assert "drift generator" in capsys.readouterr().out
+    assert (tmp_path / "drift.oracle.parquet").is_file() and (tmp_path / "drift.generator.json").is_file()
+    assert cli.main(["synth", "--generator", "drift", "--topics", "4", "--out", str(log)]) == 2
+    assert "--topics applies to --generator topics only" in capsys.readouterr().err

@@ -224,3 +224,12 @@ def test_baseline_ties_and_alignment(dataset):
     assert average["mrr"] == pytest.approx(1 / 6.5) and average["mrp"] == pytest.approx(5.5 / 12)
     oracle = evaluate_baseline(OracleBaseline(), dataset, "test", name="oracle", chunk_events=3)
     assert (oracle["recall@1"], oracle["n_events"]) == (1.0, N_TEST_EVENTS)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("hiertcn_keras.models.baselines", fromlist=["NAMES"]).NAMES))
+def test_every_registered_baseline_scores_every_test_target(dataset, name):
+    from hiertcn_keras.models.baselines import fit_baseline
+
+    result = evaluate_baseline(fit_baseline(name, dataset), dataset, "test", name=name, chunk_events=5)
+    assert (result["n_events"], result["model"]) == (N_TEST_EVENTS, name)
+    assert 0.0 <= result["recall@10"] <= 1.0 and 0.0 < result["mrr"] <= 1.0

@@ -9,9 +9,10 @@ Pinterest).
 from __future__ import annotations
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
-SIMPLE = ("mv", "maxitem", "pop", "sknn")
+SIMPLE = ("mv", "maxitem", "pop", "sknn")  # the paper-table baselines; models.baselines.NAMES has all
 NAMES = {"hiertcn": "HierTCN", "hiergru": "HierGRU", "hrnn": "HRNN", "tcn": "TCN", "gru": "GRU",
          "mv": "MV", "maxitem": "MaxItem", "pop": "Pop", "sknn": "SKNN", "oracle": "oracle",
+         "recentpop": "RecentPop", "successor": "Successor", "sr": "SR", "iknn": "Item-kNN", "vsknn": "V-SKNN",
          "l2": "L2", "nce": "NCE", "bpr": "BPR", "hinge": "Hinge"}
 METRICS = {"recall@1": "Recall@1", "recall@5": "Recall@5", "recall@10": "Recall@10", "mrr": "MRR", "mrp": "MRP ↓"}
 LOWER_IS_BETTER = ("mrp",)

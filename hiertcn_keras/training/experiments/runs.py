@@ -121,15 +121,11 @@ def train_or_load(data_dir, model, run_dir, *, epochs=10, seed=0, item_matrix=No
 
 
 def fit_baseline(name, dataset, item_vectors=None):
-    """A fitted simple baseline (`mv`, `maxitem`, `pop`, `sknn`) with its default settings.
+    """A fitted simple baseline (a name of `models.baselines.BASELINES`) with its default settings.
 
     MV and MaxItem use `item_vectors` `[n_items, D]`, or PPMI/SVD co-occurrence vectors of the
     training events when `None` (as `hiertcn evaluate --model mv` does).
     """
-    from hiertcn_keras.models import simple_baselines
+    from hiertcn_keras.models import baselines
 
-    classes = {"mv": simple_baselines.MovingAverage, "maxitem": simple_baselines.MaxItem,
-               "pop": simple_baselines.Pop, "sknn": simple_baselines.SessionKNN}
-    if name not in classes:
-        raise ValueError(f"baseline must be one of {sorted(classes)}, got {name!r}")
-    return classes[name]().fit(dataset.view("train"), dataset.n_items, dataset.n_catalogue, item_vectors=item_vectors)
+    return baselines.fit_baseline(name, dataset, item_vectors=item_vectors)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hiertcn_keras.models.baselines import NAMES as BASELINE_NAMES
 from hiertcn_keras.training.experiments.paper import LOWER_IS_BETTER, METRICS, NAMES, NEURAL, PAPER_MODELS, SIMPLE
 from hiertcn_keras.training.experiments.runs import fit_baseline, train_or_load
 
@@ -50,11 +51,11 @@ def model_table(data_dir, out_dir, models=NEURAL + SIMPLE, *, epochs=10, seed=0,
                            train_seconds=run["record"]["train_seconds"])
             how = "reused" if run["reused"] else "trained"
             line = f"{how} {run['run_dir'].name} ({metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s)"
-        elif name in SIMPLE:
+        elif name in BASELINE_NAMES:
             metrics = evaluate_baseline(fit_baseline(name, dataset), dataset, "test", name=name)
             line = f"fitted {name}"
         else:
-            raise ValueError(f"unknown model {name!r}; expected one of {NEURAL + SIMPLE}")
+            raise ValueError(f"unknown model {name!r}; expected one of {NEURAL + BASELINE_NAMES}")
         if log:
             log(f"{line}: Recall@10 {metrics['recall@10']:.4f}, MRR {metrics['mrr']:.4f}")
         results.append(metrics)

@@ -1,0 +1,101 @@
+"""The memory check: the estimate's scaling, the refusal naming the flags, and the CLI's error path
+(exit 2, no traceback) for a refused config and for an allocation failure that still happens."""
+
+import pytest
+
+from hiertcn_keras import cli
+from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.training import memory_check as mc
+from hiertcn_keras.training import trainer
+
+GLOBO = dict(n_items=41_700, n_catalogue=41_626)
+
+
+def test_full_softmax_logits_scale_with_batch_and_catalogue():
+    base = mc.estimate_step(ModelConfig(batch_size=32, **GLOBO))
+    doubled_batch = mc.estimate_step(ModelConfig(batch_size=64, **GLOBO))
+    doubled_catalogue = mc.estimate_step(ModelConfig(batch_size=32, n_items=83_400, n_catalogue=83_251))
+    assert base.positions == 32 * 10 * 20 and base.logit_columns == 41_627
+    assert doubled_batch.parts["logits"] == 2 * base.parts["logits"]
+    assert doubled_catalogue.parts["logits"] == pytest.approx(2 * base.parts["logits"], rel=1e-4)
+    assert doubled_batch.parts["parameters"] == base.parts["parameters"]
+
+
+def test_sampled_softmax_logits_do_not_grow_with_the_catalogue():
+    small = mc.estimate_step(ModelConfig(loss="sampled_softmax", n_items=1000, n_catalogue=900))
+    large = mc.estimate_step(ModelConfig(loss="sampled_softmax", **GLOBO))
+    assert small.parts["logits"] == large.parts["logits"]
+    assert large.logit_columns == 21
+    assert large.total < mc.estimate_step(ModelConfig(**GLOBO)).total / 3
+
+
+def test_refusal_names_the_flags_and_both_figures():
+    config = ModelConfig(batch_size=256, **GLOBO)
+    with pytest.raises(mc.InsufficientMemory) as caught:
+        mc.check_training_memory(config, available=8 * mc.GIB)
+    message = str(caught.value)
+    assert "--batch-size" in message and "--loss sampled_softmax" in message
+    assert "8.00 GiB available" in message and mc.estimate_step(config).describe() in message
+    # The suggested batch size fits; one more does not.
+    fitting = int(message.split("--batch-size ")[2].split()[0])
+    budget = mc.USABLE_SHARE * 8 * mc.GIB
+    assert mc.estimate_step(config.replace(batch_size=fitting)).total <= budget
+    assert mc.estimate_step(config.replace(batch_size=fitting + 1)).total > budget
+    assert mc.check_training_memory(config.replace(batch_size=fitting), available=8 * mc.GIB).total <= budget
+
+
+def test_sampled_softmax_refusal_names_negatives():
+    config = ModelConfig(loss="sampled_softmax", n_negatives=200_000, n_items=300_000, n_catalogue=290_000)
+    with pytest.raises(mc.InsufficientMemory, match="fewer --negatives"):
+        mc.check_training_memory(config, available=8 * mc.GIB)
+
+
+def test_available_bytes_reads_this_machine():
+    available = mc.available_bytes()
+    assert available is None or available > 0
+
+
+def test_allocation_failures_are_recognised():
+    class ResourceExhaustedError(Exception):
+        pass
+
+    assert mc.is_allocation_failure(MemoryError())
+    assert mc.is_allocation_failure(ResourceExhaustedError("OOM when allocating tensor"))
+    assert mc.is_allocation_failure(RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 24 GiB"))
+    assert not mc.is_allocation_failure(RuntimeError("shape mismatch"))
+
+
+def test_trainer_refuses_before_building_the_model(tiny_data_dir, tmp_path, monkeypatch):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.train_config import TrainConfig
+
+    monkeypatch.setattr(mc, "available_bytes", lambda: 64 * 2**20)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the model was built before the memory check")
+
+    monkeypatch.setattr(trainer, "build_recommender", no_build)
+    config = trainer.model_config_for(PreparedDataset(tiny_data_dir), batch_size=4)
+    with pytest.raises(mc.InsufficientMemory):
+        trainer.train(tiny_data_dir, config, TrainConfig(epochs=1, verbose=0), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_refuses_an_absurd_batch_size_with_exit_2(tiny_data_dir, tmp_path, capsys):
+    code = cli.main(["train", "--data", str(tiny_data_dir), "--out", str(tmp_path / "run"),
+                     "--batch-size", "100000000"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("hiertcn train: error: one training step") and "--batch-size" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_cli_reports_an_allocation_failure_with_exit_2(tiny_data_dir, tmp_path, capsys, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 24.2 GiB")
+
+    monkeypatch.setattr(trainer, "train", out_of_memory)
+    code = cli.main(["train", "--data", str(tiny_data_dir), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "out of memory during training" in err and "--batch-size" in err and "Traceback" not in err

@@ -1,0 +1,76 @@
+"""Progress with an end: each epoch's step count from the queue plan equals the batches the
+pipeline yields (resumed runs included), the bar's total follows it, quiet runs get a line at
+least every `interval`, and a run starts with a line stating the data and the loss."""
+
+import io
+
+import numpy as np
+import pytest
+
+from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.training import progress as prog
+from hiertcn_keras.training.evaluate import batcher_for
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import model_config_for, train
+
+TINY = dict(embedding_dim=8, high_units=(8,), tcn_channels=(8,), kernel_size=2, batch_size=2, sessions_per_batch=2)
+
+
+@pytest.fixture(scope="module")
+def batcher(tiny_data_dir):
+    config = model_config_for(PreparedDataset(tiny_data_dir), **TINY)
+    return batcher_for(config, PreparedDataset(tiny_data_dir).view("train"), shuffle=True, seed=3)
+
+
+def test_steps_equal_the_batches_of_the_pipeline_from_a_resumed_epoch(batcher):
+    from hiertcn_keras.data.pipeline import make_dataset
+
+    steps = prog.EpochSteps(batcher, first_epoch=2)
+    data = make_dataset(batcher, first_epoch=2)
+    for epoch in (2, 3, 4):
+        assert steps(epoch) == sum(1 for _ in data) == len(batcher.plan(epoch))
+
+
+def test_bar_total_is_each_epochs_own(batcher):
+    steps = prog.EpochSteps(batcher, first_epoch=1)
+    bar = prog.BoundedProgbar(steps)
+    bar.set_params({"verbose": 0, "epochs": 3, "steps": None})
+    for epoch in (1, 2):
+        bar.on_epoch_begin(epoch)
+        assert bar.target == steps(epoch) == len(batcher.plan(epoch))
+
+
+def test_heartbeat_prints_a_line_per_interval_with_an_eta(batcher):
+    now = [0.0]
+    stream = io.StringIO()
+    steps = prog.EpochSteps(batcher)
+    beat = prog.Heartbeat(steps, events_per_step=10, epochs=4, interval=60, stream=stream, clock=lambda: now[0])
+    beat.on_epoch_begin(0)
+    now[0] += 70.0  # the first step compiles
+    beat.on_train_batch_end(0)
+    for batch in range(1, 4):
+        now[0] += 30.0
+        beat.on_train_batch_end(batch)
+    lines = stream.getvalue().splitlines()
+    total = steps(0)
+    assert lines == [f"epoch 1/4 step 1/{total}, first step (with compilation) took 1m10s",
+                     f"epoch 1/4 step 3/{total}, 0 events/s, ETA {prog.format_seconds((total - 3) * 30)}"]
+
+
+def test_format_seconds():
+    assert [prog.format_seconds(s) for s in (5, 65, 3725)] == ["5s", "1m05s", "1h02m"]
+
+
+def test_a_quiet_run_states_data_loss_steps_and_epoch_time(tiny_data_dir, tmp_path, capsys):
+    dataset = PreparedDataset(tiny_data_dir)
+    config = model_config_for(dataset, **TINY)
+    model, _, _ = train(tiny_data_dir, config, TrainConfig(epochs=2, jit_compile=False, verbose=2, validate=False),
+                        tmp_path / "run", evaluate_test=False)
+    out = capsys.readouterr().out
+    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=0)
+    first = out.splitlines()[0]
+    assert first.startswith(f"training hiertcn on {len(dataset.view('train')):,} events")
+    assert f"{len(batcher.plan(0))} steps per epoch" in first and "loss softmax" in first
+    assert "estimated epoch time" in out
+    # The optimizer counted exactly the planned steps of both epochs.
+    assert int(model.optimizer.iterations.numpy()) == len(batcher.plan(0)) + len(batcher.plan(1))
