@@ -122,6 +122,8 @@ def evaluate_rolling(args):
 
     if args.averaging != "event":
         raise ValueError("--rolling reports event-averaged metrics only (--averaging event)")
+    if getattr(args, "test_log", None) is not None or args.data is None:
+        raise ValueError("--rolling evaluates a prepared dataset: give --data DIR (not --test-log)")
     dataset = PreparedDataset(args.data)
     if args.run is not None:
         from hiertcn_keras.training.trainer import load_run
