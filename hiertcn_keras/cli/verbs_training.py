@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, add_overwrite, formatter, model_overrides
+from hiertcn_keras.cli.test_log import add_test_log_options, evaluate_test_log
 
 ORDER = 20
 
@@ -44,7 +45,8 @@ def _add_train(sub):
                   --strategy multi-worker --batch-size 64"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     p.add_argument("--model", choices=NEURAL, default="hiertcn", help="model (default hiertcn)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     add_overwrite(p, "run directory (also: discard a leftover RUN_DIR.partial checkpoint of other settings)")
@@ -66,17 +68,24 @@ def _add_evaluate(sub):
             """\
             Rank every scored target of a split against the whole catalogue (items seen in
             training) and report Recall@1/5/10/20, MRR, MRP and NDCG@10. Ties count against the
-            model by default (--tie-policy conservative); `optimistic` is the official code's."""
+            model by default (--tie-policy conservative); `optimistic` is the official code's.
+
+            --test-log scores a held-out log of your own instead (a run only; read with the same
+            flags as `prepare`), prepared with the run's vocabulary and session settings: events
+            of unknown items are removed and counted, items never seen in training are inputs but
+            not scored, each user starts from the zero state; the coverage is reported."""
         ),
         epilog=textwrap.dedent(
             """\
             examples:
               hiertcn evaluate --data prepared --run runs/hiertcn --out hiertcn-test.json
               hiertcn evaluate --data prepared --model mv --out mv.json
-              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json"""
+              hiertcn evaluate --data prepared --model sknn --split valid --averaging user --out sknn.json
+              hiertcn evaluate --run runs/hiertcn --test-log my-test.csv --out my-test.json"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--run", metavar="RUN_DIR", help="a run directory written by `hiertcn train`")
     who.add_argument("--model", choices=SIMPLE, help="a simple baseline")
@@ -85,6 +94,10 @@ def _add_evaluate(sub):
     p.add_argument("--averaging", choices=("event", "user"), default="event", help="default event (micro)")
     p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
+    add_test_log_options(p)
+    from hiertcn_keras.cli.fresh import add_rolling_options
+
+    add_rolling_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -106,7 +119,8 @@ def _add_compare(sub):
                   --seeds 3 --out runs/compare-3seeds"""
         ),
     )
-    p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="prepared dataset folder (with --test-log: the run's, default the path it recorded)")
     p.add_argument("--models", nargs="+", choices=NEURAL + SIMPLE, default=list(NEURAL + SIMPLE))
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the table")
     add_overwrite(p, "compare folder")
@@ -197,12 +211,19 @@ def _evaluate(args, *, run=None, model=None):
 
 def cmd_evaluate(args):
     from hiertcn_keras.artifacts import atomic, output_guard
+    from hiertcn_keras.cli.fresh import evaluate_rolling
     from hiertcn_keras.training.report import format_table
 
     if args.out:
         output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
-
-    metrics = _evaluate(args, run=args.run, model=args.model)
+    if evaluate_rolling(args):
+        return
+    if args.test_log is not None:
+        metrics = evaluate_test_log(args)
+    elif args.data is None:
+        raise ValueError("--data is required (or --run with --test-log)")
+    else:
+        metrics = _evaluate(args, run=args.run, model=args.model)
     if args.run:
         metrics["run"] = str(args.run)
     if args.out:

@@ -1,10 +1,10 @@
 """`train`: fit a neural model on a prepared dataset and write its run directory.
 
-The loop is Keras' own `fit` over the tf.data queue batches (XLA-compiled on the TensorFlow
-backend), with: full-catalogue validation metrics every epoch, early stopping on a named
-metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
-started again with the same command resumes where it stopped, TensorBoard logs and progress
-bars. The high-level state of every queue row is carried between batches inside the model and
+The loop is Keras' own `fit` over the queue batches (tf.data and XLA on the TensorFlow backend,
+a NumPy `PyDataset` on JAX and PyTorch, where TensorFlow need not be installed), with:
+full-catalogue validation metrics every epoch, early stopping on a named metric with the best
+weights restored, `BackupAndRestore` checkpoints so that a killed run started again with the
+same command resumes where it stopped, TensorBoard logs and progress bars. The high-level state of every queue row is carried between batches inside the model and
 reset exactly where a user starts.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.data.py_dataset import training_batches
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
@@ -48,7 +49,10 @@ def _jit(train_config):
     if train_config.jit_compile == "auto":
         # Not under a strategy: the all-gather of sparse (embedding) gradients between workers
         # has no XLA CPU kernel (CollectiveGatherV2, measured with TF 2.21).
-        return keras.backend.backend() == "tensorflow" and train_config.strategy == "default"
+        # JAX compiles its step with jax.jit (without it every op is dispatched eagerly);
+        # PyTorch stays eager (torch.compile costs minutes for small gains).
+        return keras.backend.backend() == "jax" or (
+            keras.backend.backend() == "tensorflow" and train_config.strategy == "default")
     return bool(train_config.jit_compile)
 
 
@@ -81,8 +85,6 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
 def train_single_device(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
                         overwrite=False):
     """`train` on one device (arguments and result as for `train`)."""
-    from hiertcn_keras.data.pipeline import make_dataset
-
     keras.utils.set_random_seed(train_config.seed)
     run = _start_run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, overwrite=overwrite)
     dataset = run.dataset
@@ -92,7 +94,7 @@ def train_single_device(data_dir, model_config, train_config, out_dir, *, item_m
 
     validation = [cb.RankingValidation(dataset, "valid", train_config.tie_policy)] if train_config.validate else []
     history_dict, train_seconds = _fit(model, run, train_config, validation,
-                                       lambda epochs_done: make_dataset(run.batcher, first_epoch=epochs_done))
+                                       lambda epochs_done: training_batches(run.batcher, first_epoch=epochs_done))
     metrics = {}
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)

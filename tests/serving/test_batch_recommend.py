@@ -46,3 +46,18 @@ def test_batch_refuses_an_existing_out_and_missing_flags(learned_run, tmp_path, 
     assert "--overwrite" in capsys.readouterr().err and out.read_text() == "mine"
     assert main(["recommend", "--run", str(learned_run), "--log", str(log)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_test_log_of_ones_own(learned_run, raw_log_rows, tmp_path, capsys):
+    log = tmp_path / "mine.csv"
+    write_log(log, raw_log_rows[-20:] + [("u9", "zzz", 1.0)])
+    out = tmp_path / "mine.json"
+    assert main(["evaluate", "--run", str(learned_run), "--test-log", str(log), "--out", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    held = metrics["heldout"]
+    assert held["rows"] == 21 and held["unknown_item_events"] == 1 and held["unknown_item_examples"] == ["zzz"]
+    assert metrics["n_events"] == held["scored"] > 0 and metrics["tie_policy"] == "conservative"
+    assert 0.0 <= metrics["recall@10"] <= 1.0 and metrics["protocol"] == "heldout"
+    assert "coverage" in capsys.readouterr().out
+    assert main(["evaluate", "--model", "pop", "--test-log", str(log)]) == 2
+    assert "--run" in capsys.readouterr().err
