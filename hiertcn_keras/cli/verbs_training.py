@@ -115,6 +115,9 @@ def _add_evaluate(sub):
     p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
     add_test_log_options(p)
+    from hiertcn_keras.cli.fresh import add_rolling_options
+
+    add_rolling_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -234,11 +237,13 @@ def _evaluate(args, *, run=None, model=None):
 
 def cmd_evaluate(args):
     from hiertcn_keras.artifacts import atomic, output_guard
+    from hiertcn_keras.cli.fresh import evaluate_rolling
     from hiertcn_keras.training.report import format_table
 
     if args.out:
         output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
-
+    if evaluate_rolling(args):
+        return
     if args.test_log is not None:
         metrics = evaluate_test_log(args)
     elif args.data is None:
