@@ -39,7 +39,8 @@ import numpy as np  # noqa: E402
 from _common import emit_json, format_table, machine, prepare_synthetic, temp_dir  # noqa: E402
 from hiertcn_keras.data.batcher import QueueBatcher  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
-from hiertcn_keras.data.pipeline import batch_nbytes, make_dataset  # noqa: E402
+from hiertcn_keras.data.pipeline import make_dataset  # noqa: E402
+from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: E402
 from hiertcn_keras.data.tensors import FlatTable, SessionTable  # noqa: E402
 
 ID_BYTES = 4  # int32 item ids

@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
-from hiertcn_keras.data.pipeline import batch_nbytes  # noqa: E402
+from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: E402
 from hiertcn_keras.models import build_recommender  # noqa: E402
 from hiertcn_keras.training.evaluate import batcher_for  # noqa: E402
 from hiertcn_keras.training.trainer import model_config_for  # noqa: E402

@@ -42,6 +42,7 @@ port_number = _checked(int, lambda v: 0 <= v <= 65535, "a port number in 0..6553
 positive_float = _checked(float, lambda v: v > 0, "a finite number > 0",
                           "argparse type: a finite number > 0 (NaN and infinities refused).")
 non_negative_float = _checked(float, lambda v: v >= 0, "a finite number ≥ 0", "argparse type: a finite number ≥ 0.")
+dropout_rate = _checked(float, lambda v: 0 <= v < 1, "a number in [0, 1)", "argparse type: a dropout rate in [0, 1).")
 open_fraction = _checked(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1",
                          "argparse type: a number strictly between 0 and 1 (a quantile).")
 
@@ -74,7 +75,7 @@ SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn"
 def add_model_options(p):
     g = p.add_argument_group("model")
     g.add_argument("--item-space", choices=("learned", "pretrained"), default="learned",
-                   help="learned ids with an untied softmax output (default), or frozen pretrained vectors")
+                   help="learned ids with a softmax output over them (default), or frozen pretrained vectors")
     g.add_argument("--item-embeddings", metavar="PATH", default=None,
                    help="item vectors for --item-space pretrained and the MV/MaxItem baselines: a store written "
                    "by `hiertcn embed-items`, or a .npy matrix [n_items, D] (or [n_items-1, D])")
@@ -86,21 +87,58 @@ def add_model_options(p):
     g.add_argument("--embedding-dim", type=positive_int, default=None, metavar="D", help="item embedding size (default 128)")
     g.add_argument("--tcn-channels", type=positive_int, nargs="+", default=None, metavar="C", help="default 128 128")
     g.add_argument("--high-units", type=positive_int, nargs="+", default=None, metavar="H", help="default 128 128")
-    g.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="queues per batch (default 32)")
+    g.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="queues per batch (default 8)")
     g.add_argument("--sessions-per-batch", type=positive_int, default=None, metavar="S", help="default 10")
-    g.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR", help="Adam (default 1e-3)")
+    g.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
+                   help="initial Adam/AdamW rate (default 3e-3)")
+    add_regularisation_options(g)
     g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=positive_int, default=10, help="maximum epochs (default 10)")
+    t.add_argument("--epochs", type=positive_int, default=50, help="maximum epochs; early stopping on the validation "
+                   "split usually ends the run sooner (default 50)")
     t.add_argument("--patience", type=non_negative_int, default=3, help="early-stopping patience (default 3)")
     t.add_argument("--monitor", default="recall@10", help="validation metric for early stopping (default recall@10)")
+    add_schedule_options(t)
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
     t.add_argument("--quiet", action="store_true",
                    help="one line per epoch, and a progress line at least every minute, instead of progress bars")
     t.add_argument("--no-memory-check", action="store_true",
                    help="train even when the estimated peak of a step exceeds the available memory (docs/scale.md)")
+
+
+def add_regularisation_options(g):
+    """Dropout, weight decay and tying of the item tables (defaults: `ModelConfig`'s)."""
+    g.add_argument("--dropout", type=dropout_rate, default=None, metavar="P",
+                   help="dropout inside the low-level network: TCN blocks, GRUs (default 0.1)")
+    g.add_argument("--embedding-dropout", type=dropout_rate, default=None, metavar="P",
+                   help="dropout on the input item vectors, learned item space (default 0.1)")
+    g.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="WD",
+                   help="decoupled weight decay; > 0 trains with AdamW (default 0)")
+    g.add_argument("--tied-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="score with the input item table (logits = u·E_in^T + b; needs --embedding-dim equal to the "
+                   "output size) instead of a separate output table (default: tied in the learned item space)")
+
+
+def add_schedule_options(t):
+    """The learning-rate schedule (defaults: `TrainConfig`'s)."""
+    t.add_argument("--lr-schedule", choices=("plateau", "constant"), default="plateau",
+                   help="plateau: multiply the learning rate by --lr-factor after --lr-patience epochs "
+                   "without improvement of --monitor (default plateau)")
+    t.add_argument("--lr-factor", type=open_fraction, default=0.3, metavar="F", help="default 0.3")
+    t.add_argument("--lr-patience", type=positive_int, default=1, metavar="N", help="default 1")
+
+
+def schedule_overrides(args):
+    """`TrainConfig` keyword arguments of the schedule options."""
+    return {"lr_schedule": args.lr_schedule, "lr_factor": args.lr_factor, "lr_patience": args.lr_patience}
+
+
+def regularisation_overrides(args):
+    """`ModelConfig` keyword arguments of the regularisation options (`None` = the default)."""
+    return {"dropout": args.dropout, "embedding_dropout": args.embedding_dropout,
+            "weight_decay": args.weight_decay, "tied_embeddings": args.tied_embeddings}
 
 
 def model_overrides(args, model):
@@ -116,6 +154,7 @@ def model_overrides(args, model):
         "batch_size": args.batch_size,
         "sessions_per_batch": args.sessions_per_batch,
         "learning_rate": args.learning_rate,
+        **regularisation_overrides(args),
         "decay_bandwidth": args.decay_bandwidth,
         "seed": args.seed,
     }

@@ -43,11 +43,14 @@ def _add_embed_items(sub):
               hiertcn embed-items --data runs/default/prepared --out runs/default/items
               hiertcn embed-items --data prepared --out items --loss nce --content article_vectors.npy
               hiertcn embed-items --data prepared --out items --model-out item_model.keras
-              hiertcn embed-items --data prepared --model item_model.keras --shard 3/8 --out /shared/items"""
+              hiertcn embed-items --data prepared --model item_model.keras --shard 3/8 --out /shared/items
+              # the daily job: the same model over the graph of the events before each day
+              hiertcn embed-items --data prepared --model item_model.keras --until 2017-10-06 --stores stores/"""
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="prepared dataset folder")
-    p.add_argument("--out", required=True, metavar="STORE_DIR", help="embedding store to write")
+    p.add_argument("--out", metavar="STORE_DIR", default=None,
+                   help="embedding store to write (or --stores DIR with --until)")
     add_overwrite(p, "embedding store")
     t = p.add_argument_group("training")
     t.add_argument("--dim", type=positive_int, default=defaults.dim, help=f"embedding size (default {defaults.dim})")
@@ -72,6 +75,9 @@ def _add_embed_items(sub):
                    help="skip training: embed with this saved item model (from --model-out)")
     s.add_argument("--shard", metavar="I/N", default=None,
                    help="with --model: embed only shard I of N of the catalogue into the shared STORE_DIR")
+    from hiertcn_keras.cli.fresh import add_dated_options
+
+    add_dated_options(p)
     p.add_argument("--float16", action="store_true", help="store the matrix as float16")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_embed_items)
@@ -83,6 +89,12 @@ def cmd_embed_items(args):
     inputs = [args.data, args.content, args.model]
     if args.model_out:
         output_guard.check_output_file(args.model_out, inputs=inputs, overwrite=True, flag="--model-out")
+    if args.until is not None or args.stores is not None:
+        from hiertcn_keras.cli.fresh import embed_dated
+
+        return embed_dated(args, inputs)
+    if args.out is None:
+        raise ValueError("give --out STORE_DIR (or --until T with --stores DIR for a dated store)")
     if args.shard is not None or args.model is not None:
         output_guard.check_not_input(args.out, inputs)  # shards share the store folder by design
         return _embed_shard(args)

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import NEURAL, SIMPLE, add_model_options, add_overwrite, formatter, model_overrides
+from hiertcn_keras.cli.common import (
+    NEURAL,
+    SIMPLE,
+    add_model_options,
+    add_overwrite,
+    formatter,
+    model_overrides,
+    schedule_overrides,
+)
 from hiertcn_keras.cli.test_log import add_test_log_options, evaluate_test_log
+from hiertcn_keras.cli.verbs_tuning import (
+    add_budget_options,
+    baseline_result,
+    budget_label,
+    chosen_history,
+    neural_result,
+    table_warnings,
+    train_with_refit,
+)
 
 ORDER = 20
 
@@ -56,6 +73,9 @@ def _add_train(sub):
                    "multi-worker: the machines of TF_CONFIG, each running this same command, worker K>0 "
                    "writing RUN_DIR.worker-K (docs/distributed.md). --batch-size stays the global batch, "
                    "split evenly over the replicas")
+    p.add_argument("--refit", action="store_true", help="choose the epochs on validation (RUN_DIR.selection), then "
+                   "retrain on training + validation for that many epochs (RUN_DIR, data in RUN_DIR.refit-data) "
+                   "and score the test split: items first seen in validation become rankable")
     p.set_defaults(func=cmd_train)
 
 
@@ -95,6 +115,9 @@ def _add_evaluate(sub):
     p.add_argument("--item-embeddings", metavar="PATH", default=None, help="item vectors for mv/maxitem: an embedding store or a .npy matrix")
     p.add_argument("--out", metavar="FILE.json", default=None, help="write the metrics here")
     add_test_log_options(p)
+    from hiertcn_keras.cli.fresh import add_rolling_options
+
+    add_rolling_options(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -125,6 +148,11 @@ def _add_compare(sub):
     p.add_argument("--tie-policy", choices=("conservative", "optimistic", "average"), default="conservative")
     p.add_argument("--oracle-log", metavar="LOG.csv", default=None,
                    help="a log written by `hiertcn synth`: add the generator's oracle (upper bound) row")
+    p.add_argument("--tune", action="store_true", help="tune every model on the validation split first, with the "
+                   "same budget (--trials, --timeout); simple baselines tune their own parameters (docs/tuning.md)")
+    p.add_argument("--refit", action="store_true", help="after choosing on validation, retrain (refit) every model "
+                   "on training + validation before the test split (data in OUT/refit-data)")
+    add_budget_options(p)
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="train every neural model with N seeds (--seed, --seed + 1, ...; runs in OUT/MODEL/seed-S "
                    "when N > 1) and report mean ± standard deviation; simple baselines are deterministic and run "
@@ -135,10 +163,7 @@ def _add_compare(sub):
 
 def _train_one(args, model, out, seed=None):
     from hiertcn_keras.artifacts import output_guard
-    from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.item_vectors import load_item_vectors
-    from hiertcn_keras.training.train_config import TrainConfig
-    from hiertcn_keras.training.trainer import model_config_for, train
+    from hiertcn_keras.training.trainer import train
 
     output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
     dataset = PreparedDataset(args.data)
@@ -152,7 +177,7 @@ def _train_one(args, model, out, seed=None):
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
                                strategy=getattr(args, "strategy", "default"),
-                               memory_check=not args.no_memory_check)
+                               memory_check=not args.no_memory_check, **schedule_overrides(args))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 
@@ -165,7 +190,11 @@ def _inputs(args):
 def cmd_train(args):
     from hiertcn_keras.training.report import format_table
 
-    metrics = _train_one(args, args.model, args.out)
+    if args.refit:
+        metrics = train_with_refit(args, args.model, args.out)
+    else:
+        metrics = _train_one(args, args.model, args.out)
+    table_warnings([metrics] if metrics else [])
     if not metrics:  # a multi-worker run's worker K > 0: the chief scores and writes the run
         import json
         import os
@@ -208,11 +237,13 @@ def _evaluate(args, *, run=None, model=None):
 
 def cmd_evaluate(args):
     from hiertcn_keras.artifacts import atomic, output_guard
+    from hiertcn_keras.cli.fresh import evaluate_rolling
     from hiertcn_keras.training.report import format_table
 
     if args.out:
         output_guard.check_output_file(args.out, inputs=_inputs(args), overwrite=True)
-
+    if evaluate_rolling(args):
+        return
     if args.test_log is not None:
         metrics = evaluate_test_log(args)
     elif args.data is None:
@@ -237,7 +268,12 @@ def cmd_compare(args):
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be ≥ 1, got {args.seeds}")
+    if (args.tune or args.refit) and args.seeds > 1:
+        raise ValueError("--tune and --refit run one seed (--seed); drop --seeds")
     out = Path(args.out)
+    if (args.tune or args.refit) and args.split != "test":
+        raise ValueError("--tune and --refit choose on the validation split and report the test split; "
+                         "drop --split valid")
     output_guard.check_output(out, "compare", inputs=_inputs(args), overwrite=args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / output_guard.MARKER).is_file():  # marked first: a killed compare is still ours
@@ -248,6 +284,9 @@ def cmd_compare(args):
     def run_neural(name, seed):
         run_dir = out / name if len(seeds) == 1 else out / name / f"seed-{seed}"
         print(f"== {name} (seed {seed})", flush=True)
+        if args.tune or args.refit:
+            metrics = neural_result(args, name, out)
+            return dict(metrics, **training_facts(chosen_history(args, name, out), args.monitor))
         metrics = _train_one(args, name, run_dir, seed=seed)
         if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
             metrics = _evaluate(args, run=run_dir)
@@ -257,6 +296,8 @@ def cmd_compare(args):
 
     def run_baseline(name):
         print(f"== {name}", flush=True)
+        if args.tune or args.refit:
+            return baseline_result(args, name, out)
         return _evaluate(args, model=name)
 
     rows = comparison.compare_models(args.models, seeds, run_neural=run_neural, run_baseline=run_baseline,
@@ -267,9 +308,14 @@ def cmd_compare(args):
         oracle = oracle_for_split(args.oracle_log, dataset, args.split)
         oracle.update(model="oracle (generator)", protocol=dataset.protocol, split=args.split, tie_policy="conservative")
         rows.append(oracle)
-    budget = (f"budget: untuned, at most {args.epochs} epochs (patience {args.patience} on validation "
-              f"{args.monitor}), seeds {', '.join(map(str, seeds))}")
-    table = comparison.format_comparison(rows, labels=[budget])
+    if args.tune or args.refit:
+        labels = [budget_label(args)] if args.tune else []
+        if args.refit:
+            labels.append("refit: every model retrained on training + validation before the test split")
+    else:
+        labels = [f"budget: untuned, at most {args.epochs} epochs (patience {args.patience} on validation "
+                  f"{args.monitor}), seeds {', '.join(map(str, seeds))}"]
+    table = comparison.format_comparison(rows, labels=[*labels, *table_warnings(rows)])
     comparison.write_comparison(out, rows, table)
     print(table)
     if any(name in NEURAL for name in args.models):

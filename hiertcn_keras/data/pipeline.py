@@ -1,7 +1,7 @@
 """tf.data pipelines over the queue batcher: fixed-shape batches, prefetched.
 
-This is the only package module that imports TensorFlow; model code uses
-`keras.ops` only. Every batch has the same static shape, so XLA compiles the training step
+Used on the TensorFlow backend only (`py_dataset.training_batches` picks it; JAX and PyTorch
+read the same batches through `keras.utils.PyDataset`); model code uses `keras.ops` only. Every batch has the same static shape, so XLA compiles the training step
 once. Each pass over the dataset (each Keras epoch) draws a fresh seeded user order when the
 batcher shuffles.
 """
@@ -39,7 +39,3 @@ def make_dataset(batcher, *, prefetch=2, first_epoch=0):
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
     return dataset.prefetch(prefetch)
 
-
-def batch_nbytes(batch):
-    """Bytes held by one batch (dict of arrays or tensors)."""
-    return int(sum(np.asarray(v).nbytes for v in batch.values()))

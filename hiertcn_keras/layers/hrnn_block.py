@@ -32,6 +32,7 @@ class HRNNBlock(keras.layers.Layer):
         session_units: int. Hs. Defaults to 128.
         user_units: int. Hu. Defaults to 128.
         batch_size: int. B; the user state is carried from call to call in a variable.
+        dropout: float. Dropout on the session GRU's inputs (training only). Defaults to 0.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -44,13 +45,15 @@ class HRNNBlock(keras.layers.Layer):
         Float tensor `[B, S, L, Hs]`: the session GRU's output that predicts each item.
     """
 
-    def __init__(self, session_units=128, user_units=128, batch_size=32, **kwargs):
+    def __init__(self, session_units=128, user_units=128, batch_size=32, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
+        self.dropout = float(dropout)
         self.session_units = int(session_units)
         self.user_units = int(user_units)
         self.batch_size = int(batch_size)
         self.session_gru = keras.layers.GRU(
-            self.session_units, return_sequences=True, return_state=True, name="session_gru"
+            self.session_units, return_sequences=True, return_state=True, dropout=self.dropout,
+            name="session_gru"
         )
         self.user_cell = keras.layers.GRUCell(self.user_units, name="user_cell")
         self.init_dense = keras.layers.Dense(self.session_units, activation="tanh", name="session_init")
@@ -101,5 +104,6 @@ class HRNNBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(session_units=self.session_units, user_units=self.user_units, batch_size=self.batch_size)
+        config.update(session_units=self.session_units, user_units=self.user_units, batch_size=self.batch_size,
+                      dropout=self.dropout)
         return config

@@ -37,10 +37,14 @@ class ItemEmbedding(keras.layers.Layer):
             matrix `[n_items, dim]` (NumPy array or nested lists; its row 0 is ignored).
             Defaults to `"uniform"`. A matrix is not stored in the config: the `.keras`
             file keeps it with the weights.
+        dropout: float in `[0, 1)`. Embedding dropout: in training, each looked-up vector's
+            features are zeroed with this probability (and the rest scaled by 1 / (1 − p));
+            inactive in inference. Defaults to `0.0`.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
         inputs: int tensor `[...]` of item indices in `[0, n_items)`.
+        training: bool. Whether dropout is active.
 
     Returns:
         Float tensor `[..., dim]`; exact zeros wherever the index is 0.
@@ -59,6 +63,7 @@ class ItemEmbedding(keras.layers.Layer):
         dim,
         trainable=True,
         embeddings_initializer="uniform",
+        dropout=0.0,
         **kwargs,
     ):
         super().__init__(trainable=trainable, **kwargs)
@@ -67,8 +72,12 @@ class ItemEmbedding(keras.layers.Layer):
                 raise ValueError(f"{arg} must be an int ≥ 1, got {value!r}")
             if value < 1:
                 raise ValueError(f"{arg} must be an int ≥ 1, got {value!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.n_items = int(n_items)
         self.dim = int(dim)
+        self.dropout = float(dropout)
+        self.seed_generator = keras.random.SeedGenerator() if self.dropout > 0 else None
         self._pretrained = None
         if _is_initializer(embeddings_initializer):
             self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
@@ -106,10 +115,12 @@ class ItemEmbedding(keras.layers.Layer):
         keep = ops.not_equal(ops.expand_dims(ops.arange(self.n_items), -1), 0)
         return ops.where(keep, table, ops.zeros_like(table))
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if not _is_int(inputs):
             inputs = ops.cast(inputs, "int32")
         vectors = ops.take(self.table, inputs, axis=0)
+        if training and self.dropout > 0:
+            vectors = keras.random.dropout(vectors, self.dropout, seed=self.seed_generator)
         keep = ops.expand_dims(ops.not_equal(inputs, 0), -1)
         return ops.where(keep, vectors, ops.zeros_like(vectors))
 
@@ -122,6 +133,7 @@ class ItemEmbedding(keras.layers.Layer):
             {
                 "n_items": self.n_items,
                 "dim": self.dim,
+                "dropout": self.dropout,
                 "embeddings_initializer": keras.initializers.serialize(
                     self.embeddings_initializer
                 ),

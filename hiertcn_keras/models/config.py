@@ -1,8 +1,12 @@
 """`ModelConfig`: every setting of a model, frozen and recorded in the run directory.
 
-Defaults follow the official HierTCN code (docs/concepts.md#official-code-settings): 32 rows × 10
-sessions per batch, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with kernel 5
-and dilations 1, 2, 4, …, no dropout; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200.
+The architecture follows the official HierTCN code (docs/concepts.md#official-code-settings):
+10 sessions per batch row, item embedding 128, high-level GRU 2×128, TCN channels [128, 128] with
+kernel 5 and dilations 1, 2, 4, …; flat TCN [128, 128, 128, 128, 256, 256]; flat GRU 2×200. The
+training defaults come from the sweep in docs/tuning.md (the official code's were 32 rows,
+learning rate 1e-3, no dropout, an untied output table): 8 rows per batch, learning rate 3e-3
+(with the plateau schedule of `TrainConfig`), dropout 0.1 inside the network and on the input
+item vectors, and tied input/output item tables in the learned space.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class ModelConfig:
         model: str. One of `hiertcn`, `hiergru`, `hrnn`, `tcn`, `gru`.
         n_items: int. Vocabulary size including index 0.
         n_catalogue: int. Items `1..n_catalogue` are rankable (seen in training).
-        item_space: str. `learned` (ids, untied output layer, softmax) or `pretrained`
+        item_space: str. `learned` (ids, a softmax over an output item table) or `pretrained`
             (frozen item vectors as inputs and targets). Defaults to `learned`.
         loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
             `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned) or `hinge`
@@ -46,15 +50,24 @@ class ModelConfig:
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
-        dropout: float. Defaults to 0.
-        batch_size: int. B rows (queues). Defaults to 32.
+        dropout: float in `[0, 1)`. Dropout inside the low-level network (TCN blocks, session
+            and flat GRUs, HRNN's session GRU), training only. Defaults to 0.1.
+        embedding_dropout: float in `[0, 1)`. Dropout on the looked-up input item vectors
+            (learned item space), training only. Defaults to 0.1.
+        tied_embeddings: bool or `None`. Score with the input item table (GRU4Rec's
+            "constrained embedding"): logits = u · E_in[:C+1]ᵀ + b, no separate output table;
+            learned item space only, and needs `output_dim == embedding_dim`. `None` ties
+            wherever that is possible. Defaults to `None`.
+        batch_size: int. B rows (queues). Defaults to 8.
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
         flat_len: int. T of the flat TCN: its history window (the official cap). Defaults to 500.
         gru_chunk_len: int. T of the flat GRU: it reads the whole history in chunks of this
             many events with its state carried between chunks, so its forward pass equals one
             pass over the whole history (gradients are truncated to a chunk). Defaults to 50.
-        learning_rate: float. Adam. Defaults to 1e-3.
+        learning_rate: float. Adam / AdamW (the initial rate of the schedule). Defaults to 3e-3.
+        weight_decay: float ≥ 0. Decoupled weight decay; > 0 trains with AdamW instead of Adam
+            (see `hiertcn_keras.training.optimizers`). Defaults to 0.
         seed: int. Defaults to 0.
     """
 
@@ -77,13 +90,16 @@ class ModelConfig:
     flat_gru_units: tuple = (200, 200)
     output_dim: int | None = None
     decay_bandwidth: float | None = None
-    dropout: float = 0.0
-    batch_size: int = 32
+    dropout: float = 0.1
+    embedding_dropout: float = 0.1
+    tied_embeddings: bool | None = None
+    batch_size: int = 8
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500
     gru_chunk_len: int = 50
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -109,6 +125,10 @@ class ModelConfig:
             raise ValueError(f"decay_bandwidth must be a finite number of seconds > 0, got {self.decay_bandwidth}")
         if self.output_dim is None:
             object.__setattr__(self, "output_dim", self.embedding_dim)
+        if self.tied_embeddings is None:
+            tie = self.item_space == "learned" and self.output_dim == self.embedding_dim
+            object.__setattr__(self, "tied_embeddings", tie)
+        _check_regularisation(self)
 
     @property
     def hierarchical(self):
@@ -128,4 +148,27 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values):
         names = {f.name for f in dataclasses.fields(cls)}
+        # A config recorded before a field existed meant that field's value of the time.
+        values = {**LEGACY_VALUES, **values}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+# Fields added after configs were first recorded, with the value a config without them meant.
+LEGACY_VALUES = {"embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0}
+
+
+def _check_regularisation(config):
+    """Validates the dropout, weight-decay and tying settings of a `ModelConfig`."""
+    for name in ("dropout", "embedding_dropout"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)}")
+    if config.weight_decay < 0:
+        raise ValueError(f"weight_decay must be ≥ 0, got {config.weight_decay}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if config.tied_embeddings:
+        if config.item_space != "learned":
+            raise ValueError("tied_embeddings needs the learned item space (the pretrained one is tied already)")
+        if config.output_dim != config.embedding_dim:
+            raise ValueError(f"tied_embeddings needs output_dim == embedding_dim, got {config.output_dim} "
+                             f"and {config.embedding_dim}")

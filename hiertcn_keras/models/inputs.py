@@ -46,4 +46,4 @@ def item_embedding(config, item_matrix=None):
             config.n_items, item_matrix.shape[1], trainable=False, embeddings_initializer=item_matrix,
             name="item_embedding",
         )
-    return ItemEmbedding(config.n_items, config.embedding_dim, name="item_embedding")
+    return ItemEmbedding(config.n_items, config.embedding_dim, dropout=config.embedding_dropout, name="item_embedding")

@@ -3,9 +3,11 @@
 The functional user model maps a batch to user embeddings u `[B, S, L, E]` (or `[B, T, E]`).
 Scores are inner products with item vectors:
 
-- `learned` item space: an untied output table W `[n_catalogue + 1, E]` plus bias b; training
-  with full-softmax cross-entropy over the catalogue (never a softmax applied twice: the loss
-  takes logits) or sampled softmax with log-Q correction for large catalogues;
+- `learned` item space: an output table W `[n_catalogue + 1, E]` plus bias b, either the input
+  item table's first rows (tied, the default: GRU4Rec's "constrained embedding") or its own
+  weights (`tied_embeddings=False`); training with full-softmax cross-entropy over the
+  catalogue (never a softmax applied twice: the loss takes logits) or sampled softmax with
+  log-Q correction for large catalogues;
 - `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
   NCE, BPR or Hinge (docs/concepts.md#item-spaces-and-losses) with K negatives shared by the batch,
   drawn uniformly or by popularity^α from the catalogue.
@@ -28,29 +30,42 @@ _NEG = -1e9
 
 @keras.saving.register_keras_serializable(package="hiertcn")
 class OutputItems(keras.layers.Layer):
-    """The learned output item table: W `[n, E]` and bias `[n]` (untied from the inputs).
+    """The learned output item table: W `[n, E]` and bias `[n]`, or the bias alone when tied.
 
     Args:
         n_items: int. Rows (catalogue + 1; row 0 is never a candidate).
         dim: int. E.
+        tied: bool. Hold no W: `call` takes the input item table's first n rows instead
+            (GRU4Rec's "constrained embedding"). Defaults to `False`.
+
+    Call arguments:
+        u: float tensor `[..., E]`.
+        kernel: float tensor `[n, E]`: the tied table (required when `tied`, else ignored).
+
+    Returns:
+        Logits `[..., n]`: u · Wᵀ + b, with column 0 at a large negative value.
     """
 
-    def __init__(self, n_items, dim, **kwargs):
+    def __init__(self, n_items, dim, tied=False, **kwargs):
         super().__init__(**kwargs)
-        self.n_items, self.dim = int(n_items), int(dim)
-        self.kernel = self.add_weight(shape=(self.n_items, self.dim), initializer="glorot_uniform", name="kernel")
+        self.n_items, self.dim, self.tied = int(n_items), int(dim), bool(tied)
+        self.kernel = None
+        if not self.tied:
+            self.kernel = self.add_weight(shape=(self.n_items, self.dim), initializer="glorot_uniform", name="kernel")
         self.bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="bias")
         self.built = True
 
-    def call(self, u):
-        """Logits `[..., n]` with column 0 at a large negative value."""
-        logits = ops.matmul(u, ops.transpose(self.kernel)) + self.bias
+    def call(self, u, kernel=None):
+        kernel = self.kernel if kernel is None or not self.tied else kernel
+        if kernel is None:
+            raise ValueError("a tied OutputItems needs the input item table as `kernel`")
+        logits = ops.matmul(u, ops.transpose(kernel)) + self.bias
         column = ops.arange(self.n_items) > 0
         return ops.where(column, logits, ops.full_like(logits, _NEG))
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_items=self.n_items, dim=self.dim)
+        config.update(n_items=self.n_items, dim=self.dim, tied=self.tied)
         return config
 
 
@@ -79,7 +94,8 @@ class Recommender(keras.Model):
         self.item_counts = None if item_counts is None else np.asarray(item_counts, dtype=np.int64)
         n_candidates = cfg.n_catalogue + 1
         self.output_items = (
-            OutputItems(n_candidates, cfg.output_dim, name="output_items") if cfg.item_space == "learned" else None
+            OutputItems(n_candidates, cfg.output_dim, tied=cfg.tied_embeddings, name="output_items")
+            if cfg.item_space == "learned" else None
         )
         self.sampler = None
         if cfg.loss not in ("softmax", "l2"):
@@ -97,11 +113,15 @@ class Recommender(keras.Model):
         return self.user_model({key: batch[key] for key in self.input_keys}, training=training)
 
     def item_table(self):
-        """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`."""
-        if self.output_items is not None:
+        """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`.
+
+        Tied (`tied_embeddings`) and pretrained spaces score with the input item table's first
+        n_catalogue + 1 rows (row 0 zero); a tied space adds the output bias.
+        """
+        if self.output_items is not None and not self.output_items.tied:
             return self.output_items.kernel, self.output_items.bias
-        table = self.user_model.get_layer("item_embedding").embeddings
-        return table[: self.model_config.n_catalogue + 1], None
+        table = self.user_model.get_layer("item_embedding").embeddings[: self.model_config.n_catalogue + 1]
+        return table, None if self.output_items is None else self.output_items.bias
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         cfg = self.model_config
@@ -112,14 +132,15 @@ class Recommender(keras.Model):
         # Targets outside the catalogue can only be flagged in evaluation views; clip to stay safe.
         targets = ops.where(weight > 0, targets, ops.zeros_like(targets))
         if cfg.loss == "softmax":
-            loss = full_softmax_loss(self.output_items(u), targets, weight)
+            loss = full_softmax_loss(self.output_items(u, self.item_table()[0]), targets, weight)
         elif cfg.loss == "sampled_softmax":
+            kernel, bias = self.item_table()
             sampled, sampled_log_q, target_log_q = self.sampler(targets, num_samples=cfg.n_negatives)
             # Padded events have target 0, whose log Q is −inf: their loss is +inf − inf = NaN,
             # which the masked mean drops in the forward pass but not in the gradient (0 · NaN).
             target_log_q = ops.where(weight > 0, target_log_q, ops.zeros_like(target_log_q))
             loss = sampled_softmax_loss(
-                u, targets, self.output_items.kernel, self.output_items.bias, sampled,
+                u, targets, kernel, bias, sampled,
                 sampled_log_q, target_log_q, weight,
             )
         else:

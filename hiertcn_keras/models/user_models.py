@@ -35,7 +35,8 @@ def build_hrnn(config, item_matrix=None):
     """HRNN (Quadrana et al. 2017): a session GRU initialised from a user GRU."""
     inputs = hierarchical_inputs(config)
     embed = item_embedding(config, item_matrix)
-    h = HRNNBlock(config.hrnn_units, config.hrnn_units, batch_size=config.batch_size, name="hrnn")(
+    h = HRNNBlock(config.hrnn_units, config.hrnn_units, batch_size=config.batch_size, dropout=config.dropout,
+                  name="hrnn")(
         embed(inputs["items"]), inputs["mask"], inputs["user_start"], inputs["session_mask"]
     )
     u = keras.layers.Dense(config.output_dim, name="user_embedding")(h)

@@ -350,7 +350,11 @@ class Replicas:
 
     def compile(self, learning_rate, jit_compile):
         with self.strategy.scope():
-            self.model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+            from hiertcn_keras.training.optimizers import make_optimizer
+
+            # The model's config names the optimizer (Adam, or AdamW with weight decay).
+            self.model.compile(optimizer=make_optimizer(self.model.model_config.replace(learning_rate=learning_rate)),
+                               jit_compile=jit_compile)
 
     def dataset(self, batcher, first_epoch=0):
         """The distributed training input: each replica gets its own rows of every batch.

@@ -34,6 +34,25 @@ def _metrics(n_catalogue, averaging):
     return RankingMetrics(n_catalogue, averaging=averaging)
 
 
+def coverage(dataset, split, n_scored):
+    """How many of a split's targets could be ranked.
+
+    Args:
+        dataset: `PreparedDataset`.
+        split: str.
+        n_scored: int. Targets ranked (items in the catalogue).
+
+    Returns:
+        dict: `n_scored`, `n_targets` (every event of the split) and `coverage` (their ratio;
+        targets whose item was not seen in training cannot be ranked).
+    """
+    from hiertcn_keras.data import splits
+
+    n_targets = int((dataset.events["split"] == splits.split_code(split)).sum())
+    return {"n_scored": int(n_scored), "n_targets": n_targets,
+            "coverage": float(n_scored / n_targets) if n_targets else float("nan")}
+
+
 def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservative", averaging="event",
                          return_ranks=False):
     """Rank every scored target of `split` with a trained `Recommender`.
@@ -74,7 +93,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
             collected.append((ranks, users, targets))
     result = metrics.result()
     result.update(tie_policy=tie_policy, split=split, model=config.model, protocol=dataset.protocol,
-                  averaging=averaging)
+                  averaging=averaging, **coverage(dataset, split, result["n_events"]))
     if return_ranks:
         arrays = tuple(np.concatenate(parts) for parts in zip(*collected)) if collected else (np.zeros(0),) * 3
         return result, arrays
@@ -110,5 +129,6 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
         ranks = count_ranks(scores, view.item[chunk], tie_policy=tie_policy, candidates=candidates)
         metrics.update(ranks, view.user[chunk])
     result = metrics.result()
-    result.update(tie_policy=tie_policy, split=split, model=name, protocol=dataset.protocol, averaging=averaging)
+    result.update(tie_policy=tie_policy, split=split, model=name, protocol=dataset.protocol, averaging=averaging,
+                  **coverage(dataset, split, len(events)))
     return result

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from hiertcn_keras.artifacts.atomic import atomic_write
 from hiertcn_keras.artifacts.hashing import sha256_file
@@ -36,7 +37,7 @@ from hiertcn_keras.training.item_config import ItemModelConfig
 from hiertcn_keras.training.model_file import load_model_file
 
 
-def train_item_model(data_dir, config=None, *, content=None, verbose=1):
+def train_item_model(data_dir, config=None, *, content=None, verbose=1, view=None):
     """Build the item graph of a prepared dataset's training events and train the item model.
 
     Args:
@@ -44,6 +45,7 @@ def train_item_model(data_dir, config=None, *, content=None, verbose=1):
         config: `ItemModelConfig` or `None`.
         content: float array `[n_items, C]` of content features, or `None`.
         verbose: int. Keras progress. Defaults to 1.
+        view: `EventView` to train on, or `None` (the training split). Defaults to `None`.
 
     Returns:
         `(ItemModel, report dict)`.
@@ -53,7 +55,8 @@ def train_item_model(data_dir, config=None, *, content=None, verbose=1):
     config = config or ItemModelConfig()
     keras.utils.set_random_seed(config.seed)
     dataset = PreparedDataset(data_dir)
-    view = dataset.view("train")
+    own_view = view is not None
+    view = dataset.view("train") if view is None else view
     started = time.perf_counter()
     graph = cointeraction_graph(view, dataset.n_items, window=config.window)
     neighbours, weights = importance_neighbourhoods(graph, n_walks=config.n_walks, walk_length=config.walk_length,
@@ -61,7 +64,10 @@ def train_item_model(data_dir, config=None, *, content=None, verbose=1):
     graph_seconds = time.perf_counter() - started
     encoder = ItemGraphEncoder(dataset.n_items, neighbours, weights, dim=config.dim, content=content,
                                name="item_encoder")
-    counts = dataset.item_counts("train") if config.negative_distribution == "popularity" else None
+    counts = None
+    if config.negative_distribution == "popularity":
+        counts = (np.bincount(view.item, minlength=dataset.n_items).astype(np.int64) if own_view
+                  else dataset.item_counts("train"))
     model = ItemModel(encoder, loss_name=config.loss, n_negatives=config.n_negatives, margin=config.margin,
                       item_counts=counts, seed=config.seed, temperature=config.temperature,
                       max_hard_negatives=config.hard_negatives)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
+SCHEDULES = ("plateau", "constant")
 METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
 
 
@@ -13,10 +14,17 @@ class TrainConfig:
     """Settings of the training loop.
 
     Args:
-        epochs: int. Maximum epochs. Defaults to 10.
+        epochs: int. Maximum epochs (a cap: early stopping on the validation split ends the run
+            when it stops improving). Defaults to 50.
         monitor: str. Validation metric for early stopping (`recall@10`, `mrr`, ... or `loss`).
             Defaults to `recall@10`.
         patience: int. Epochs without improvement before stopping. Defaults to 3.
+        lr_schedule: str. `plateau` (multiply the learning rate by `lr_factor` after
+            `lr_patience` epochs without improvement of the monitored metric) or `constant`;
+            see `hiertcn_keras.training.optimizers`. Defaults to `plateau`.
+        lr_factor: float in (0, 1). Defaults to 0.3.
+        lr_patience: int. Defaults to 1.
+        min_lr: float. Defaults to 1e-5.
         jit_compile: bool or `"auto"`. XLA; `"auto"` = on for the TensorFlow backend without a
             strategy. Defaults to `"auto"`.
         tie_policy: str. Defaults to `conservative`.
@@ -33,9 +41,13 @@ class TrainConfig:
             Defaults to `True`.
     """
 
-    epochs: int = 10
+    epochs: int = 50
     monitor: str = "recall@10"
     patience: int = 3
+    lr_schedule: str = "plateau"
+    lr_factor: float = 0.3
+    lr_patience: int = 1
+    min_lr: float = 1e-5
     jit_compile: object = "auto"
     tie_policy: str = "conservative"
     validate: bool = True
@@ -53,3 +65,8 @@ class TrainConfig:
             raise ValueError(f"patience must be ≥ 0, got {self.patience}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 < self.lr_factor < 1 or self.lr_patience < 1 or self.min_lr < 0:
+            raise ValueError(f"need 0 < lr_factor < 1, lr_patience ≥ 1 and min_lr ≥ 0, got {self.lr_factor}, "
+                             f"{self.lr_patience}, {self.min_lr}")

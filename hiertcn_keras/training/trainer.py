@@ -1,10 +1,10 @@
 """`train`: fit a neural model on a prepared dataset and write its run directory.
 
-The loop is Keras' own `fit` over the tf.data queue batches (XLA-compiled on the TensorFlow
-backend), with: full-catalogue validation metrics every epoch, early stopping on a named
-metric with the best weights restored, `BackupAndRestore` checkpoints so that a killed run
-started again with the same command resumes where it stopped, TensorBoard logs and progress
-bars. The high-level state of every queue row is carried between batches inside the model and
+The loop is Keras' own `fit` over the queue batches (tf.data and XLA on the TensorFlow backend,
+a NumPy `PyDataset` on JAX and PyTorch, where TensorFlow need not be installed), with:
+full-catalogue validation metrics every epoch, early stopping on a named metric with the best
+weights restored, `BackupAndRestore` checkpoints so that a killed run started again with the
+same command resumes where it stopped, TensorBoard logs and progress bars. The high-level state of every queue row is carried between batches inside the model and
 reset exactly where a user starts.
 """
 
@@ -21,13 +21,16 @@ import numpy as np
 
 from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.data.py_dataset import training_batches
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import memory_check
 from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training import resume
+from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
+from hiertcn_keras.training.optimizers import make_optimizer, monitor_mode, schedule_callbacks
 from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
     git_commit,
@@ -48,11 +51,15 @@ def _jit(train_config):
     if train_config.jit_compile == "auto":
         # Not under a strategy: the all-gather of sparse (embedding) gradients between workers
         # has no XLA CPU kernel (CollectiveGatherV2, measured with TF 2.21).
-        return keras.backend.backend() == "tensorflow" and train_config.strategy == "default"
+        # JAX compiles its step with jax.jit (without it every op is dispatched eagerly);
+        # PyTorch stays eager (torch.compile costs minutes for small gains).
+        return keras.backend.backend() == "jax" or (
+            keras.backend.backend() == "tensorflow" and train_config.strategy == "default")
     return bool(train_config.jit_compile)
 
 
-def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, overwrite=False):
+def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True, overwrite=False,
+          callbacks=()):
     """Train a model and write `out_dir` (see `hiertcn_keras.artifacts.run_dir`).
 
     One device (`train_config.strategy="default"`): `train_single_device`; a `tf.distribute`
@@ -68,34 +75,37 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         overwrite: bool. Replace an existing `out_dir` that is not a run directory, and discard
             a leftover checkpoint of other settings instead of refusing
             (`hiertcn_keras.training.resume`). Defaults to `False`.
+        callbacks: more Keras callbacks, run after validation, the schedule and early stopping
+            (a tuning trial's pruning, a refit's replayed learning rates). Defaults to none.
 
     Returns:
-        `(model, history, metrics)`.
+        `(model, history, metrics)`; the test metrics carry the convergence summary
+        (`hiertcn_keras.training.convergence`) and `train_seconds`.
     """
     run = train_single_device if train_config.strategy == "default" else train_distributed
     return run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, evaluate_test=evaluate_test,
-               overwrite=overwrite)
+               overwrite=overwrite, callbacks=callbacks)
 
 
 @resume.discard_on_error
 def train_single_device(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
-                        overwrite=False):
+                        overwrite=False, callbacks=()):
     """`train` on one device (arguments and result as for `train`)."""
-    from hiertcn_keras.data.pipeline import make_dataset
-
     keras.utils.set_random_seed(train_config.seed)
     run = _start_run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, overwrite=overwrite)
     dataset = run.dataset
     model = build_recommender(model_config, item_matrix=item_matrix, item_counts=dataset.item_counts("train"))
     model(run.padding)  # build on a padding batch
-    model.compile(optimizer=keras.optimizers.Adam(model_config.learning_rate), jit_compile=_jit(train_config))
+    model.compile(optimizer=make_optimizer(model_config), jit_compile=_jit(train_config))
 
     validation = [cb.RankingValidation(dataset, "valid", train_config.tie_policy)] if train_config.validate else []
     history_dict, train_seconds = _fit(model, run, train_config, validation,
-                                       lambda epochs_done: make_dataset(run.batcher, first_epoch=epochs_done))
+                                       lambda epochs_done: training_batches(run.batcher, first_epoch=epochs_done),
+                                       callbacks)
     metrics = {}
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        metrics.update(_convergence(history_dict, train_config, train_seconds))
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
                overwrite=overwrite)
     return model, history_dict, metrics
@@ -103,7 +113,7 @@ def train_single_device(data_dir, model_config, train_config, out_dir, *, item_m
 
 @resume.discard_on_error
 def train_distributed(data_dir, model_config, train_config, out_dir, *, item_matrix=None, evaluate_test=True,
-                      overwrite=False):
+                      overwrite=False, callbacks=()):
     """`train` under the `tf.distribute` strategy `train_config.strategy` (see `distribute`).
 
     `fitted` (b = B / N rows per replica) trains; `model`, its B-row twin, is validated and
@@ -130,13 +140,15 @@ def train_distributed(data_dir, model_config, train_config, out_dir, *, item_mat
                       cb.RankingValidation(dataset, "valid", train_config.tie_policy, model=model),
                       distribute.AgreeOnLogs(strategy)]
     history_dict, train_seconds = _fit(fitted, run, train_config, validation,
-                                       lambda epochs_done: replicas.dataset(run.batcher, first_epoch=epochs_done))
+                                       lambda epochs_done: replicas.dataset(run.batcher, first_epoch=epochs_done),
+                                       callbacks)
     replicas.sync_twin()  # the final (or, with early stopping, the restored best) weights
 
     metrics = {}
     # Every worker ends with the same weights; only the chief scores the test split.
     if evaluate_test and distribute.worker_task(strategy)[2]:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        metrics.update(_convergence(history_dict, train_config, train_seconds))
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
                distribution=distribute.describe(strategy, replicas.layout), overwrite=overwrite)
     return model, history_dict, metrics
@@ -172,18 +184,26 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
 
-def _fit(fitted, run, train_config, validation, make_data):
+def _convergence(history_dict, train_config, train_seconds):
+    summary = convergence_summary(history_dict, train_config.monitor, train_config.epochs)
+    return {**summary, "train_seconds": round(train_seconds, 3)}
+
+
+def _fit(fitted, run, train_config, validation, make_data, extra=()):
     """Keras `fit` with the project's callbacks; returns `(history dict, seconds)`.
 
-    `validation` are the callbacks that add `val_*` logs; `make_data(epochs_done)` the batches.
+    `validation` are the callbacks that add `val_*` logs; `make_data(epochs_done)` the batches;
+    `extra` more callbacks after the schedule and early stopping.
     """
     callbacks = [cb.ExactOptimizerSteps(), cb.EpochTimer(len(run.train_view)), *validation]
     if train_config.validate:
         monitor = f"val_{train_config.monitor}"
+        callbacks.extend(schedule_callbacks(train_config))
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min" if train_config.monitor in ("loss", "mrp") else "max",
+            monitor=monitor, mode=monitor_mode(train_config.monitor),
             patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
         ))
+    callbacks.extend(extra)
     # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
     # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).
     progress = cb.ProgressLog(run.work / "progress.json")

@@ -7,7 +7,7 @@ import pytest
 
 from hiertcn_keras import cli
 
-VERBS = ("synth", "prepare", "stats", "train", "evaluate", "compare", "embed-items")
+VERBS = ("synth", "prepare", "stats", "train", "evaluate", "compare", "embed-items", "tune")
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -2,7 +2,8 @@ import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.dataset import EventView
-from hiertcn_keras.data.pipeline import batch_nbytes, make_dataset
+from hiertcn_keras.data.pipeline import make_dataset
+from hiertcn_keras.data.py_dataset import batch_nbytes
 from hiertcn_keras.data.tensors import SessionTable
 
 

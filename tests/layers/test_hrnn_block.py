@@ -154,3 +154,15 @@ def test_keras_file_round_trip(save_and_load):
         expected = keras.ops.convert_to_numpy(model([items, mask, user_start, smask]))
         got = keras.ops.convert_to_numpy(loaded([items, mask, user_start, smask]))
         np.testing.assert_array_equal(got, expected)
+
+
+def test_dropout_acts_in_training_only_and_is_in_the_config():
+    keras.utils.set_random_seed(0)
+    block = _block(dropout=0.5)
+    assert HRNNBlock.from_config(block.get_config()).dropout == 0.5
+    batch = _batch()
+    inference = [_run(block, *batch) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    block.reset_state()
+    trained = keras.ops.convert_to_numpy(block(*batch, training=True))
+    assert np.abs(trained - inference[0]).max() > 1e-4

@@ -90,3 +90,26 @@ def test_keras_file_round_trip_keeps_pretrained_frozen_matrix(save_and_load, np_
     loaded_emb = loaded.get_layer("items")
     assert not loaded_emb.trainable
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded_emb.table), _matrix())
+
+
+def test_dropout_is_active_only_in_training(np_out):
+    layer = ItemEmbedding(7, 64, dropout=0.5, embeddings_initializer="ones")
+    ids = np.array([[0, 3, 6, 2]])
+    inference = np_out(layer, ids)
+    np.testing.assert_array_equal(inference[0, 1:], np.ones((3, 64)))
+    trained = np_out(layer, ids, training=True)
+    zeroed = trained[0, 1:] == 0
+    assert 0.2 < zeroed.mean() < 0.8  # about half dropped ...
+    np.testing.assert_allclose(trained[0, 1:][~zeroed], 2.0)  # ... the rest scaled by 1 / (1 − p)
+    np.testing.assert_array_equal(trained[0, 0], 0.0)  # row 0 stays zero
+
+
+def test_dropout_round_trips_and_is_validated(save_and_load, np_out):
+    with pytest.raises(ValueError, match="dropout"):
+        ItemEmbedding(5, 3, dropout=1.0)
+    ids = keras.Input((3,), dtype="int32")
+    model = keras.Model(ids, ItemEmbedding(5, 3, dropout=0.3, name="items")(ids), name="emb_dropout")
+    loaded = save_and_load(model)
+    assert loaded.get_layer("items").dropout == 0.3
+    x = np.array([[0, 1, 4]])
+    np.testing.assert_array_equal(np_out(loaded, x), np_out(model, x))

@@ -274,7 +274,7 @@ def test_pretrained_l2_loss_regresses_onto_the_frozen_vectors():
 
 def test_learned_output_never_ranks_index_zero():
     keras.utils.set_random_seed(0)
-    rec = make_recommender(make_config("tcn"))
+    rec = make_recommender(make_config("tcn").replace(tied_embeddings=False))
     batch = make_batch(rec.model_config)
     u = predict(rec, batch).reshape(-1, DIM)
     # Make row 0 of the output table as attractive as possible: it must still be masked.
@@ -360,3 +360,105 @@ def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"OK {backend}" in done.stdout
+
+
+def _tied(name="hiertcn", loss="softmax"):
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(model=name, loss=loss, tied_embeddings=True, **TINY)
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    predict(rec, batch)  # build
+    rng = np.random.default_rng(3)
+    rec.output_items.bias.assign(rng.normal(size=N_CATALOGUE + 1).astype("float32"))
+    return rec, batch
+
+
+def test_tied_logits_are_u_times_the_input_table_plus_bias():
+    rec, batch = _tied()
+    assert rec.output_items.kernel is None and rec.output_items.tied
+    table = to_numpy(rec.user_model.get_layer("item_embedding").table)[: N_CATALOGUE + 1]
+    table[0] = 0.0
+    kernel, bias = (to_numpy(t) for t in rec.item_table())
+    np.testing.assert_array_equal(kernel, table)  # the scoring table IS the input table
+    u = predict(rec, batch).reshape(-1, DIM)
+    logits = to_numpy(rec.output_items(u, rec.item_table()[0]))
+    expected = u @ table.T + bias
+    np.testing.assert_allclose(logits[:, 1:], expected[:, 1:], rtol=1e-5, atol=1e-6)
+    assert (logits[:, 0] <= -1e8).all()
+    # The loss is one softmax cross-entropy over those logits.
+    z = _np_logits(rec, u)
+    targets, score = batch["items"].reshape(-1), batch["score"].reshape(-1)
+    top = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    expected_loss = (lse - z[np.arange(len(z)), np.where(score, targets, 0)])[score].mean()
+    assert loss_of(rec, batch) == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_tied_sampled_softmax_is_log_q_corrected_over_the_input_table():
+    rec, batch = _tied("tcn", "sampled_softmax")
+    state = seed_state_of(rec)
+    sampled = to_numpy(rec.sampler.sample(TINY["n_negatives"]))
+    u = predict(rec, batch).reshape(-1, DIM)
+    kernel, bias = (to_numpy(t) for t in rec.item_table())
+    log_q = np.log(1.0 / N_CATALOGUE)  # uniform over items 1..10
+    targets, score = batch["items"].reshape(-1), batch["score"].reshape(-1)
+    losses = []
+    for n in np.flatnonzero(score):
+        t = targets[n]
+        z_t = u[n] @ kernel[t] + bias[t] - log_q
+        z_s = u[n] @ kernel[sampled].T + bias[sampled] - log_q
+        z_s = z_s[sampled != t]  # accidental hits removed
+        z = np.concatenate([[z_t], z_s])
+        losses.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z_t)
+    assert loss_of(rec, batch, seed_state=state) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_tied_model_trains_and_round_trips(tmp_path):
+    rec, batch = _tied("gru")
+    rec.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)
+    before = loss_of(rec, batch)
+    for _ in range(2):
+        rec.train_on_batch(batch)
+    assert loss_of(rec, batch) < before
+    path = tmp_path / "tied.keras"
+    rec.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.model_config.tied_embeddings and loaded.output_items.kernel is None
+    np.testing.assert_array_equal(predict(loaded, batch), predict(rec, batch))
+    for mine, theirs in zip(rec.item_table(), loaded.item_table()):
+        np.testing.assert_array_equal(to_numpy(mine), to_numpy(theirs))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"tied_embeddings": True, "output_dim": 4}, "output_dim == embedding_dim"),
+    ({"dropout": 1.0}, "dropout"),
+    ({"embedding_dropout": -0.1}, "embedding_dropout"),
+    ({"weight_decay": -1.0}, "weight_decay"),
+])
+def test_regularisation_settings_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(model="hiertcn", **{**TINY, **changes})
+
+
+@pytest.mark.parametrize("name", NEURAL_MODELS)
+def test_every_model_honours_dropout_in_training_only(name):
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(model=name, dropout=0.5, embedding_dropout=0.5, **TINY)
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    first, second = predict(rec, batch), predict(rec, batch)
+    np.testing.assert_array_equal(first, second)  # inference: deterministic
+    rec.reset_states()
+    trained = to_numpy(rec(batch, training=True))
+    assert np.abs(trained - first).max() > 1e-4
+
+
+def test_learned_space_ties_by_default_and_old_configs_stay_untied():
+    assert ModelConfig(model="hiertcn", **TINY).tied_embeddings is True
+    assert ModelConfig(model="hiertcn", output_dim=4, **TINY).tied_embeddings is False  # cannot tie
+    assert make_config("hiertcn", "pretrained", "hinge").tied_embeddings is False
+    # A config recorded before tying existed (no such key) was untied, without dropout or decay.
+    old = {k: v for k, v in ModelConfig(model="hiertcn", **TINY).to_dict().items()
+           if k not in ("tied_embeddings", "embedding_dropout", "weight_decay")}
+    restored = ModelConfig.from_dict(old)
+    assert (restored.tied_embeddings, restored.embedding_dropout, restored.weight_decay) == (False, 0.0, 0.0)

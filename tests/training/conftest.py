@@ -42,3 +42,12 @@ def tiny_data_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "prepared"
     prepare(_make_log()(tiny_log_rows()), PrepareConfig(max_session_len=4)).write(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def fresh_data_dir(tmp_path_factory):
+    """`fresh_log.fresh_rows` prepared: items first seen on each of 6 days, days 4–5 are test."""
+    spec = importlib.util.spec_from_file_location("fresh_log", Path(__file__).resolve().parent / "fresh_log.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.prepare_fresh(tmp_path_factory.mktemp("fresh") / "prepared")
