@@ -163,7 +163,10 @@ def _add_compare(sub):
 
 def _train_one(args, model, out, seed=None):
     from hiertcn_keras.artifacts import output_guard
-    from hiertcn_keras.training.trainer import train
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.item_vectors import load_item_vectors
+    from hiertcn_keras.training.train_config import TrainConfig
+    from hiertcn_keras.training.trainer import model_config_for, train
 
     output_guard.check_output(out, "run", inputs=_inputs(args), overwrite=args.overwrite)
     dataset = PreparedDataset(args.data)
