@@ -23,7 +23,8 @@ Usage:
 
     python benchmarks/bench_accuracy.py --quick                 # small sizes, 1 seed, 3 epochs
     python benchmarks/bench_accuracy.py                         # full: 3 seeds, up to 30 epochs
-    python benchmarks/bench_accuracy.py --quick --datasets drift globo-paper --models hiertcn successor
+    python benchmarks/bench_accuracy.py --quick --datasets drift globo-paper --models hiertcn successor \
+        --globo-log globo_dev.csv.gz
 
 Writes `WORKDIR/accuracy.json` and `WORKDIR/accuracy.md` (atomically) and prints the table.
 Logs and prepared datasets are cached in WORKDIR (default `runs/bench_accuracy`).
@@ -41,7 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-GLOBO = Path("/work/shared/data/globo_dev.csv.gz")
+# The Globo.com click log in the generic format (user_id,item_id,timestamp), from --globo-log;
+# the two Globo datasets are skipped without it.
+GLOBO = None
 NEURAL = ("hiertcn", "gru")
 DATASETS = ("synth-5k-weak", "synth-20k-strong", "synth-5k-strong-3", "drift", "globo-paper", "globo-temporal")
 SETTINGS = {
@@ -196,10 +199,15 @@ def main(argv=None):
                         help="default: hiertcn, gru and every simple baseline")
     parser.add_argument("--seeds", type=int, default=None, help="override the setting's seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the setting's maximum epochs")
+    parser.add_argument("--globo-log", default=None,
+                        help="a Globo.com click log in the generic format (user_id,item_id,timestamp); "
+                        "the globo-* datasets are skipped without it")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench_accuracy"))
     parser.add_argument("--resume", action="store_true",
                         help="reuse the rows of datasets already finished with the same setting and models")
     args = parser.parse_args(argv)
+    global GLOBO
+    GLOBO = Path(args.globo_log) if args.globo_log else None
 
     from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.models.baselines import NAMES
@@ -218,8 +226,8 @@ def main(argv=None):
     rows = []
     out = Path(args.workdir)
     for name in args.datasets:
-        if name.startswith("globo") and not GLOBO.is_file():
-            print(f"skipping {name}: {GLOBO} not found")
+        if name.startswith("globo") and (GLOBO is None or not GLOBO.is_file()):
+            print(f"skipping {name}: no Globo.com log (pass --globo-log PATH)")
             continue
         # Each dataset's rows are kept with the settings and models that produced them; --resume
         # reuses them, so a long run killed half-way loses one dataset at most.
