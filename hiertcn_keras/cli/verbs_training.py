@@ -18,7 +18,7 @@ from hiertcn_keras.cli.verbs_tuning import (
     add_budget_options,
     baseline_result,
     budget_label,
-    chosen_history,
+    chosen_run,
     neural_result,
     table_warnings,
     train_with_refit,
@@ -289,10 +289,11 @@ def cmd_compare(args):
         print(f"== {name} (seed {seed})", flush=True)
         if args.tune or args.refit:
             metrics = neural_result(args, name, out)
-            return dict(metrics, **training_facts(chosen_history(args, name, out), args.monitor))
-        metrics = _train_one(args, name, run_dir, seed=seed)
-        if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
-            metrics = _evaluate(args, run=run_dir)
+            run_dir = chosen_run(args, name, out)  # its training time and curve go in the table
+        else:
+            metrics = _train_one(args, name, run_dir, seed=seed)
+            if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
+                metrics = _evaluate(args, run=run_dir)
         record = json.loads((run_dir / "config.json").read_text())
         history = json.loads((run_dir / "history.json").read_text())
         return dict(metrics, train_seconds=record["train_seconds"], **training_facts(history, args.monitor))

@@ -195,15 +195,12 @@ def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
     return metrics
 
 
-def chosen_history(args, name, out):
-    """The history of the run whose validation curve chose `compare`'s `name` under --tune/--refit."""
-    import json
-
+def chosen_run(args, name, out):
+    """The run directory whose validation curve chose `compare`'s `name` under --tune/--refit."""
     from hiertcn_keras.training.refit import refit_paths
 
     out = Path(out)
-    run = out / f"{name}-tune" / "best" if args.tune else refit_paths(out / name)[0]
-    return json.loads((run / "history.json").read_text())
+    return out / f"{name}-tune" / "best" if args.tune else refit_paths(out / name)[0]
 
 
 def refit_dataset(args, path):

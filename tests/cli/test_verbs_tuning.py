@@ -67,3 +67,16 @@ def test_tune_refuses_a_folder_it_did_not_write(prepared, tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("a user's file")
     assert cli.main(["tune", "--data", str(prepared), "--model", "sknn", "--out", str(tmp_path)]) == 2
     assert "not a search" in capsys.readouterr().err and (tmp_path / "mine.txt").read_text() == "a user's file"
+
+
+def test_compare_tune_reports_the_chosen_runs_epochs_and_training_time(prepared, tmp_path):
+    # A neural row under --tune carries the facts of the run that won the search (its best
+    # trial's curve and training time), as an untuned row does; it used to print "–".
+    out = tmp_path / "compare-neural"
+    assert cli.main(["compare", "--data", str(prepared), "--models", "gru", "--out", str(out), "--tune",
+                     "--trials", "1", "--epochs", "1", "--embedding-dim", "8", "--batch-size", "4",
+                     "--no-jit", "--quiet"]) == 0
+    gru = json.loads((out / "table.json").read_text())[0]
+    assert gru["model"] == "gru" and gru["train_seconds"] > 0 and gru["epochs"] == [1]
+    row = next(line for line in (out / "table.md").read_text().splitlines() if line.startswith("| gru"))
+    assert row.rstrip(" |").split("|")[-1].strip() != "–"
