@@ -23,9 +23,13 @@ def pretrained(pretrained_run):
 
 
 def test_learned_runs_rank_by_their_output_layer(learned):
+    # The default learned space ties its tables: items are scored with the input embedding rows
+    # and the output layer's bias (an untied run would use the output layer's own kernel).
     catalog = ItemCatalog.from_run(learned)
     layer = learned.recommender.output_items
-    np.testing.assert_array_equal(catalog.table, np.asarray(layer.kernel)[: learned.n_catalogue + 1])
+    assert layer.tied and layer.kernel is None
+    inputs = learned.recommender.user_model.get_layer("item_embedding").embeddings
+    np.testing.assert_array_equal(catalog.table, np.asarray(inputs)[: learned.n_catalogue + 1])
     np.testing.assert_array_equal(catalog.bias, np.asarray(layer.bias)[: learned.n_catalogue + 1])
     assert "learned" in catalog.source
 
