@@ -48,7 +48,11 @@ def coverage(dataset, split, n_scored):
     """
     from hiertcn_keras.data import splits
 
-    n_targets = int((dataset.events["split"] == splits.split_code(split)).sum())
+    events = getattr(dataset, "events", None)
+    if events is None:  # a held-out log (`data.heldout`): every event of its one split is a target
+        n_targets = len(dataset.view(split))
+    else:
+        n_targets = int((events["split"] == splits.split_code(split)).sum())
     return {"n_scored": int(n_scored), "n_targets": n_targets,
             "coverage": float(n_scored / n_targets) if n_targets else float("nan")}
 

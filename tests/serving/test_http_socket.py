@@ -81,6 +81,13 @@ def test_disconnects_print_no_traceback(server, capfd, caplog):
 
 def test_access_log_lines_are_json(server, caplog):
     assert healthy(server)
-    line = next(json.loads(r.getMessage()) for r in caplog.records
-                if r.name == "hiertcn.access" and '"/healthz"' in r.getMessage())
+    # The server thread writes the line after the response has gone out: wait for it (bounded).
+    deadline = time.monotonic() + 10
+    lines = []
+    while not lines and time.monotonic() < deadline:
+        lines = [json.loads(r.getMessage()) for r in list(caplog.records)
+                 if r.name == "hiertcn.access" and '"/healthz"' in r.getMessage()]
+        time.sleep(0.05)
+    assert lines, "no access line for GET /healthz within 10 s"
+    line = lines[0]
     assert line["method"] == "GET" and line["status"] == 200 and line["ms"] >= 0 and line["client"]

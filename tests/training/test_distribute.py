@@ -38,8 +38,11 @@ from hiertcn_keras.training.trainer import model_config_for, train
 
 TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, flat_tcn_channels=(8, 8),
             batch_size=2, sessions_per_batch=2, flat_len=5, learning_rate=1e-2)
+# Dropout off: its random masks are drawn differently by one process and by two replicas, and
+# these tests compare the two computations number for number.
 TINY_FLAGS = ["--embedding-dim", "8", "--high-units", "8", "8", "--tcn-channels", "8", "8", "--batch-size", "2",
-              "--sessions-per-batch", "2", "--learning-rate", "0.01", "--no-jit"]
+              "--sessions-per-batch", "2", "--learning-rate", "0.01", "--no-jit", "--dropout", "0",
+              "--embedding-dropout", "0"]
 QUIET_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
