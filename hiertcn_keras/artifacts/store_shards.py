@@ -115,20 +115,23 @@ def write_shard(path, rows, ids, *, n_items, index, count, dtype="float32", mode
     )
     path.mkdir(parents=True, exist_ok=True)
     manifest_path = path / sf.MANIFEST_FILE
-    if manifest_path.is_file():
-        existing = sf.read_manifest(path)
-        clash = [key for key in _AGREED if existing.get(key) != manifest[key]]
-        if clash:
-            raise DataError(f"this folder holds another store: {', '.join(clash)} differ "
-                            f"({', '.join(f'{k}={existing.get(k)!r}' for k in clash)})", path=manifest_path)
-    else:
-        others = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    if not manifest_path.is_file():
+        # Only this store's own files may be here: another worker of the same job can be writing
+        # them right now (its manifest may appear between this check and the next).
+        ours = {sf.EMBEDDINGS_FILE, sf.IDS_FILE, sf.MANIFEST_FILE, SHARDS_DIR}
+        others = sorted(p.name for p in path.iterdir() if not p.name.startswith(".") and p.name not in ours)
         if others:
             raise DataError(f"this folder is not an embedding store (it holds {', '.join(others[:5])}); "
                             "shards are written into an empty folder or a store of the same model",
                             path=path)
-        output_guard.write_marker(path, "store")
-        write_json(manifest_path, manifest)
+        if not manifest_path.is_file():
+            output_guard.write_marker(path, "store")
+            write_json(manifest_path, manifest)
+    existing = sf.read_manifest(path)
+    clash = [key for key in _AGREED if existing.get(key) != manifest[key]]
+    if clash:
+        raise DataError(f"this folder holds another store: {', '.join(clash)} differ "
+                        f"({', '.join(f'{k}={existing.get(k)!r}' for k in clash)})", path=manifest_path)
     with atomic_file(path / sf.IDS_FILE, mode="wb") as f:
         pq.write_table(pa.table({sf.ID_COLUMN: id_array}), f)
     payload = data.tobytes()
