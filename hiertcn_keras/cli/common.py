@@ -66,7 +66,7 @@ def add_overwrite(p, what):
                    "empty folder or one of ours is replaced; an input is never)")
 
 
-NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
+NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru", "gru4rec")
 # The simple baselines' names live in one registry (models/baselines.py); listed here without
 # importing it so that `hiertcn --help` stays fast.
 SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn", "vsknn")

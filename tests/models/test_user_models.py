@@ -1,4 +1,4 @@
-"""The five functional user models: shapes, causality, the high level's view, state resets.
+"""The six functional user models: shapes, causality, the high level's view, state resets.
 
 Tiny sizes: B = 2 rows, S = 3 session slots, L = 4 steps, T = 12 flat steps, every width 8,
 catalogue of 10 items (ids 1..10, 0 = padding / start token x̂).
@@ -47,16 +47,22 @@ def hier_batch(items, user_start=None):
 
 
 def flat_batch(items, user_start=True):
-    """A flat batch from a history chunk `[B, T]`: inputs are the previous item (0 first)."""
+    """A flat batch from a history chunk `[B, T]`: inputs are the previous item (0 first).
+
+    One segment per row (`segment_start` at step 0 of a user's first chunk), for the packed
+    models (flat TCN, GRU4Rec) too.
+    """
     items = np.asarray(items, dtype="int32")
     inputs = np.zeros_like(items)
     inputs[:, 1:] = items[:, :-1]
     if user_start is False:  # a continued chunk: its first input is the previous chunk's last item
         inputs[:, 0] = 1
     inputs[items == 0] = 0  # padding, as FlatTable has it
+    segment_start = np.zeros(items.shape, bool)
+    segment_start[:, 0] = bool(user_start)
     return {
         "items": items, "inputs": inputs, "mask": items > 0, "score": items > 0,
-        "user_start": np.full(len(items), bool(user_start)),
+        "user_start": np.full(len(items), bool(user_start)), "segment_start": segment_start,
     }
 
 
@@ -80,7 +86,8 @@ def batch_for(config, items, user_start=None):
 @pytest.fixture(scope="module")
 def recommenders():
     keras.utils.set_random_seed(0)
-    return {name: build_recommender(ModelConfig(model=name, **TINY)) for name in NEURAL_MODELS}
+    counts = np.ones(N_ITEMS, np.int64)  # GRU4Rec draws popularity negatives
+    return {name: build_recommender(ModelConfig(model=name, **TINY), item_counts=counts) for name in NEURAL_MODELS}
 
 
 def run(rec, batch):
