@@ -78,14 +78,18 @@ class CarriedGRU(keras.layers.Layer):
 
     def _run(self, x, keep, step_flags, mask, training):
         """Every layer from its carried state (times `keep`), `step_flags` appended to its inputs."""
-        for gru, state in zip(self.grus, self.states):
+        for k, (gru, state) in enumerate(zip(self.grus, self.states)):
             initial = ops.cast(state, self.compute_dtype) * keep
             if keras.backend.backend() == "torch":
                 initial = ops.copy(initial)
-            rnn_inputs = x if step_flags is None else ops.concatenate([x, step_flags], axis=-1)
+            rnn_inputs = self._rnn_inputs(k, x, step_flags, training)
             x, final = gru(rnn_inputs, initial_state=[initial], mask=mask, training=training)
             state.assign(ops.cast(final, state.dtype))
         return x
+
+    def _rnn_inputs(self, k, x, step_flags, training):
+        """What the k-th RNN reads: `x`, with the per-step flags appended (if any)."""
+        return x if step_flags is None else ops.concatenate([x, step_flags], axis=-1)
 
     def call(self, inputs, user_start, mask=None, training=None):
         keep = 1.0 - ops.expand_dims(ops.cast(user_start, self.compute_dtype), -1)

@@ -52,7 +52,8 @@ class SessionParallelGRU(CarriedGRU):
         units: sequence of ints. Units of each stacked GRU. Defaults to `(100,)` (GRU4Rec's
             default: one layer of 100).
         batch_size: int. B; every call must feed exactly B rows.
-        dropout: float. Dropout on each layer's inputs. Defaults to 0.
+        dropout: float. Dropout on each layer's inputs (element-wise, every step; the reset
+            flag is never dropped). Defaults to 0.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -69,10 +70,17 @@ class SessionParallelGRU(CarriedGRU):
 
     def __init__(self, units=(100,), batch_size=32, dropout=0.0, **kwargs):
         super().__init__(units, batch_size=batch_size, dropout=dropout, **kwargs)
+        self.input_dropouts = [keras.layers.Dropout(self.dropout, name=f"dropout_{k}") for k in range(len(self.units))]
 
     def _make_rnn(self, k, units):
-        cell = ResettingGRUCell(units, reset_after=False, dropout=self.dropout, name=f"cell_{k}")
+        # The cell's own dropout would also drop the flag: inputs are dropped before it instead.
+        cell = ResettingGRUCell(units, reset_after=False, name=f"cell_{k}")
         return keras.layers.RNN(cell, return_sequences=True, return_state=True, name=f"gru_{k}")
+
+    def _rnn_inputs(self, k, x, step_flags, training):
+        if self.dropout:
+            x = self.input_dropouts[k](x, training=training)
+        return super()._rnn_inputs(k, x, step_flags, training)
 
     def build(self, inputs_shape, segment_start_shape=None, mask_shape=None):
         super().build(inputs_shape)

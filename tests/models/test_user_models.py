@@ -289,3 +289,52 @@ def test_flat_tcn_default_model_sees_exactly_253_steps_back():
     # Input step 1 reaches output steps 1 … 1 + 252 = 253 and no further.
     assert np.abs(out[0, 253] - base[0, 253]).max() > 0
     np.testing.assert_array_equal(out[0, 254:], base[0, 254:])
+
+
+def _scores_by_event(rec, batcher):
+    """u of every scored event, keyed by the event's target item (distinct ids)."""
+    rec.reset_states()
+    found = {}
+    for batch in batcher.batches():
+        u = np.asarray(rec.predict_on_batch(batch))
+        for item, vector in zip(batch["items"][batch["score"]], u[batch["score"]]):
+            found[int(item)] = vector
+    return found
+
+
+def test_packed_flat_tcn_scores_every_event_as_one_user_per_row():
+    """Same weights, packed rows vs one user's chunk per row: every event's u agrees to 1e-5,
+    at the user boundaries inside a packed row too (a receptive field that crossed one would
+    mix two users and break this)."""
+    from hiertcn_keras.data.dataset import EventView
+    from hiertcn_keras.training.evaluate import batcher_for
+
+    lengths = [3, 7, 1, 12, 5, 30, 2, 9, 4, 6]  # user 6 has 30 events: three chunks of T = 12
+    n = sum(lengths)
+    view = EventView(np.repeat(np.arange(1, 11), lengths).astype(np.int32), np.arange(1, n + 1, dtype=np.int32),
+                     np.arange(n, dtype=float), np.repeat(np.arange(10), lengths).astype(np.int32),
+                     np.zeros(n, np.int16), np.ones(n, bool), "train")
+    tiny = {**TINY, "n_items": n + 1, "n_catalogue": n, "kernel_size": 3}
+    keras.utils.set_random_seed(0)
+    packed = build_recommender(ModelConfig(model="tcn", **tiny))
+    unpacked = build_recommender(ModelConfig(model="tcn", flat_packed=False, **tiny))
+    assert "segment_start" in packed.input_keys and "segment_start" not in unpacked.input_keys
+    batcher = batcher_for(packed.model_config, view)
+    batch = next(iter(batcher.batches()))
+    packed(batch)
+    unpacked(next(iter(batcher_for(unpacked.model_config, view).batches())))
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in packed.get_weights()]
+    packed.set_weights(weights)
+    unpacked.set_weights(weights)
+    # Several users share a row (the test means something): 10 users, 2 rows per batch.
+    assert (batch["segment_start"] & batch["mask"]).sum(axis=1).max() >= 3
+    mine = _scores_by_event(packed, batcher)
+    theirs = _scores_by_event(unpacked, batcher_for(unpacked.model_config, view))
+    assert sorted(mine) == sorted(theirs) == list(range(1, n + 1))
+    for item in mine:
+        np.testing.assert_allclose(mine[item], theirs[item], rtol=1e-5, atol=1e-5)
+    # Row fill: packed rows carry far fewer padding steps than one chunk per row.
+    slots = {name: batcher_for(rec.model_config, view).n_batches() for name, rec in
+             (("packed", packed), ("unpacked", unpacked))}
+    assert slots["packed"] < slots["unpacked"]
