@@ -327,8 +327,9 @@ def test_packed_flat_tcn_scores_every_event_as_one_user_per_row():
     weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in packed.get_weights()]
     packed.set_weights(weights)
     unpacked.set_weights(weights)
-    # Several users share a row (the test means something): 10 users, 2 rows per batch.
-    assert (batch["segment_start"] & batch["mask"]).sum(axis=1).max() >= 3
+    # Users share rows (the test means something): 10 users, 2 rows per batch.
+    per_row = [(b["segment_start"] & b["mask"]).sum(axis=1).max() for b in batcher.batches()]
+    assert max(per_row) >= 2  # user boundaries inside rows
     mine = _scores_by_event(packed, batcher)
     theirs = _scores_by_event(unpacked, batcher_for(unpacked.model_config, view))
     assert sorted(mine) == sorted(theirs) == list(range(1, n + 1))
@@ -338,3 +339,45 @@ def test_packed_flat_tcn_scores_every_event_as_one_user_per_row():
     slots = {name: batcher_for(rec.model_config, view).n_batches() for name, rec in
              (("packed", packed), ("unpacked", unpacked))}
     assert slots["packed"] < slots["unpacked"]
+
+
+@pytest.mark.slow  # ~20 s on 2 shared cores (the traced training steps of a recurrent model)
+def test_gru4rec_learns_a_deterministic_successor_log():
+    """Sessions follow item i → i + 1 (mod 30) from a random first item: after a few epochs of
+    session-parallel training GRU4Rec ranks the successor in its top 10 almost always, where
+    popularity gets about a third (every item is about equally frequent)."""
+    from hiertcn_keras.data.dataset import EventView
+    from hiertcn_keras.metrics import inner_product_ranks
+    from hiertcn_keras.training.evaluate import batcher_for
+
+    rng = np.random.default_rng(0)
+    n_items, n_sessions, length = 30, 240, 6
+    first = rng.integers(0, n_items, size=n_sessions)
+    items = ((first[:, None] + np.arange(length)) % n_items + 1).ravel().astype(np.int32)
+    n = len(items)
+    session = np.repeat(np.arange(n_sessions), length).astype(np.int32)
+    view = EventView(session // 4 + 1, items, np.arange(n, dtype=float), session, np.zeros(n, np.int16),
+                     np.ones(n, bool), "train")
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(model="gru4rec", n_items=n_items + 1, n_catalogue=n_items, embedding_dim=16,
+                         gru4rec_units=(32,), batch_size=32, gru_chunk_len=8, n_negatives=64, dropout=0.0,
+                         embedding_dropout=0.0, learning_rate=2e-2)
+    assert (config.loss, config.negative_distribution, config.tied_embeddings) == ("sampled_softmax", "popularity",
+                                                                                   True)
+    rec = build_recommender(config, item_counts=np.bincount(items, minlength=n_items + 1))
+    rec.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=False)
+    train = batcher_for(config, view, shuffle=True)
+    for epoch in range(5):
+        rec.reset_states()
+        for batch in train.batches(epoch):
+            rec.train_on_batch(batch)
+    rec.reset_states()
+    table, bias = (keras.ops.convert_to_numpy(t) for t in rec.item_table())
+    ranks = []
+    for batch in batcher_for(config, view).batches():
+        u = np.asarray(rec.predict_on_batch(batch))
+        later = batch["mask"] & ~batch["segment_start"]  # a session's first item has no predecessor
+        ranks.append(inner_product_ranks(u[later], table, batch["items"][later], item_bias=bias,
+                                         candidates=np.arange(n_items + 1) > 0))
+    recall = float((np.concatenate(ranks) <= 10).mean())
+    assert recall > 0.9 > 10 / n_items + 0.3
