@@ -190,6 +190,10 @@ class OnlineRecommender:
         self.max_retries = int(max_retries)
         self.counters = collections.Counter()
         self._counter_lock = threading.Lock()
+        # Serving a dated store (`store_follower`): its stamp and counts, and the items it ranks
+        # (an event on any other item is still applied, read as a zero vector, and counted).
+        self.items_info = None
+        self.candidates = None
         # Threads of one process serialize per user here; processes meet in the store's CAS.
         self._user_locks = [threading.Lock() for _ in range(256)]
 
@@ -346,6 +350,8 @@ class OnlineRecommender:
                 counts["skipped_unknown_item"] += 1
                 observations.append(Observation(user, item_id, "unknown_item"))
                 continue
+            if self.candidates is not None and not self.candidates[index]:
+                counts["item_not_in_store"] += 1
             if user not in current:
                 got = self.store.get(user)
                 current[user], versions[user] = got if got is not None else (
