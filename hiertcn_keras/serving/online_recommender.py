@@ -142,7 +142,9 @@ class OnlineRecommender:
         out_of_order: str. `reject`, `skip` or `clamp` (see `sessionizer`). Defaults to `reject`.
         max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
         step: str. `compiled` (default: `UserStep`, one compiled call per event) or
-            `reference` (`OnlineModel.fold` + `embed`, the slower path it replaced).
+            `reference` (`OnlineModel.fold` + `embed`, the slower path it replaced); or the
+            `(model, step)` pair of a recommender of the same `run` that serves nothing any more
+            (`store_follower` reuses a replaced store's compiled steps).
 
     Example:
 
@@ -164,10 +166,13 @@ class OnlineRecommender:
         self.run = run
         self.catalog = catalog
         self.store = store
-        self.model = OnlineModel(run.recommender, warm=step == "reference")
-        if step not in ("compiled", "reference"):
-            raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
-        self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
+        if isinstance(step, tuple):  # `(OnlineModel, step)` of an idle recommender of the same run, reused
+            self.model, self.step = step
+        else:
+            if step not in ("compiled", "reference"):
+                raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
+            self.model = OnlineModel(run.recommender, warm=step == "reference")
+            self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
         self.rules = run.rules
         if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
             # Offline, a dropped short session leaves no trace, so the next session's decay is

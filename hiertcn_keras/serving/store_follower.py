@@ -8,13 +8,14 @@
   `poll_seconds`;
 - `StoreFollower.reload()` (the `POST /admin/reload` route) reloads now.
 
-A reload builds the whole new `OnlineRecommender` off the request path — the model loaded
-again with the store's vectors as its input table, the catalogue, the retriever (and its faiss
-index), the compiled user step — and only then swaps it in with `RecommenderRef.swap`: a
-request reads the reference once, so requests in flight finish on the old store and every
-response is computed in one store's vectors. The old recommender is released when its last
-request has ended. The user store is shared: states stay valid because the user model did not
-change. A failed reload (a damaged store, non-finite values, another dimension, a store of
+A reload builds the whole new `OnlineRecommender` off the request path — a model copy with
+the store's vectors as its input table, the catalogue, the retriever (and its faiss index),
+the compiled user step — and only then swaps it in with `RecommenderRef.swap`: a request
+reads the reference once, so requests in flight finish on the old store and every response is
+computed in one store's vectors. The old recommender is released when its last request has
+ended, and its model copy and compiled steps serve the store after next (two copies in all,
+so a swap does not recompile). The user store is shared: states stay valid because the user
+model did not change. A failed reload (a damaged store, non-finite values, another dimension, a store of
 other data) changes nothing: the old store keeps serving, the error is logged and returned.
 """
 
@@ -59,8 +60,12 @@ def is_store_directory(path):
 class DatedRecommenderFactory:
     """Builds an `OnlineRecommender` for one dated store of a pretrained-space run.
 
-    Each build loads the run again (its own model and compiled steps, so the recommender being
-    replaced keeps its vectors until its last request ends) and shares the user store.
+    Every recommender has its own copy of the model (the store's vectors are its input table),
+    so the one being replaced keeps its vectors until its last request ends; all share the
+    user store. Loading a model and compiling its online steps costs seconds, so a replaced
+    recommender, once idle (`release`, the swap's `on_idle`), gives its model and compiled
+    steps back for the next store: serving alternates between two copies (a fresh copy is
+    loaded only when none is idle).
 
     Args:
         run_dir: str or Path.
@@ -81,6 +86,8 @@ class DatedRecommenderFactory:
         self.retrieval_options = dict(retrieval_options or {})
         self.kwargs = kwargs
         self.probe = None
+        self._idle = []  # (run, (OnlineModel, step)) of released recommenders
+        self._idle_lock = threading.Lock()
 
     @classmethod
     def open(cls, run_dir, store, **kwargs):
@@ -110,20 +117,40 @@ class DatedRecommenderFactory:
         if self.probe is None:
             self.probe = self.open_run()
         checked = dated_vectors(self.probe, Path(store_path))  # raises on a bad store, before loading a model
-        run = self.open_run()
-        if run.fingerprint != self.probe.fingerprint:  # the run folder changed on disk: check against it
-            self.probe, checked = run, None
+        with self._idle_lock:
+            reused = self._idle.pop() if self._idle else None
+        if reused is not None:
+            run, step = reused
+            kwargs = {**self.kwargs, "step": step}
+        else:
+            run, kwargs = self.open_run(), self.kwargs
+            if run.fingerprint != self.probe.fingerprint:  # the run folder changed on disk: check against it
+                self.probe, checked = run, None
         catalog, candidates, info = dated_catalog(run, Path(store_path), checked)
         run.recommender.user_model.get_layer("item_embedding").table.assign(catalog.table)
         retriever = CandidateRetriever(catalog.table, candidates, "exact")
-        recommender = OnlineRecommender(run, catalog, self.store, retrieval=retriever, **self.kwargs)
+        recommender = OnlineRecommender(run, catalog, self.store, retrieval=retriever, **kwargs)
         if self.retrieval != "exact":
             options = dict(self.retrieval_options)
             options.setdefault("recall_queries", recommender.sample_queries())
             recommender.retriever = CandidateRetriever(catalog.table, candidates, self.retrieval, **options)
         recommender.items_info = info
         recommender.candidates = candidates
+        recommender.released = False
         return recommender
+
+    def release(self, recommender):
+        """Take back a recommender no request holds any more (the swap's `on_idle`).
+
+        Its model and compiled steps serve the next store; it must not be used again.
+        """
+        recommender.released = True
+        recommender.retriever = None
+        with self._idle_lock:
+            if len(self._idle) < 1:  # keep one spare copy: two in all
+                self._idle.append((recommender.run, (recommender.model, recommender.step)))
+        log.info("released the item store %s after its last request",
+                 getattr(getattr(recommender, "items_info", None), "name", "?"))
 
 
 class StoreFollower:
@@ -194,7 +221,7 @@ class StoreFollower:
                 raise self._failed(f"{type(error).__name__}: {error}", path, 500) from None
             seconds = time.perf_counter() - started
             previous = self.current
-            self.ref.swap(recommender, on_idle=_release)
+            self.ref.swap(recommender, on_idle=getattr(self.factory, "release", None))
             self.current = path
             self._pointer = pointer
             self.reloads += 1
@@ -257,10 +284,3 @@ class StoreFollower:
         return {"directory": str(self.directory.root), "poll_seconds": self.poll_seconds, "reloads": self.reloads,
                 "failures": self.failures, "last_error": self.last_error}
 
-
-def _release(recommender):
-    """Drop what a replaced recommender holds (not the shared user store)."""
-    recommender.released = True
-    recommender.retriever = None
-    log.info("released the item store %s after its last request",
-             getattr(getattr(recommender, "items_info", None), "name", "?"))
