@@ -52,7 +52,7 @@ SIMPLE = ("pop", "recentpop", "successor", "sr", "iknn", "sknn", "vsknn")
 SETTINGS = {
     "quick": {"users": 300, "drift_users": 300, "globo_user_share": 16, "seeds": 1, "epochs": 3, "patience": 2,
               "trials": 1, "jit": False},
-    "suite": {"users": 400, "drift_users": 600, "globo_user_share": 8, "seeds": 3, "epochs": 20, "patience": 2,
+    "suite": {"users": 300, "drift_users": 400, "globo_user_share": 16, "seeds": 3, "epochs": 10, "patience": 2,
               "trials": 3, "jit": False},
     "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 50, "patience": 3,
              "trials": 10},
