@@ -49,9 +49,26 @@ class RecencyPrior:
         self.beta = float(beta)
         self._counter = RecentPopularity(hours=hours)
 
-    def fit(self, dataset):
-        """Remembers the training events of a `PreparedDataset` (the pool before every view)."""
-        self._counter.fit(dataset.view("train"), dataset.n_items, dataset.n_catalogue)
+    def fit(self, dataset, n_items=None, n_catalogue=None):
+        """Remembers the training events of a dataset (the pool before every view).
+
+        Args:
+            dataset: `PreparedDataset`, or a held-out log (`data.heldout`, test split only:
+                then only the log's own earlier clicks count).
+            n_items, n_catalogue: int or `None`. The model's sizes; default the dataset's.
+
+        Returns:
+            `self`.
+        """
+        from hiertcn_keras.data.dataset import EventView
+
+        n_items = dataset.n_items if n_items is None else n_items
+        n_catalogue = dataset.n_catalogue if n_catalogue is None else n_catalogue
+        try:
+            train = dataset.view("train")
+        except ValueError:  # a held-out log has no training split
+            train = EventView.from_arrays([], [], [], timestamp=np.zeros(0), split="train")
+        self._counter.fit(train, n_items, n_catalogue)
         return self
 
     def log_counts(self, view, events):
@@ -70,4 +87,4 @@ def prior_of(config, dataset):
     """The fitted `RecencyPrior` a `ModelConfig` asks for, or `None` (off, or `beta` 0 or unchosen)."""
     if not getattr(config, "recency_prior", False) or not config.recency_beta or config.recency_hours is None:
         return None
-    return RecencyPrior(config.recency_hours, config.recency_beta).fit(dataset)
+    return RecencyPrior(config.recency_hours, config.recency_beta).fit(dataset, config.n_items, config.n_catalogue)

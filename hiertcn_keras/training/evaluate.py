@@ -87,6 +87,17 @@ def scored_queries(model, view):
         yield u[selected], batch["items"][selected], users, batcher.table.events_of(index)[selected]
 
 
+def scoring_table(model):
+    """A `Recommender`'s item table as NumPy: `(table [C + 1, E], bias [C + 1] or None, candidates)`.
+
+    `candidates` is bool `[C + 1]`: every row but the padding row 0.
+    """
+    table, bias = model.item_table()
+    table = np.asarray(table, dtype=np.float32)
+    bias = None if bias is None else np.asarray(bias, dtype=np.float32)
+    return table, bias, np.arange(len(table)) > 0
+
+
 def offset_ranks(u, table, bias, offsets, targets, candidates, tie_policy, chunk=512):
     """Full-catalogue ranks of `u · tableᵀ + bias + offsets` (dense, `chunk` rows at a time).
 
@@ -130,10 +141,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
 
     config = model.model_config
     view = dataset.view(split)
-    table, bias = model.item_table()
-    table = np.asarray(table, dtype=np.float32)
-    bias = None if bias is None else np.asarray(bias, dtype=np.float32)
-    candidates = np.arange(len(table)) > 0
+    table, bias, candidates = scoring_table(model)
     prior = prior_of(config, dataset)
     metrics = _metrics(config.n_catalogue, averaging)
     collected = []

@@ -13,7 +13,7 @@ import numpy as np
 
 from hiertcn_keras.metrics import RankingMetrics, count_ranks
 from hiertcn_keras.models.recency_prior import BETAS, HOURS, RecencyPrior
-from hiertcn_keras.training.evaluate import scored_queries
+from hiertcn_keras.training.evaluate import scored_queries, scoring_table
 
 
 def _grid(config, hours, betas):
@@ -46,10 +46,7 @@ def choose_recency(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, m
     """
     config = model.model_config
     view = dataset.view(split)
-    table, bias = model.item_table()
-    table = np.asarray(table, dtype=np.float32)
-    bias = None if bias is None else np.asarray(bias, dtype=np.float32)
-    candidates = np.arange(len(table)) > 0
+    table, bias, candidates = scoring_table(model)
     grid = _grid(config, hours, betas)
     parts = list(scored_queries(model, view))
     if not parts:

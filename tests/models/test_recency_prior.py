@@ -53,3 +53,15 @@ def test_prior_of_a_config_and_its_checks():
         base.replace(recency_prior=True, recency_hours=0.0)
     with pytest.raises(ValueError, match="beta must be"):
         RecencyPrior(1.0, beta=-1.0)
+
+
+def test_a_held_out_log_counts_only_its_own_earlier_clicks():
+    view = EventView.from_arrays([2, 3], [3, 3], [2, 3], timestamp=np.array([2, 2.5]) * H)
+
+    def test_only(split):
+        if split != "test":
+            raise ValueError("a held-out log has only the test split")
+        return view
+
+    prior = RecencyPrior(hours=1.0).fit(types.SimpleNamespace(view=test_only), n_items=5, n_catalogue=4)
+    np.testing.assert_allclose(prior.log_counts(view, [0, 1]), np.log1p([[0, 0, 0, 0, 0], [0, 0, 0, 1, 0]]))
