@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 # The Globo.com click log in the generic format (user_id,item_id,timestamp), from --globo-log;
 # the two Globo datasets are skipped without it.
 GLOBO = None
-NEURAL = ("hiertcn", "gru")
+NEURAL = ("hiertcn", "gru", "gru4rec")
 DATASETS = ("synth-5k-weak", "synth-20k-strong", "synth-5k-strong-3", "drift", "globo-paper", "globo-temporal")
 SIMPLE = ("pop", "recentpop", "successor", "sr", "iknn", "sknn", "vsknn")
 SETTINGS = {
