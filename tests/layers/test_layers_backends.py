@@ -107,11 +107,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-# JAX runs with the slow tests (make test-all): the default suite already trains, saves and
-# evaluates a whole HierTCN on JAX (tests/training/test_backends.py), ~20 s of JAX start-up and
-# compiling each.
-@pytest.mark.parametrize("backend, package", [pytest.param("jax", "jax", marks=pytest.mark.slow),
-                                              ("torch", "torch")])
+@pytest.mark.parametrize("backend, package", [("jax", "jax"), ("torch", "torch")])
 def test_small_hiertcn_model_on_backend(backend, package, tmp_path):
     if importlib.util.find_spec(package) is None:
         pytest.skip(f"{package} is not installed: the {backend} backend check did not run")
