@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from hiertcn_keras.models.loss_choice import default_loss
+
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 FLAT_MODELS = ("tcn", "gru")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
@@ -33,8 +35,13 @@ class ModelConfig:
         item_space: str. `learned` (ids, a softmax over an output item table) or `pretrained`
             (frozen item vectors as inputs and targets). Defaults to `learned`.
         loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
-            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned) or `hinge`
-            (pretrained; the paper's best).
+            `hinge_logsigmoid` (pretrained). `None` picks by `loss_choice.default_loss`: in the
+            learned space `softmax` below `loss_choice.SAMPLED_SOFTMAX_FROM` catalogue items and
+            `sampled_softmax` from it on (a measured crossover, docs/scale.md); `hinge` (the
+            paper's best) in the pretrained space.
+        loss_by_default: bool. Whether `loss` was picked by that rule rather than given; set
+            by the constructor when `loss` is `None` (recorded, so a saved config says why its
+            loss was used). Defaults to `False`.
         n_negatives: int. K sampled negatives (pairwise losses) or M (sampled softmax).
         negative_distribution: str. `uniform` or `popularity` (count^alpha). Defaults to `uniform`.
         alpha: float. Popularity exponent. Defaults to 0.75.
@@ -76,6 +83,7 @@ class ModelConfig:
     n_catalogue: int = 0
     item_space: str = "learned"
     loss: str | None = None
+    loss_by_default: bool = False
     n_negatives: int = 20
     negative_distribution: str = "uniform"
     alpha: float = 0.75
@@ -108,7 +116,8 @@ class ModelConfig:
         if self.item_space not in ITEM_SPACES:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
         if self.loss is None:
-            object.__setattr__(self, "loss", "softmax" if self.item_space == "learned" else "hinge")
+            object.__setattr__(self, "loss", default_loss(self.item_space, self.n_catalogue))
+            object.__setattr__(self, "loss_by_default", True)
         allowed = LEARNED_LOSSES if self.item_space == "learned" else PRETRAINED_LOSSES
         if self.loss not in allowed:
             raise ValueError(f"loss for the {self.item_space} item space must be one of {allowed}, got {self.loss!r}")

@@ -14,7 +14,8 @@ import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
-from hiertcn_keras.metrics import RankingMetrics, count_ranks, inner_product_ranks
+from hiertcn_keras.metrics import RankingMetrics, budget_from_memory, count_ranks, inner_product_ranks
+from hiertcn_keras.training.memory_check import available_bytes
 
 
 def table_for(config, view):
@@ -57,8 +58,16 @@ def coverage(dataset, split, n_scored):
             "coverage": float(n_scored / n_targets) if n_targets else float("nan")}
 
 
+def evaluation_budget(memory_budget_bytes=None):
+    """Working memory of one ranking step: `memory_budget_bytes`, or sized from the memory
+    available now (`memory_check.available_bytes`, psutil) when `None`."""
+    if memory_budget_bytes is not None:
+        return int(memory_budget_bytes)
+    return budget_from_memory(available_bytes())
+
+
 def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservative", averaging="event",
-                         return_ranks=False):
+                         return_ranks=False, memory_budget_bytes=None):
     """Rank every scored target of `split` with a trained `Recommender`.
 
     Args:
@@ -68,11 +77,15 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
         tie_policy: str. `conservative`, `optimistic` or `average`. Defaults to `conservative`.
         averaging: str. `event` (micro) or `user`. Defaults to `event`.
         return_ranks: bool. Also return `(ranks, users, targets)` arrays. Defaults to `False`.
+        memory_budget_bytes: int or `None`. Working memory of one ranking chunk; `None` sizes
+            it from the memory available now (`evaluation_budget`). The ranks do not depend on
+            it. Defaults to `None`.
 
     Returns:
         dict of metrics (`recall@K`, `mrr`, `mrp`, `ndcg@10`, `n_events`, ...).
     """
     config = model.model_config
+    budget = evaluation_budget(memory_budget_bytes)
     view = dataset.view(split)
     table, bias = model.item_table()
     table = np.asarray(table, dtype=np.float32)
@@ -91,7 +104,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
         # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps.
         users = np.broadcast_to(batch["user"][..., None], selected.shape)[selected]
         ranks = inner_product_ranks(u[selected], table, targets, item_bias=bias, candidates=candidates,
-                                    tie_policy=tie_policy)
+                                    tie_policy=tie_policy, memory_budget_bytes=budget)
         metrics.update(ranks, users)
         if return_ranks:
             collected.append((ranks, users, targets))
@@ -105,7 +118,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
 
 
 def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="conservative", averaging="event",
-                      chunk_events=None, memory_budget_bytes=256 << 20):
+                      chunk_events=None, memory_budget_bytes=None):
     """Rank every scored target of `split` with a fitted simple baseline (`scores(view, events)`).
 
     Args:
@@ -116,6 +129,8 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
         tie_policy, averaging: as in `evaluate_recommender`.
         chunk_events: int or `None`. Events scored per chunk; by default as many as fit in
             `memory_budget_bytes` of float32 scores.
+        memory_budget_bytes: int or `None`. `None` sizes it from the memory available now
+            (`evaluation_budget`).
 
     Returns:
         dict of metrics.
@@ -123,7 +138,7 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
     view = dataset.view(split)
     n_candidates = dataset.n_catalogue + 1
     if chunk_events is None:
-        chunk_events = max(1, memory_budget_bytes // (4 * n_candidates * 3))
+        chunk_events = max(1, evaluation_budget(memory_budget_bytes) // (4 * n_candidates * 3))
     candidates = np.arange(n_candidates) > 0
     metrics = _metrics(dataset.n_catalogue, averaging)
     events = np.flatnonzero(view.score)
