@@ -4,9 +4,9 @@ One step scores a [query chunk × item chunk] block with a float32 matmul and co
 working memory (`chunk_bytes`) is the block with its boolean comparison masks plus the float32
 query and item rows. `plan_chunks` picks the sizes so one step stays within the budget, whatever
 C is: a 1M-item catalogue is never held as an [n × C] matrix. `budget_from_memory` sizes that
-budget from the memory available now: a share of it, clipped to a floor (small blocks waste time
-in Python overhead; the plan still shrinks further when one item does not fit) and a ceiling
-(larger blocks are not faster: the comparison masks no longer fit any cache).
+budget from the memory available now: a share of it, clipped to a floor (every block costs a
+Python loop iteration, so tiny ones are slow; `plan_chunks` still shrinks below it if one item
+does not fit) and a ceiling (a machine with much free memory keeps most of it for other work).
 """
 
 from __future__ import annotations
