@@ -11,6 +11,13 @@ def test_default_loss_switches_at_the_threshold():
     assert default_loss("learned", SAMPLED_SOFTMAX_FROM) == "sampled_softmax"
     assert default_loss("pretrained", 10 * SAMPLED_SOFTMAX_FROM) == "hinge"
     assert default_loss("learned", 500, threshold=500) == "sampled_softmax"
+    assert default_loss("learned", 100, "gru4rec") == "sampled_softmax"
+
+
+def test_gru4rec_keeps_its_own_loss():
+    config = ModelConfig(model="gru4rec", n_items=200, n_catalogue=100)
+    assert (config.loss, config.loss_by_default) == ("sampled_softmax", True)
+    assert describe_choice(config).startswith("gru4rec's own loss")
 
 
 @pytest.mark.parametrize("n_catalogue, loss", [(1_000, "softmax"), (SAMPLED_SOFTMAX_FROM - 1, "softmax"),
