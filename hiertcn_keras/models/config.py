@@ -85,6 +85,13 @@ class ModelConfig:
         weight_decay: float ≥ 0. Decoupled weight decay; > 0 trains with AdamW instead of Adam
             (see `hiertcn_keras.training.optimizers`). Defaults to 0.
         seed: int. Defaults to 0.
+        recency_prior: bool. Add the causal recency-popularity prior `beta · log1p(clicks of the
+            candidate in the `recency_hours` before the event)` to every score in evaluation
+            (`hiertcn_keras.models.recency_prior`). Defaults to `False`.
+        recency_hours: float > 0 or `None`. The prior's window; `None` = chosen on the
+            validation split after training. Defaults to `None`.
+        recency_beta: float ≥ 0 or `None`. The prior's weight (0 = the plain model); `None` =
+            chosen on the validation split after training. Defaults to `None`.
     """
 
     model: str = "hiertcn"
@@ -120,6 +127,9 @@ class ModelConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     seed: int = 0
+    recency_prior: bool = False
+    recency_hours: float | None = None
+    recency_beta: float | None = None
 
     def __post_init__(self):
         if self.model not in NEURAL_MODELS:
@@ -155,6 +165,7 @@ class ModelConfig:
             tie = self.item_space == "learned" and self.output_dim == self.embedding_dim
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
+        _check_recency(self)
 
     @property
     def hierarchical(self):
@@ -198,3 +209,14 @@ def _check_regularisation(config):
         if config.output_dim != config.embedding_dim:
             raise ValueError(f"tied_embeddings needs output_dim == embedding_dim, got {config.output_dim} "
                              f"and {config.embedding_dim}")
+
+
+def _check_recency(config):
+    """Validates the recency-prior settings of a `ModelConfig`."""
+    hours, beta = config.recency_hours, config.recency_beta
+    if hours is not None and not (math.isfinite(hours) and hours > 0):
+        raise ValueError(f"recency_hours must be a finite number of hours > 0, got {hours}")
+    if beta is not None and not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"recency_beta must be a finite number ≥ 0, got {beta}")
+    if (hours is not None or beta is not None) and not config.recency_prior:
+        raise ValueError("recency_hours and recency_beta need recency_prior")
