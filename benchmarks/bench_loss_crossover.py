@@ -107,12 +107,12 @@ def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None):
 
 
 def crossover(rows):
-    """The smallest catalogue at which the sampled softmax's mean validation Recall@10 is at
-    least the full softmax's, and the largest below it where it is not; `(None, largest)` if it
-    never is."""
+    """The smallest catalogue (items seen in training, what the loss rule reads) at which the
+    sampled softmax's mean validation Recall@10 is at least the full softmax's, and the largest
+    below it where it is not; `(None, largest)` if it never is."""
     by_size = {}
     for row in rows:
-        by_size.setdefault(row["n_items"], {}).setdefault(row["loss"], []).append(row["val_recall@10"])
+        by_size.setdefault(row["n_catalogue"], {}).setdefault(row["loss"], []).append(row["val_recall@10"])
     below = None
     for size in sorted(by_size):
         recalls = {loss: sum(v) / len(v) for loss, v in by_size[size].items()}
@@ -157,9 +157,9 @@ def main(argv=None):
     print(format_table(["items", "catalogue", "loss", "seed", "ms/step wall", "ms/step CPU", "steps", "epochs",
                         "val R@10", "val MRR"], table))
     if size is None:
-        print(f"the full softmax stayed better up to {below:,} items")
+        print(f"the full softmax stayed better up to a catalogue of {below:,} items")
     else:
-        print(f"sampled softmax at least as good from {size:,} items"
+        print(f"sampled softmax at least as good from a catalogue of {size:,} items"
               + (f"; the full softmax better at {below:,}" if below else " (the smallest size measured)"))
     emit_json(record, args.json)
 
