@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from hiertcn_keras.models.loss_choice import default_loss
+
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 FLAT_MODELS = ("tcn", "gru", "gru4rec")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
@@ -33,8 +35,14 @@ class ModelConfig:
         item_space: str. `learned` (ids, a softmax over an output item table) or `pretrained`
             (frozen item vectors as inputs and targets). Defaults to `learned`.
         loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
-            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned; `sampled_softmax`
-            for `gru4rec`, as GRU4Rec trains) or `hinge` (pretrained; the paper's best).
+            `hinge_logsigmoid` (pretrained). `None` picks by `loss_choice.default_loss`: in the
+            learned space `softmax` below `loss_choice.SAMPLED_SOFTMAX_FROM` catalogue items and
+            `sampled_softmax` from it on (a measured crossover, docs/scale.md), and always
+            `sampled_softmax` for `gru4rec` (as GRU4Rec trains); `hinge` (the paper's best) in
+            the pretrained space.
+        loss_by_default: bool. Whether `loss` was picked by that rule rather than given; set
+            by the constructor when `loss` is `None` (recorded, so a saved config says why its
+            loss was used). Defaults to `False`.
         n_negatives: int or `None`. K sampled negatives (pairwise losses) or M (sampled
             softmax). `None` picks 20, or 512 shared negatives for `gru4rec`.
         negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
@@ -91,6 +99,7 @@ class ModelConfig:
     n_catalogue: int = 0
     item_space: str = "learned"
     loss: str | None = None
+    loss_by_default: bool = False
     n_negatives: int | None = None
     negative_distribution: str | None = None
     alpha: float = 0.75
@@ -129,8 +138,8 @@ class ModelConfig:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
         gru4rec = self.model == "gru4rec"
         if self.loss is None:
-            learned = "sampled_softmax" if gru4rec else "softmax"
-            object.__setattr__(self, "loss", learned if self.item_space == "learned" else "hinge")
+            object.__setattr__(self, "loss", default_loss(self.item_space, self.n_catalogue, self.model))
+            object.__setattr__(self, "loss_by_default", True)
         if self.n_negatives is None:
             object.__setattr__(self, "n_negatives", 512 if gru4rec else 20)
         if self.negative_distribution is None:

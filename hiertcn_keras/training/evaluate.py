@@ -16,7 +16,8 @@ import numpy as np
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.packing import SegmentTable, packed_batcher
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
-from hiertcn_keras.metrics import RankingMetrics, count_ranks, inner_product_ranks
+from hiertcn_keras.metrics import RankingMetrics, budget_from_memory, count_ranks, inner_product_ranks
+from hiertcn_keras.training.memory_check import available_bytes
 
 
 def table_for(config, view):
@@ -68,6 +69,14 @@ def coverage(dataset, split, n_scored):
         n_targets = int((events["split"] == splits.split_code(split)).sum())
     return {"n_scored": int(n_scored), "n_targets": n_targets,
             "coverage": float(n_scored / n_targets) if n_targets else float("nan")}
+
+
+def evaluation_budget(memory_budget_bytes=None):
+    """Working memory of one ranking step: `memory_budget_bytes`, or sized from the memory
+    available now (`memory_check.available_bytes`, psutil) when `None`."""
+    if memory_budget_bytes is not None:
+        return int(memory_budget_bytes)
+    return budget_from_memory(available_bytes())
 
 
 def scored_queries(model, view):
@@ -136,7 +145,7 @@ def offset_ranks(u, table, bias, offsets, targets, candidates, tie_policy, chunk
 
 
 def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservative", averaging="event",
-                         return_ranks=False):
+                         return_ranks=False, memory_budget_bytes=None):
     """Rank every scored target of `split` with a trained `Recommender`.
 
     A model whose configuration turns the recency prior on with a chosen `recency_beta` > 0
@@ -149,6 +158,9 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
         tie_policy: str. `conservative`, `optimistic` or `average`. Defaults to `conservative`.
         averaging: str. `event` (micro) or `user`. Defaults to `event`.
         return_ranks: bool. Also return `(ranks, users, targets)` arrays. Defaults to `False`.
+        memory_budget_bytes: int or `None`. Working memory of one ranking chunk; `None` sizes
+            it from the memory available now (`evaluation_budget`). The ranks do not depend on
+            it. Defaults to `None`.
 
     Returns:
         dict of metrics (`recall@K`, `mrr`, `mrp`, `ndcg@10`, `n_events`, ...).
@@ -156,6 +168,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
     from hiertcn_keras.models.recency_prior import prior_of
 
     config = model.model_config
+    budget = evaluation_budget(memory_budget_bytes)
     view = dataset.view(split)
     table, bias, candidates = scoring_table(model)
     prior = prior_of(config, dataset)
@@ -164,7 +177,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
     for u, targets, users, events in scored_queries(model, view):
         if prior is None:
             ranks = inner_product_ranks(u, table, targets, item_bias=bias, candidates=candidates,
-                                        tie_policy=tie_policy)
+                                        tie_policy=tie_policy, memory_budget_bytes=budget)
         else:
             ranks = offset_ranks(u, table, bias, prior.offsets(view, events), targets, candidates, tie_policy)
         metrics.update(ranks, users)
@@ -182,7 +195,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
 
 
 def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="conservative", averaging="event",
-                      chunk_events=None, memory_budget_bytes=256 << 20):
+                      chunk_events=None, memory_budget_bytes=None):
     """Rank every scored target of `split` with a fitted simple baseline (`scores(view, events)`).
 
     Args:
@@ -193,6 +206,8 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
         tie_policy, averaging: as in `evaluate_recommender`.
         chunk_events: int or `None`. Events scored per chunk; by default as many as fit in
             `memory_budget_bytes` of float32 scores.
+        memory_budget_bytes: int or `None`. `None` sizes it from the memory available now
+            (`evaluation_budget`).
 
     Returns:
         dict of metrics.
@@ -200,7 +215,7 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
     view = dataset.view(split)
     n_candidates = dataset.n_catalogue + 1
     if chunk_events is None:
-        chunk_events = max(1, memory_budget_bytes // (4 * n_candidates * 3))
+        chunk_events = max(1, evaluation_budget(memory_budget_bytes) // (4 * n_candidates * 3))
     candidates = np.arange(n_candidates) > 0
     metrics = _metrics(dataset.n_catalogue, averaging)
     events = np.flatnonzero(view.score)
