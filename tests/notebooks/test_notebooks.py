@@ -64,7 +64,8 @@ def _merged(work):
         start = len(merged.cells)
         merged.cells.append(nbformat.v4.new_code_cell("%reset -f"))
         for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells:
-            if cell.cell_type != "code":
+            # Papermill's cell of the committed run's parameters is replaced by ours.
+            if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
                 continue
             merged.cells.append(nbformat.v4.new_code_cell(cell.source))
             if "parameters" in cell.metadata.get("tags", []):
