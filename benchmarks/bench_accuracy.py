@@ -107,7 +107,7 @@ def build_dataset(name, workdir, setting):
 def train_neural(prepared, model, seed, run_dir, setting, overrides):
     """Trains one neural model; returns its test metrics with the training facts."""
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.seeds import training_facts
+    from hiertcn_keras.training.convergence import convergence_summary
     from hiertcn_keras.training.train_config import TrainConfig
     from hiertcn_keras.training.trainer import model_config_for, train
 
@@ -116,7 +116,7 @@ def train_neural(prepared, model, seed, run_dir, setting, overrides):
     train_config = TrainConfig(epochs=setting["epochs"], patience=setting["patience"], seed=seed, verbose=0)
     started = time.perf_counter()
     _, history, metrics = train(prepared, config, train_config, run_dir)
-    return dict(metrics, train_seconds=time.perf_counter() - started, **training_facts(history))
+    return dict(metrics, train_seconds=time.perf_counter() - started, **convergence_summary(history, "recall@10", setting["epochs"]))
 
 
 def run_dataset(name, workdir, setting, models, overrides, log=print):

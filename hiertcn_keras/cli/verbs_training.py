@@ -18,7 +18,6 @@ from hiertcn_keras.cli.verbs_tuning import (
     add_budget_options,
     baseline_result,
     budget_label,
-    chosen_run,
     neural_result,
     table_warnings,
     train_with_refit,
@@ -156,7 +155,8 @@ def _add_compare(sub):
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="train every neural model with N seeds (--seed, --seed + 1, ...; runs in OUT/MODEL/seed-S "
                    "when N > 1) and report mean ± standard deviation; simple baselines are deterministic and run "
-                   "once (default 1)")
+                   "once. With --tune each model is tuned once (seed --seed) and the chosen setting is retrained "
+                   "with the other seeds (OUT/MODEL.seed-S) (default 1)")
     add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -267,12 +267,11 @@ def cmd_compare(args):
     from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.training import comparison
-    from hiertcn_keras.training.seeds import split_targets, training_facts
+    from hiertcn_keras.training.convergence import convergence_summary
+    from hiertcn_keras.training.seeds import split_targets
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be ≥ 1, got {args.seeds}")
-    if (args.tune or args.refit) and args.seeds > 1:
-        raise ValueError("--tune and --refit run one seed (--seed); drop --seeds")
     out = Path(args.out)
     if (args.tune or args.refit) and args.split != "test":
         raise ValueError("--tune and --refit choose on the validation split and report the test split; "
@@ -288,15 +287,15 @@ def cmd_compare(args):
         run_dir = out / name if len(seeds) == 1 else out / name / f"seed-{seed}"
         print(f"== {name} (seed {seed})", flush=True)
         if args.tune or args.refit:
-            metrics = neural_result(args, name, out)
-            run_dir = chosen_run(args, name, out)  # its training time and curve go in the table
+            # Tuned once (first seed); the chosen setting is repeated with the other seeds.
+            metrics, run_dir = neural_result(args, name, out, seed)
         else:
             metrics = _train_one(args, name, run_dir, seed=seed)
             if not (args.split == "test" and args.tie_policy == metrics["tie_policy"]):
                 metrics = _evaluate(args, run=run_dir)
         record = json.loads((run_dir / "config.json").read_text())
         history = json.loads((run_dir / "history.json").read_text())
-        return dict(metrics, train_seconds=record["train_seconds"], **training_facts(history, args.monitor))
+        return dict(metrics, train_seconds=record["train_seconds"], **convergence_summary(history, args.monitor, record["train"]["epochs"]))
 
     def run_baseline(name):
         print(f"== {name}", flush=True)
@@ -314,6 +313,9 @@ def cmd_compare(args):
         rows.append(oracle)
     if args.tune or args.refit:
         labels = [budget_label(args)] if args.tune else []
+        if args.tune and len(seeds) > 1:
+            labels.append(f"each model tuned once (seed {seeds[0]}); its chosen setting retrained with seeds "
+                          f"{', '.join(map(str, seeds[1:]))}")
         if args.refit:
             labels.append("refit: every model retrained on training + validation before the test split")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import textwrap
 from pathlib import Path
@@ -145,12 +146,62 @@ def tune_neural_model(args, model, out, refit_out=None, refit_data=None):
     return metrics
 
 
-def neural_result(args, name, out):
-    """`compare`'s test metrics of a neural model under `--tune` and/or `--refit` (runs in `out`)."""
+def neural_result(args, name, out, seed=None):
+    """`compare`'s test metrics of a neural model under `--tune` and/or `--refit`, for one seed.
+
+    The first seed (`args.seed`) runs the search (`--tune`, into `out/NAME-tune`) or the
+    selection run (`--refit` alone). Every other seed retrains the setting the search chose
+    (or the flags' setting) from scratch with that seed, into `out/NAME.seed-S`: the model is
+    tuned once and its chosen configuration is repeated over seeds. With `--refit` each
+    seed's selection run is then refitted on training + validation.
+
+    Returns:
+        `(metrics, run)`: the test metrics and the run whose validation curve chose them (its
+        training time and curve go into the table).
+    """
+    from hiertcn_keras.training.refit import refit_paths
+
     out = Path(out)
+    seed = args.seed if seed is None else int(seed)
+    if seed == args.seed:
+        if args.tune:
+            metrics = tune_neural_model(args, name, out / f"{name}-tune", out / name, out / "refit-data")
+            return metrics, out / f"{name}-tune" / "best"
+        return train_with_refit(args, name, out / name, out / "refit-data"), refit_paths(out / name)[0]
+    seeded = argparse.Namespace(**{**vars(args), "seed": seed})
+    run = out / f"{name}.seed-{seed}"
     if args.tune:
-        return tune_neural_model(args, name, out / f"{name}-tune", out / name, out / "refit-data")
-    return train_with_refit(args, name, out / name, out / "refit-data")
+        return chosen_setting_run(seeded, name, out / f"{name}-tune" / "best", run, out / "refit-data")
+    return train_with_refit(seeded, name, run, out / "refit-data"), refit_paths(run)[0]
+
+
+def chosen_setting_run(args, name, chosen_run, out, refit_data=None):
+    """The setting of a search's best run, retrained with `args.seed` into `out`.
+
+    Without `args.refit` the run is trained with early stopping on validation and scored on
+    the test split; with it, that run is the selection run (`refit_paths(out)[0]`) and the
+    refit into `out` is scored.
+
+    Returns:
+        `(metrics, run)` as `neural_result`.
+    """
+    import json
+
+    from hiertcn_keras.models.config import ModelConfig
+    from hiertcn_keras.training.refit import refit_paths
+    from hiertcn_keras.training.trainer import train
+
+    record = json.loads((Path(chosen_run) / "config.json").read_text())
+    config = ModelConfig.from_dict(record["model"]).replace(seed=args.seed)
+    _, _, matrix = model_setup(args, name)
+    refit = getattr(args, "refit", False)
+    selection = refit_paths(out)[0] if refit else Path(out)
+    print(f"== {name}: the chosen setting of {chosen_run} with seed {args.seed}", flush=True)
+    _, _, metrics = train(args.data, config, train_config_of(args), selection, item_matrix=matrix,
+                          evaluate_test=not refit)
+    if refit:
+        metrics = refit_run(args, selection, out, matrix, refit_data)
+    return metrics, selection
 
 
 def baseline_result(args, name, out):
@@ -193,14 +244,6 @@ def tune_baseline_model(args, name, out, dataset=None, refit_data=None):
                                     name=name, tie_policy=getattr(args, "tie_policy", "conservative"))
         metrics.update(tuned_params=result["best_params"], refit=True)
     return metrics
-
-
-def chosen_run(args, name, out):
-    """The run directory whose validation curve chose `compare`'s `name` under --tune/--refit."""
-    from hiertcn_keras.training.refit import refit_paths
-
-    out = Path(out)
-    return out / f"{name}-tune" / "best" if args.tune else refit_paths(out / name)[0]
 
 
 def refit_dataset(args, path):

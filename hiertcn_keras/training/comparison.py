@@ -26,7 +26,8 @@ def compare_models(models, seeds, *, run_neural, run_baseline, neural, n_targets
         models: sequence of model names.
         seeds: sequence of int seeds.
         run_neural: callable `(name, seed) -> dict`: the test metrics plus `train_seconds` and the
-            keys of `seeds.training_facts` (`epochs`, `best_epoch`, `still_improving`).
+            keys of `convergence.convergence_summary` (`epochs_trained`, `best_epoch`,
+            `still_improving`).
         run_baseline: callable `(name) -> dict` of metrics.
         neural: collection of the names that `run_neural` trains; every other name is a
             deterministic baseline.
@@ -48,7 +49,7 @@ def compare_models(models, seeds, *, run_neural, run_baseline, neural, n_targets
                 runs.append(result)
                 if log:
                     log(f"{name} seed {seed}: Recall@10 {result['recall@10']:.4f}, MRR {result['mrr']:.4f}, "
-                        f"{result.get('epochs', '?')} epochs (best {result.get('best_epoch', '?')})")
+                        f"{result.get('epochs_trained', '?')} epochs (best {result.get('best_epoch', '?')})")
             rows.append(summarise_seeds(name, runs, n_targets=n_targets))
         else:
             result = dict(run_baseline(name), seed=None)

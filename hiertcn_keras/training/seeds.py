@@ -5,7 +5,8 @@ two models. `summarise_seeds` turns the per-seed results of one model into one r
 and the sample standard deviation (`ddof=1`; 0 for a deterministic model run once) of every
 metric, the number of scored events, the share of the split's targets that could be scored
 (coverage), and for neural models the epochs trained, the best validation epoch and whether it
-was the last one (still improving when training stopped). `winner` names a better model only
+was the last one (still improving when training stopped; `convergence.convergence_summary` of
+each seed's curve). `winner` names a better model only
 when the gap exceeds two standard deviations of the difference.
 """
 
@@ -17,27 +18,6 @@ import numpy as np
 
 METRIC_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "mrp", "ndcg@10")
 LOWER_IS_BETTER = ("mrp",)
-
-
-def training_facts(history, monitor="recall@10"):
-    """Epochs trained, best epoch and "still improving" of one neural run.
-
-    Args:
-        history: dict `{metric: [value per epoch]}` (a run's `history.json`).
-        monitor: str. The validation metric early stopping watched (`val_<monitor>` in the
-            history). Defaults to `"recall@10"`.
-
-    Returns:
-        dict: `epochs` (int), `best_epoch` (1-based int, or `None` without validation) and
-        `still_improving` (bool: the best epoch was the last).
-    """
-    epochs = max((len(v) for v in history.values()), default=0)
-    values = np.asarray(history.get(f"val_{monitor}", []), dtype=np.float64)
-    if values.size == 0 or np.all(np.isnan(values)):
-        return {"epochs": epochs, "best_epoch": None, "still_improving": False}
-    lower = monitor in LOWER_IS_BETTER or monitor == "loss"
-    best = int(np.nanargmin(values) if lower else np.nanargmax(values)) + 1
-    return {"epochs": epochs, "best_epoch": best, "still_improving": best == len(values)}
 
 
 def split_targets(dataset, split):
@@ -61,7 +41,8 @@ def summarise_seeds(model, runs, *, n_targets=None, deterministic=False, metrics
     Args:
         model: str. The model's name.
         runs: list of dicts, one per seed: the metrics (`recall@10`, ..., `n_events`), plus
-            optionally `seed`, `train_seconds` and the keys of `training_facts`.
+            optionally `seed`, `train_seconds` and the keys of
+            `convergence.convergence_summary` (`epochs_trained`, `best_epoch`, `still_improving`).
         n_targets: int or `None`. All targets of the split; gives `coverage = n_events / n_targets`.
         deterministic: bool. The model gives the same result for every seed (run once).
         metrics: metric keys to aggregate. Defaults to `METRIC_KEYS`.
@@ -88,8 +69,8 @@ def summarise_seeds(model, runs, *, n_targets=None, deterministic=False, metrics
     row["n_events"] = events.pop() if events else None
     row["n_targets"] = n_targets
     row["coverage"] = (row["n_events"] / n_targets) if n_targets and row["n_events"] is not None else None
-    if any("epochs" in r for r in runs):
-        row["epochs"] = [r.get("epochs") for r in runs]
+    if any("epochs_trained" in r for r in runs):
+        row["epochs"] = [r.get("epochs_trained") for r in runs]
         row["best_epoch"] = [r.get("best_epoch") for r in runs]
         row["still_improving"] = int(sum(bool(r.get("still_improving")) for r in runs))
     if any("train_seconds" in r for r in runs):

@@ -69,14 +69,23 @@ def test_tune_refuses_a_folder_it_did_not_write(prepared, tmp_path, capsys):
     assert "not a search" in capsys.readouterr().err and (tmp_path / "mine.txt").read_text() == "a user's file"
 
 
-def test_compare_tune_reports_the_chosen_runs_epochs_and_training_time(prepared, tmp_path):
-    # A neural row under --tune carries the facts of the run that won the search (its best
-    # trial's curve and training time), as an untuned row does; it used to print "–".
+def test_compare_tune_seeds_tunes_once_and_repeats_the_chosen_setting(prepared, tmp_path):
+    # A neural row under --tune carries the facts of the runs that won (training time, curve);
+    # with --seeds 2 the model is tuned once and its chosen setting retrained with seed 1.
     out = tmp_path / "compare-neural"
-    assert cli.main(["compare", "--data", str(prepared), "--models", "gru", "--out", str(out), "--tune",
-                     "--trials", "1", "--epochs", "1", "--embedding-dim", "8", "--batch-size", "4",
+    assert cli.main(["compare", "--data", str(prepared), "--models", "gru", "sknn", "--out", str(out), "--tune",
+                     "--seeds", "2", "--trials", "2", "--epochs", "1", "--embedding-dim", "8", "--batch-size", "32",
                      "--no-jit", "--quiet"]) == 0
-    gru = json.loads((out / "table.json").read_text())[0]
-    assert gru["model"] == "gru" and gru["train_seconds"] > 0 and gru["epochs"] == [1]
-    row = next(line for line in (out / "table.md").read_text().splitlines() if line.startswith("| gru"))
-    assert row.rstrip(" |").split("|")[-1].strip() != "–"
+    gru, sknn = json.loads((out / "table.json").read_text())
+    assert gru["model"] == "gru" and gru["train_seconds"] > 0 and gru["epochs"] == [1, 1]
+    assert gru["n_seeds"] == 2 and gru["seeds"] == [0, 1] and gru["recall@10_std"] is not None
+    trials = json.loads((out / "gru-tune" / "trials.json").read_text())
+    assert len(trials) == 2  # one search, not one per seed
+    chosen = json.loads((out / "gru-tune" / "best" / "config.json").read_text())["model"]
+    repeated = json.loads((out / "gru.seed-1" / "config.json").read_text())["model"]
+    assert repeated == dict(chosen, seed=1)
+    assert sknn["deterministic"] and sknn["n_seeds"] == 1 and sknn["runs"][0]["tuned_trials"] == 2
+    table = (out / "table.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| gru"))
+    assert row.rstrip(" |").split("|")[-1].strip() != "–" and " ± " in row
+    assert "tuned once (seed 0)" in table

@@ -6,7 +6,7 @@ from hiertcn_keras.training.comparison import compare_models, format_comparison,
 
 
 def fake_neural(name, seed):
-    return {"recall@10": 0.3 + 0.1 * seed, "mrr": 0.1, "n_events": 40, "epochs": 3, "best_epoch": 3,
+    return {"recall@10": 0.3 + 0.1 * seed, "mrr": 0.1, "n_events": 40, "epochs_trained": 3, "best_epoch": 3,
             "still_improving": True, "train_seconds": 2.0, "protocol": "temporal", "split": "test",
             "tie_policy": "conservative"}
 

@@ -2,23 +2,13 @@ import math
 
 import pytest
 
-from hiertcn_keras.training.seeds import best_row, summarise_seeds, training_facts, winner
-
-
-def test_training_facts():
-    history = {"loss": [3.0, 2.0, 1.5, 1.4], "val_recall@10": [0.1, 0.3, 0.25, 0.2]}
-    assert training_facts(history) == {"epochs": 4, "best_epoch": 2, "still_improving": False}
-    rising = {"loss": [2.0, 1.0], "val_recall@10": [0.1, 0.2]}
-    assert training_facts(rising) == {"epochs": 2, "best_epoch": 2, "still_improving": True}
-    # MRP is lower-is-better; no validation → no best epoch.
-    assert training_facts({"loss": [1, 1], "val_mrp": [0.3, 0.4]}, "mrp")["best_epoch"] == 1
-    assert training_facts({"loss": [1.0]}) == {"epochs": 1, "best_epoch": None, "still_improving": False}
+from hiertcn_keras.training.seeds import best_row, summarise_seeds, winner
 
 
 def test_summarise_seeds_mean_std_and_coverage():
-    runs = [{"recall@10": 0.2, "mrr": 0.1, "n_events": 50, "epochs": 5, "best_epoch": 3, "still_improving": False,
+    runs = [{"recall@10": 0.2, "mrr": 0.1, "n_events": 50, "epochs_trained": 5, "best_epoch": 3, "still_improving": False,
              "train_seconds": 10.0, "seed": 0},
-            {"recall@10": 0.4, "mrr": 0.3, "n_events": 50, "epochs": 4, "best_epoch": 4, "still_improving": True,
+            {"recall@10": 0.4, "mrr": 0.3, "n_events": 50, "epochs_trained": 4, "best_epoch": 4, "still_improving": True,
              "train_seconds": 20.0, "seed": 1}]
     row = summarise_seeds("gru", runs, n_targets=200)
     assert row["recall@10"] == pytest.approx(0.3)
