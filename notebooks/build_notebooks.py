@@ -114,11 +114,11 @@ from hiertcn_keras.training.trainer import model_config_for
 config = model_config_for(dataset, model="hiertcn", **MODEL_OVERRIDES)
 batch = next(batcher_for(config, dataset.view("train")).batches())
 print(pd.DataFrame({k: [tuple(v.shape), str(v.dtype)] for k, v in batch.items()}, index=["shape", "dtype"]).T)
-row = 0
-first = pd.DataFrame(batch["items"][row, :3], index=[f"session slot {s}" for s in range(3)])
-print(f"\\nrow {row}, first 3 session slots: target item indices per step (0 = padding)")
+row, slots = 0, min(3, batch["items"].shape[1])
+first = pd.DataFrame(batch["items"][row, :slots], index=[f"session slot {s}" for s in range(slots)])
+print(f"\\nrow {row}, first {slots} session slots: target item indices per step (0 = padding)")
 print(first.loc[:, (first != 0).any()].to_string())
-print("\\nuser_start:", batch["user_start"][row, :3], " gap (s):", batch["gap"][row, :3])
+print("\\nuser_start:", batch["user_start"][row, :slots], " gap (s):", batch["gap"][row, :slots])
 '''
 
 # The steps notebook 1 shows one by one, as one function (notebooks 1, 3, 4 and 6 call it).

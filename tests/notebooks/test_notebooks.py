@@ -17,6 +17,7 @@ matplotlib is not installed (`pip install -e ".[notebooks]"`). `make notebooks` 
 their full parameters.
 """
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -116,6 +117,17 @@ def test_every_notebook_has_a_parameters_cell_and_a_conclusion():
         assert "sys.path" not in "".join(cell.source for cell in nb.cells), f"{name} changes sys.path"
         assert "benchmarks" not in "".join(c.source for c in nb.cells if c.cell_type == "code"), name
     assert sorted(PARAMETERS) == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_committed_notebooks_are_what_the_generator_writes():
+    """The executed copies' cells are `build_notebooks.py`'s, papermill's parameters cell aside."""
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for name, cells in build.NOTEBOOKS.items():
+        committed = [cell.source for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells
+                     if "injected-parameters" not in cell.metadata.get("tags", [])]
+        assert committed == [cell.source for cell in build.build(name, cells).cells], name
 
 
 def test_hiertcn_vs_others(executed):
