@@ -66,7 +66,7 @@ def add_overwrite(p, what):
                    "empty folder or one of ours is replaced; an input is never)")
 
 
-NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
+NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru", "gru4rec")
 # The simple baselines' names live in one registry (models/baselines.py); listed here without
 # importing it so that `hiertcn --help` stays fast.
 SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn", "vsknn")
@@ -82,8 +82,10 @@ def add_model_options(p):
     g.add_argument("--loss", default=None,
                    choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
                    help="default: softmax (learned) or hinge (pretrained)")
-    g.add_argument("--negatives", type=positive_int, default=None, metavar="K", help="sampled negatives (default 20)")
-    g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None)
+    g.add_argument("--negatives", type=positive_int, default=None, metavar="K",
+                   help="sampled negatives (default 20; 512 shared negatives for gru4rec)")
+    g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None,
+                   help="default uniform (popularity^alpha for gru4rec)")
     g.add_argument("--embedding-dim", type=positive_int, default=None, metavar="D", help="item embedding size (default 128)")
     g.add_argument("--tcn-channels", type=positive_int, nargs="+", default=None, metavar="C", help="default 128 128")
     g.add_argument("--high-units", type=positive_int, nargs="+", default=None, metavar="H", help="default 128 128")
@@ -92,6 +94,10 @@ def add_model_options(p):
     g.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
                    help="initial Adam/AdamW rate (default 3e-3)")
     add_regularisation_options(g)
+    g.add_argument("--flat-rows", choices=("packed", "per-user"), default=None,
+                   help="flat TCN (--model tcn): users' histories laid end to end in each row, the receptive field "
+                   "cut at every user boundary (packed, the default: same scores, little padding), or one user's "
+                   "window of 500 events per row (per-user)")
     g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
     t = p.add_argument_group("training")
@@ -156,5 +162,6 @@ def model_overrides(args, model):
         "learning_rate": args.learning_rate,
         **regularisation_overrides(args),
         "decay_bandwidth": args.decay_bandwidth,
+        "flat_packed": None if getattr(args, "flat_rows", None) is None else args.flat_rows == "packed",
         "seed": args.seed,
     }

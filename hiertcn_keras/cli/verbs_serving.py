@@ -75,6 +75,9 @@ def _add_serve(sub):
     p.add_argument("--max-body-bytes", type=positive_int, default=1 << 20, help="request body limit (default 1 MiB)")
     p.add_argument("--max-events", type=positive_int, default=1000, help="events per POST (default 1000)")
     p.add_argument("--max-k", type=positive_int, default=1000, help="largest k of a recommendations request (default 1000)")
+    p.add_argument("--head-timeout", type=positive_float, default=10.0, metavar="SECONDS",
+                   help="time a client has to send a complete request head, from connecting or from the "
+                   "previous response; the connection is closed after (default 10)")
     p.add_argument("--body-timeout", type=positive_float, default=10.0, metavar="SECONDS",
                    help="time a client has to send a request body; 408 after (default 10)")
     p.add_argument("--timeout-keep-alive", type=positive_float, default=5.0, metavar="SECONDS",
@@ -167,6 +170,7 @@ def cmd_serve(args):
     app = create_app(recommender, max_body_bytes=args.max_body_bytes, max_events=args.max_events,
                      max_k=args.max_k, body_timeout=args.body_timeout)
     config = uvicorn_config(app, args.host, args.port, timeout_keep_alive=args.timeout_keep_alive,
+                            head_timeout=args.head_timeout,
                             limit_concurrency=args.limit_concurrency, max_header_bytes=args.max_header_bytes,
                             access_log_enabled=not args.no_access_log)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

@@ -3,6 +3,7 @@
 from hiertcn_keras.layers.high_level_gru import GateBias, HighLevelGRU
 from hiertcn_keras.layers.item_embedding import ItemEmbedding
 from hiertcn_keras.layers.session_distributed import SessionDistributed
+from hiertcn_keras.layers.session_parallel_gru import ResettingGRUCell, SessionParallelGRU
 from hiertcn_keras.layers.session_pooling import SessionPooling
 from hiertcn_keras.layers.tcn import TCN
 from hiertcn_keras.layers.temporal_block import TemporalBlock
@@ -11,7 +12,9 @@ __all__ = [
     "GateBias",
     "HighLevelGRU",
     "ItemEmbedding",
+    "ResettingGRUCell",
     "SessionDistributed",
+    "SessionParallelGRU",
     "SessionPooling",
     "TCN",
     "TemporalBlock",

@@ -44,19 +44,23 @@ class CarriedGRU(keras.layers.Layer):
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self.dropout = float(dropout)
-        self.grus = [
-            keras.layers.GRU(
-                u, return_sequences=True, return_state=True, reset_after=False, dropout=self.dropout,
-                name=f"gru_{k}",
-            )
-            for k, u in enumerate(self.units)
-        ]
+        self.grus = [self._make_rnn(k, u) for k, u in enumerate(self.units)]
+
+    # Extra input features each RNN reads besides the previous layer's output (a subclass's flags).
+    _flag_features = 0
+
+    def _make_rnn(self, k, units):
+        """The k-th stacked RNN layer (returning all steps and its final state)."""
+        return keras.layers.GRU(
+            units, return_sequences=True, return_state=True, reset_after=False, dropout=self.dropout,
+            name=f"gru_{k}",
+        )
 
     def build(self, inputs_shape, user_start_shape=None, mask_shape=None):
         features = inputs_shape[-1]
         for gru, units in zip(self.grus, self.units):
             if not gru.built:
-                gru.build((self.batch_size, inputs_shape[1], features))
+                gru.build((self.batch_size, inputs_shape[1], features + self._flag_features))
             features = units
         self.states = [
             self.add_weight(
@@ -72,16 +76,24 @@ class CarriedGRU(keras.layers.Layer):
         for state in self.states:
             state.assign(ops.zeros_like(state.value))
 
-    def call(self, inputs, user_start, mask=None, training=None):
-        keep = 1.0 - ops.expand_dims(ops.cast(user_start, self.compute_dtype), -1)
-        x = inputs
-        for gru, state in zip(self.grus, self.states):
+    def _run(self, x, keep, step_flags, mask, training):
+        """Every layer from its carried state (times `keep`), `step_flags` appended to its inputs."""
+        for k, (gru, state) in enumerate(zip(self.grus, self.states)):
             initial = ops.cast(state, self.compute_dtype) * keep
             if keras.backend.backend() == "torch":
                 initial = ops.copy(initial)
-            x, final = gru(x, initial_state=[initial], mask=mask, training=training)
+            rnn_inputs = self._rnn_inputs(k, x, step_flags, training)
+            x, final = gru(rnn_inputs, initial_state=[initial], mask=mask, training=training)
             state.assign(ops.cast(final, state.dtype))
         return x
+
+    def _rnn_inputs(self, k, x, step_flags, training):
+        """What the k-th RNN reads: `x`, with the per-step flags appended (if any)."""
+        return x if step_flags is None else ops.concatenate([x, step_flags], axis=-1)
+
+    def call(self, inputs, user_start, mask=None, training=None):
+        keep = 1.0 - ops.expand_dims(ops.cast(user_start, self.compute_dtype), -1)
+        return self._run(inputs, keep, None, mask, training)
 
     def compute_output_shape(self, inputs_shape, user_start_shape=None, mask_shape=None):
         return (*inputs_shape[:-1], self.units[-1])

@@ -10,6 +10,7 @@ session of at most 20 items from its 13th step on.
 """
 
 import keras
+from keras import ops
 
 from hiertcn_keras.layers.temporal_block import TemporalBlock
 
@@ -31,6 +32,9 @@ class TCN(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor `[N, L, F]`.
+        segment_start: bool tensor `[N, L]` or `None`. Packed rows: `True` where a new
+            segment (user) starts; no step sees a step of an earlier segment (see
+            `TemporalBlock`). `None`: one sequence per row.
         training: bool. Whether dropout is active.
 
     Returns:
@@ -90,10 +94,13 @@ class TCN(keras.layers.Layer):
                 block.build(shape)
             shape = block.compute_output_shape(shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, segment_start=None, training=None):
         x = inputs
+        segments = None
+        if segment_start is not None:  # segment ids: a running count of starts along each row
+            segments = ops.cumsum(ops.cast(segment_start, "int32"), axis=1)
         for block in self.blocks:
-            x = block(x, training=training)
+            x = block(x, segments=segments, training=training)
         return x
 
     def compute_output_shape(self, input_shape):

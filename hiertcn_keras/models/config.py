@@ -15,7 +15,7 @@ import dataclasses
 import math
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
-FLAT_MODELS = ("tcn", "gru")
+FLAT_MODELS = ("tcn", "gru", "gru4rec")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
 ITEM_SPACES = ("learned", "pretrained")
 LEARNED_LOSSES = ("softmax", "sampled_softmax")
@@ -27,16 +27,18 @@ class ModelConfig:
     """Settings of a neural model.
 
     Args:
-        model: str. One of `hiertcn`, `hiergru`, `hrnn`, `tcn`, `gru`.
+        model: str. One of `hiertcn`, `hiergru`, `hrnn`, `tcn`, `gru`, `gru4rec`.
         n_items: int. Vocabulary size including index 0.
         n_catalogue: int. Items `1..n_catalogue` are rankable (seen in training).
         item_space: str. `learned` (ids, a softmax over an output item table) or `pretrained`
             (frozen item vectors as inputs and targets). Defaults to `learned`.
         loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
-            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned) or `hinge`
-            (pretrained; the paper's best).
-        n_negatives: int. K sampled negatives (pairwise losses) or M (sampled softmax).
-        negative_distribution: str. `uniform` or `popularity` (count^alpha). Defaults to `uniform`.
+            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned; `sampled_softmax`
+            for `gru4rec`, as GRU4Rec trains) or `hinge` (pretrained; the paper's best).
+        n_negatives: int or `None`. K sampled negatives (pairwise losses) or M (sampled
+            softmax). `None` picks 20, or 512 shared negatives for `gru4rec`.
+        negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
+            picks `uniform`, or `popularity` for `gru4rec` (GRU4Rec's sampling).
         alpha: float. Popularity exponent. Defaults to 0.75.
         embedding_dim: int. Item embedding size (learned space). Defaults to 128.
         high_units: tuple. High-level GRU units. Defaults to `(128, 128)`.
@@ -47,6 +49,7 @@ class ModelConfig:
         hrnn_units: int. HRNN session and user GRU units. Defaults to 128.
         flat_tcn_channels: tuple. Defaults to `(128, 128, 128, 128, 256, 256)`.
         flat_gru_units: tuple. Defaults to `(200, 200)`.
+        gru4rec_units: tuple. GRU4Rec's session GRU. Defaults to `(100,)` (GRU4Rec's default).
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
@@ -62,9 +65,14 @@ class ModelConfig:
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
         flat_len: int. T of the flat TCN: its history window (the official cap). Defaults to 500.
-        gru_chunk_len: int. T of the flat GRU: it reads the whole history in chunks of this
-            many events with its state carried between chunks, so its forward pass equals one
-            pass over the whole history (gradients are truncated to a chunk). Defaults to 50.
+        flat_packed: bool. The flat TCN reads packed rows (users' history windows laid end to
+            end, the receptive field cut at each user boundary) instead of one window per row;
+            same scores, far less padding. Defaults to `True` (`False` for configs recorded
+            before it existed, whose models read one window per row).
+        gru_chunk_len: int. T of the flat GRU and of GRU4Rec: they read the whole history (or
+            session-parallel lanes) in chunks of this many events with the state carried
+            between chunks, so the forward pass equals one pass over the whole sequence
+            (gradients are truncated to a chunk). Defaults to 50.
         learning_rate: float. Adam / AdamW (the initial rate of the schedule). Defaults to 3e-3.
         weight_decay: float ≥ 0. Decoupled weight decay; > 0 trains with AdamW instead of Adam
             (see `hiertcn_keras.training.optimizers`). Defaults to 0.
@@ -76,8 +84,8 @@ class ModelConfig:
     n_catalogue: int = 0
     item_space: str = "learned"
     loss: str | None = None
-    n_negatives: int = 20
-    negative_distribution: str = "uniform"
+    n_negatives: int | None = None
+    negative_distribution: str | None = None
     alpha: float = 0.75
     embedding_dim: int = 128
     high_units: tuple = (128, 128)
@@ -88,6 +96,7 @@ class ModelConfig:
     hrnn_units: int = 128
     flat_tcn_channels: tuple = (128, 128, 128, 128, 256, 256)
     flat_gru_units: tuple = (200, 200)
+    gru4rec_units: tuple = (100,)
     output_dim: int | None = None
     decay_bandwidth: float | None = None
     dropout: float = 0.1
@@ -97,6 +106,7 @@ class ModelConfig:
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500
+    flat_packed: bool = True
     gru_chunk_len: int = 50
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
@@ -107,14 +117,21 @@ class ModelConfig:
             raise ValueError(f"model must be one of {NEURAL_MODELS}, got {self.model!r}")
         if self.item_space not in ITEM_SPACES:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
+        gru4rec = self.model == "gru4rec"
         if self.loss is None:
-            object.__setattr__(self, "loss", "softmax" if self.item_space == "learned" else "hinge")
+            learned = "sampled_softmax" if gru4rec else "softmax"
+            object.__setattr__(self, "loss", learned if self.item_space == "learned" else "hinge")
+        if self.n_negatives is None:
+            object.__setattr__(self, "n_negatives", 512 if gru4rec else 20)
+        if self.negative_distribution is None:
+            object.__setattr__(self, "negative_distribution", "popularity" if gru4rec else "uniform")
         allowed = LEARNED_LOSSES if self.item_space == "learned" else PRETRAINED_LOSSES
         if self.loss not in allowed:
             raise ValueError(f"loss for the {self.item_space} item space must be one of {allowed}, got {self.loss!r}")
         if self.n_items < 2 or not 1 <= self.n_catalogue < self.n_items:
             raise ValueError(f"need n_items ≥ 2 and 1 ≤ n_catalogue < n_items, got {self.n_items}, {self.n_catalogue}")
-        for name in ("high_units", "tcn_channels", "low_gru_units", "flat_tcn_channels", "flat_gru_units"):
+        for name in ("high_units", "tcn_channels", "low_gru_units", "flat_tcn_channels", "flat_gru_units",
+                     "gru4rec_units"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         for name in ("batch_size", "sessions_per_batch", "max_session_len", "flat_len", "gru_chunk_len", "n_negatives", "kernel_size"):
             if getattr(self, name) < 1:
@@ -136,8 +153,8 @@ class ModelConfig:
 
     @property
     def flat_chunk_len(self):
-        """T of the flat models' `[B, T]` batches: `gru_chunk_len` for the GRU, else `flat_len`."""
-        return self.gru_chunk_len if self.model == "gru" else self.flat_len
+        """T of the flat models' `[B, T]` batches: `gru_chunk_len` for the GRUs, else `flat_len`."""
+        return self.gru_chunk_len if self.model in ("gru", "gru4rec") else self.flat_len
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -154,7 +171,7 @@ class ModelConfig:
 
 
 # Fields added after configs were first recorded, with the value a config without them meant.
-LEGACY_VALUES = {"embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0}
+LEGACY_VALUES = {"embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False}
 
 
 def _check_regularisation(config):

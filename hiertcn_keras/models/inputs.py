@@ -3,7 +3,8 @@
 Shape legend: B batch rows (queues), S session slots, L steps per session, T flat steps.
 
 Hierarchical inputs: `items`, `inputs`, `mask` `[B, S, L]`; `session_mask`, `user_start`, `gap`
-`[B, S]`. Flat inputs: `inputs`, `mask` `[B, T]`; `user_start` `[B]`. The batch size is part of
+`[B, S]`. Flat inputs: `inputs`, `mask` `[B, T]`; `user_start` `[B]`. Packed inputs (segments
+laid end to end in a row, `hiertcn_keras.data.packing`): `inputs`, `mask`, `segment_start` `[B, T]`. The batch size is part of
 the model (the high-level state of each row is carried between batches in a variable).
 """
 
@@ -32,6 +33,15 @@ def flat_inputs(config):
         "inputs": keras.Input((T,), batch_size=B, dtype="int32", name="inputs"),
         "mask": keras.Input((T,), batch_size=B, dtype="bool", name="mask"),
         "user_start": keras.Input((), batch_size=B, dtype="bool", name="user_start"),
+    }
+
+
+def packed_inputs(config):
+    B, T = config.batch_size, config.flat_chunk_len
+    return {
+        "inputs": keras.Input((T,), batch_size=B, dtype="int32", name="inputs"),
+        "mask": keras.Input((T,), batch_size=B, dtype="bool", name="mask"),
+        "segment_start": keras.Input((T,), batch_size=B, dtype="bool", name="segment_start"),
     }
 
 

@@ -45,6 +45,7 @@ from starlette.requests import ClientDisconnect
 from hiertcn_keras.limits import MAX_ID_LENGTH, MAX_TIMESTAMP, MIN_TIMESTAMP
 from hiertcn_keras.serving import http_schema as schema
 from hiertcn_keras.serving.event_checks import check_identifier
+from hiertcn_keras.serving.http_protocol import head_timeout_protocol
 from hiertcn_keras.serving.item_catalog import UnknownItemError
 from hiertcn_keras.serving.sessionizer import OutOfOrderError
 
@@ -374,14 +375,17 @@ def _document_events_body(app):
     app.openapi = openapi
 
 
-def uvicorn_config(app, host="127.0.0.1", port=8000, *, timeout_keep_alive=5, limit_concurrency=256,
-                   max_header_bytes=16384, access_log_enabled=True, log_level="info"):
+def uvicorn_config(app, host="127.0.0.1", port=8000, *, timeout_keep_alive=5, head_timeout=10.0,
+                   limit_concurrency=256, max_header_bytes=16384, access_log_enabled=True, log_level="info"):
     """A `uvicorn.Config` for the app, with the server-side limits.
 
     Args:
         app: the FastAPI app.
         host, port: bind address (127.0.0.1 by default: there is no authentication).
         timeout_keep_alive: float. Seconds an idle keep-alive connection is kept. Defaults to 5.
+        head_timeout: float. Seconds a client has to send a complete request head, from
+            connecting or from the previous response (`http_protocol`; uvicorn has no such
+            limit). Defaults to 10.
         limit_concurrency: int. Connections and requests at once; above it new ones get 503.
             Defaults to 256.
         max_header_bytes: int. Largest incomplete request head h11 buffers (431/400 above).
@@ -409,7 +413,8 @@ def uvicorn_config(app, host="127.0.0.1", port=8000, *, timeout_keep_alive=5, li
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
-    return uvicorn.Config(app, host=host, port=int(port), http="h11", loop="asyncio", lifespan="off",
+    return uvicorn.Config(app, host=host, port=int(port), http=head_timeout_protocol(head_timeout), loop="asyncio",
+                          lifespan="off",
                           timeout_keep_alive=timeout_keep_alive, limit_concurrency=limit_concurrency,
                           h11_max_incomplete_event_size=max_header_bytes, access_log=False,
                           log_config=logging_config, log_level=log_level, server_header=False)

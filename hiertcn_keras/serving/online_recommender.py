@@ -9,10 +9,12 @@ items are ranked by inner product.
 1. resolve each item id (unknown ids raise `UnknownItemError`, or are skipped and counted with
    `unknown_items="skip"`); a user without a record starts from the zero state;
 2. read each user's record once, then per event in order decide with `prepare`'s session rule
-   (`sessionizer`) and update the user with ONE compiled call (`user_step.UserStep`): the fold
-   of the finished session when the event starts a new one (one high-level step), then the low
-   level over the open session (≤ L items) with the state, giving the user embedding after
-   this event (it ranks the next item) and the one this event was predicted with (offline `u`);
+   (`sessionizer`), and update the users with compiled calls (`user_step.UserStep.many`): per
+   event the fold of the finished session when the event starts a new one (one high-level
+   step), then the low level over the open session (≤ L items) with the state, giving the user
+   embedding after this event (it ranks the next item) and the one this event was predicted
+   with (offline `u`); the batch's users are updated together, one call per round (the r-th
+   event of every user), so a request of events from different users costs one call;
 3. write every changed user's record once, all in one compare-and-set transaction
    (`UserStore.put_many`: all or nothing); on a concurrent update of any of them by another
    process, re-read and redo the batch. The state vector changes only when a session starts,
@@ -141,8 +143,9 @@ class OnlineRecommender:
             Defaults to `reject`.
         out_of_order: str. `reject`, `skip` or `clamp` (see `sessionizer`). Defaults to `reject`.
         max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
-        step: str. `compiled` (default: `UserStep`, one compiled call per event) or
-            `reference` (`OnlineModel.fold` + `embed`, the slower path it replaced).
+        step: str. `compiled` (default: `UserStep`, one compiled call per round of a batch:
+            one per event for single events) or `reference` (`OnlineModel.fold` + `embed` per
+            event, the slower path it replaced).
 
     Example:
 
@@ -331,18 +334,25 @@ class OnlineRecommender:
     def _apply(self, events):
         """One pass over the events from freshly read records (nothing written).
 
+        The session rule runs event by event; the model then updates the users in rounds: round
+        r holds the r-th accepted event of every user that has one, so a round's users are all
+        different and are updated in one call (`UserStep.many`), each from the context its
+        previous event left.
+
         Returns:
             `(observations, counters, stop, changed)`: `stop` is `None` or `(index, error)`;
             `changed` maps each updated user to `(new state, the version read)`.
         """
         current, versions, changed = {}, {}, {}
         observations, counts = [], collections.Counter()
+        contexts, pending = {}, collections.defaultdict(list)  # user → [(observation, finished, gap)]
+        stop = None
         for n, (user, item_id, timestamp) in enumerate(events):
             index = self.catalog.index_of_one(item_id)
             if index < 0:
                 if self.unknown_items == "reject":
-                    return observations, counts, (n, UnknownItemError(
-                        f"unknown item id {item_id!r} (not in the run's vocabulary)")), changed
+                    stop = (n, UnknownItemError(f"unknown item id {item_id!r} (not in the run's vocabulary)"))
+                    break
                 counts["skipped_unknown_item"] += 1
                 observations.append(Observation(user, item_id, "unknown_item"))
                 continue
@@ -350,32 +360,42 @@ class OnlineRecommender:
                 got = self.store.get(user)
                 current[user], versions[user] = got if got is not None else (
                     UserState.initial(self.model.state_size), None)
+                contexts[user] = current[user].context
             old = current[user]
             try:
                 decision = sessionizer.decide(old, index, timestamp, self.rules, out_of_order=self.out_of_order)
             except sessionizer.OutOfOrderError as exc:
-                return observations, counts, (n, exc), changed
+                stop = (n, exc)
+                break
             if not decision.changes_state:
                 counts[f"skipped_{decision.kind}"] += 1
                 observations.append(Observation(user, item_id, decision.kind))
                 continue
             new = sessionizer.apply(old, index, decision)
             fold = decision.kind == "new_session" and len(old.session) >= self.rules.min_session_len
-            out = self.step(old.context, old.session if fold else None,
-                            decision.timestamp - old.last_kept_timestamp if fold else None, new.session)
-            new.context = out.context
+            observation = Observation(user, item_id, decision.kind,
+                                      position=len(new.session) - 1 if decision.kept else None,
+                                      session=list(new.session))
+            pending[user].append((observation, list(old.session) if fold else None,
+                                  decision.timestamp - old.last_kept_timestamp if fold else None))
             current[user] = new
             changed[user] = (new, versions[user])
             counts["accepted"] += 1
             counts[decision.kind] += 1
-            observations.append(Observation(
-                user, item_id, decision.kind,
-                position=len(new.session) - 1 if decision.kept else None,
-                embedding=out.embedding,
-                prior_embedding=out.prior_embedding if decision.kept else None,
-                session=list(new.session),
-            ))
-        return observations, counts, None, changed
+            observations.append(observation)
+        for r in range(max((len(p) for p in pending.values()), default=0)):
+            users = [user for user, p in pending.items() if len(p) > r]
+            rows = [pending[user][r] for user in users]
+            out = self.step.many(np.stack([contexts[user] for user in users]), [finished for _, finished, _ in rows],
+                                 [gap for _, _, gap in rows], [obs.session for obs, _, _ in rows])
+            for q, (user, (obs, _, _)) in enumerate(zip(users, rows)):
+                contexts[user] = out.context[q]
+                obs.embedding = out.embedding[q]
+                if obs.position is not None:
+                    obs.prior_embedding = out.prior_embedding[q]
+        for user, (new, _) in changed.items():
+            new.context = contexts[user]
+        return observations, counts, stop, changed
 
     def reset(self, user):
         """Forget a user's stored state (their next event starts from the zero state).

@@ -1,7 +1,7 @@
-"""One user's update for one event, as a single compiled call with fixed shapes.
+"""The user update for one event, or for a batch of users, as one compiled call with fixed shapes.
 
-Shape legend: L steps per session (`max_session_len`), H high-level state size, E user-embedding
-size, T input steps of a bucket (2 ≤ T ≤ L + 1).
+Shape legend: Q users, L steps per session (`max_session_len`), H high-level state size, E
+user-embedding size, T input steps of a bucket (2 ≤ T ≤ L + 1), B rows of a batch bucket.
 
 Per event the online path needs two numbers of `OnlineModel`: the new context (the fold, only
 when the event starts a session) and the user embeddings at the open session's last two
@@ -14,24 +14,37 @@ polymorphic `tf.function`, and `embed` always runs the low level over all L + 1 
 - the low level runs on the first T inputs only, T the smallest bucket (2, 4, 8, 16, L + 1) that
   holds `[x̂, a1..am]`: the low level is causal, so positions ≤ m are the same as over L + 1
   steps, and a user early in a session (most events) costs a fraction of the full width;
-- inputs are packed into one int32 and one float32 tensor (each conversion costs a few µs).
+- inputs are packed into one int32 and one float32 tensor (each conversion costs a few µs);
+- `many` updates Q different users in one call: rows are padded to the next batch bucket B
+  (1, 4, 16, 64; more than 64 rows take several calls), T is the bucket of the longest
+  session. A call's fixed cost (dispatch, conversions) dwarfs its arithmetic at these sizes,
+  so a request's users are updated together (`OnlineRecommender.observe_batch`).
 
-On the TensorFlow backend every bucket is a `tf.function` with a fixed `input_signature`,
-compiled with XLA (`jit_compile`), traced at construction (the first event does not pay for
-it) and then called as a concrete function, which skips the polymorphic dispatch. On the other
-backends the same Keras graph is called directly. `compiled=False` calls it eagerly on every
-backend (the reference the tests compare the compiled step against, to 1e-5).
+On the TensorFlow backend every (T, B) is a `tf.function` with a fixed `input_signature`,
+compiled with XLA (`jit_compile`) and then called as a concrete function, which skips the
+polymorphic dispatch. The one-row buckets are compiled at construction (the first event does
+not pay for it); the others on first use (about a second each, once) or all at once with
+`warm()`. On the JAX
+backend each bucket is the graph's `stateless_call` under `jax.jit` (the weights are
+arguments, not constants baked into the executable). On the other backends the same Keras
+graph is called directly. `compiled=False` calls it eagerly on every backend (the reference
+the tests compare the compiled step against, to 1e-5).
 
 `ReferenceStep` is the same contract computed with `OnlineModel.embed` and `OnlineModel.fold`
-(full width, two calls): the path before this module, kept as a reference and as the
+(full width, two calls per user): the path before this module, kept as a reference and as the
 benchmarks' "before".
 """
 
 from __future__ import annotations
 
+import threading
+
 import keras
 import numpy as np
 from keras import ops
+
+
+BATCH_BUCKETS = (1, 4, 16, 64)
 
 
 def _buckets(max_session_len):
@@ -54,8 +67,8 @@ def _eager(graph):
     return call
 
 
-def _tf_concrete(graph, n_ints, n_floats, jit_compile):
-    """The graph as a concrete `tf.function` of `[1, n_ints]` int32, `[1, n_floats]` float32.
+def _tf_concrete(graph, rows, n_ints, n_floats, jit_compile):
+    """The graph as a concrete `tf.function` of `[rows, n_ints]` int32, `[rows, n_floats]` float32.
 
     The traced function takes exactly the two signature arguments: a concrete function whose
     Python signature does not bind (an extra defaulted parameter) falls back to a slow path that
@@ -66,12 +79,30 @@ def _tf_concrete(graph, n_ints, n_floats, jit_compile):
     def step(ints, floats):
         return graph([ints, floats], training=False)
 
-    concrete = tf.function(step, input_signature=[tf.TensorSpec([1, n_ints], tf.int32),
-                                                  tf.TensorSpec([1, n_floats], tf.float32)],
+    concrete = tf.function(step, input_signature=[tf.TensorSpec([rows, n_ints], tf.int32),
+                                                  tf.TensorSpec([rows, n_floats], tf.float32)],
                            jit_compile=bool(jit_compile)).get_concrete_function()
 
     def call(ints, floats):
         return [x.numpy() for x in concrete(tf.constant(ints), tf.constant(floats))]
+
+    return call
+
+
+def _jax_jit(graph):
+    """The graph's `stateless_call` under `jax.jit`, its weights passed as arguments."""
+    import jax  # the compiler of the JAX backend
+
+    trainable = [v.value for v in graph.trainable_variables]
+    non_trainable = [v.value for v in graph.non_trainable_variables]
+
+    @jax.jit
+    def step(trainable, non_trainable, ints, floats):
+        outputs, _ = graph.stateless_call(trainable, non_trainable, [ints, floats], training=False)
+        return outputs
+
+    def call(ints, floats):
+        return [np.asarray(x) for x in step(trainable, non_trainable, ints, floats)]
 
     return call
 
@@ -91,14 +122,48 @@ class StepResult:
         self.context, self.embedding, self.prior_embedding = context, embedding, prior_embedding
 
 
+class StepBatch:
+    """What `many` returns for Q users (row q is `StepResult` of user q).
+
+    Attributes:
+        context: float32 `[Q, H]`.
+        embedding: float32 `[Q, E]`. Position m of each user.
+        prior_embedding: float32 `[Q, E]`. Position m − 1 (rows with m = 0 hold position 0).
+        lengths: int array `[Q]`. Each user's m.
+    """
+
+    __slots__ = ("context", "embedding", "prior_embedding", "lengths")
+
+    def __init__(self, context, embedding, prior_embedding, lengths):
+        self.context, self.embedding, self.prior_embedding = context, embedding, prior_embedding
+        self.lengths = lengths
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def row(self, q):
+        """Row q as a `StepResult`."""
+        m = int(self.lengths[q])
+        return StepResult(self.context[q], self.embedding[q], self.prior_embedding[q] if m else None)
+
+
+def _check_lengths(L, finished, sessions):
+    for items in list(sessions) + [f for f in finished if f is not None]:
+        if len(items) > L:
+            raise ValueError(f"a session holds at most L = {L} items, got {len(items)}")
+
+
 class UserStep:
-    """The fused fold + low-level update of one user, compiled once per bucket of session length.
+    """The fused fold + low-level update of users, compiled once per bucket of session length and rows.
 
     Args:
         online: `OnlineModel`.
-        compiled: bool. Trace and compile (TensorFlow: XLA) the buckets now; `False` calls the
-            Keras graph eagerly. Defaults to `True`.
+        compiled: bool. Trace and compile the buckets (TensorFlow: XLA; JAX: `jax.jit`); the
+            one-row buckets now, the others on first use or `warm()`. `False` calls the Keras
+            graph eagerly. Defaults to `True`.
         jit_compile: bool. TensorFlow only: XLA for the traced functions. Defaults to `True`.
+        batch_sizes: sequence of ints. The row buckets B of `many` (1 must be one of them; the
+            largest is the most rows per call). Defaults to `BATCH_BUCKETS` (1, 4, 16, 64).
 
     Example:
 
@@ -106,34 +171,67 @@ class UserStep:
     >>> out = step(context, finished=[3, 7], gap=5400.0, session=[9])
     >>> out.embedding.shape                                             # ranks the next item
     (128,)
+    >>> step.many(contexts, [None, [3, 7]], [None, 5400.0], [[4, 5], [9]]).embedding.shape
+    (2, 128)
     """
 
-    def __init__(self, online, *, compiled=True, jit_compile=True):
+    def __init__(self, online, *, compiled=True, jit_compile=True, batch_sizes=BATCH_BUCKETS):
         self.online = online
         self.config = online.config
         self.max_session_len = L = online.max_session_len
         self.state_size = H = online.state_size
         self.buckets = _buckets(L)
+        self.batch_sizes = sorted({int(b) for b in batch_sizes})
+        if self.batch_sizes[0] != 1:
+            raise ValueError(f"batch_sizes must include 1, got {list(batch_sizes)}")
         self._graphs = {steps: self._graph(steps) for steps in self.buckets}
         self.compiled = bool(compiled)
+        self._jit_compile = bool(jit_compile)
         self._calls = {}
-        for steps, graph in self._graphs.items():
-            if compiled and keras.backend.backend() == "tensorflow":
-                self._calls[steps] = _tf_concrete(graph, steps + L, H + 2, jit_compile)
-            else:
-                self._calls[steps] = _eager(graph)
-        for steps in self.buckets:  # compile now, not on the first user's event
-            self._calls[steps](np.zeros((1, steps + L), np.int32), np.zeros((1, H + 2), np.float32))
+        self._lock = threading.Lock()
+        for steps in self.buckets:  # one row: compile now, not on the first user's event
+            self._call(steps, 1)
+
+    def _call(self, steps, rows):
+        """The function of bucket `(steps, rows)`, traced and compiled (once) on first use."""
+        call = self._calls.get((steps, rows))
+        if call is not None:
+            return call
+        with self._lock:  # tracing from two threads at once races
+            if (steps, rows) not in self._calls:
+                L, H = self.max_session_len, self.state_size
+                graph, backend = self._graphs[steps], keras.backend.backend()
+                if self.compiled and backend == "tensorflow":
+                    call = _tf_concrete(graph, rows, steps + L, H + 2, self._jit_compile)
+                elif self.compiled and backend == "jax":
+                    # jax.jit specialises on shapes itself: one function per bucket of steps.
+                    call = self._calls.get((steps, 1)) or _jax_jit(graph)
+                else:
+                    call = _eager(graph)
+                call(np.zeros((rows, steps + L), np.int32), np.zeros((rows, H + 2), np.float32))
+                self._calls[steps, rows] = call
+            return self._calls[steps, rows]
+
+    def warm(self):
+        """Compile every bucket of steps × rows now (else each on its first use, ~1 s once).
+
+        Returns:
+            int. The number of compiled functions.
+        """
+        for steps in self.buckets:
+            for rows in self.batch_sizes:
+                self._call(steps, rows)
+        return len(self._calls)
 
     def _graph(self, steps):
-        """`[ints [1, T + L], floats [1, H + 2]]` → `[context [1, H], u [1, T, E]]`.
+        """`[ints [B, T + L], floats [B, H + 2]]` → `[context [B, H], u [B, T, E]]`.
 
         `ints` = the T low-level inputs `[x̂, a1..am, 0…]` then the finished session's L items;
         `floats` = the stored context, the fold flag (1 = fold) and the decay factor.
         """
         L, H = self.max_session_len, self.state_size
-        ints = keras.Input((steps + L,), dtype="int32", name="ints", batch_size=1)
-        floats = keras.Input((H + 2,), dtype="float32", name="floats", batch_size=1)
+        ints = keras.Input((steps + L,), dtype="int32", name="ints")
+        floats = keras.Input((H + 2,), dtype="float32", name="floats")
         context, flag, decay = floats[:, :H], floats[:, H : H + 1], floats[:, H + 1 : H + 2]
         folded = self.online.fold_model([ints[:, steps:], context, decay])
         context = ops.where(ops.greater(flag, 0.5), folded, context)
@@ -154,29 +252,60 @@ class UserStep:
         Returns:
             `StepResult`.
         """
+        return self.many(np.asarray(context, np.float32)[None], [finished], [gap], [session]).row(0)
+
+    def many(self, contexts, finished, gaps, sessions):
+        """Update Q different users, one event each, in as few compiled calls as the buckets allow.
+
+        Args:
+            contexts: float array `[Q, H]`: the stored contexts.
+            finished: Q sequences of item indices or `None`s: the sessions to fold first.
+            gaps: Q floats or `None`s (see `__call__`).
+            sessions: Q sequences of item indices (≤ L): the open sessions after the events.
+
+        Returns:
+            `StepBatch` of Q rows.
+        """
         L, H = self.max_session_len, self.state_size
-        m = len(session)
-        if m > L or (finished is not None and len(finished) > L):
-            raise ValueError(f"a session holds at most L = {L} items, got {max(m, len(finished or ()))}")
-        steps = next(b for b in self.buckets if b >= m + 1)
-        ints = np.zeros((1, steps + L), np.int32)
-        ints[0, 1 : m + 1] = session
-        floats = np.empty((1, H + 2), np.float32)
-        floats[0, :H] = context
-        if finished is not None:
-            ints[0, steps : steps + len(finished)] = finished
-            floats[0, H] = 1.0
-            floats[0, H + 1] = decay_factor(self.config, gap)
-        else:
-            floats[0, H] = 0.0
-            floats[0, H + 1] = 1.0
-        new_context, u = self._calls[steps](ints, floats)
-        u = np.asarray(u, np.float32)[0]
-        return StepResult(np.asarray(new_context, np.float32)[0], u[m], u[m - 1] if m else None)
+        q = len(sessions)
+        if not (len(finished) == len(gaps) == q):
+            raise ValueError(f"finished, gaps and sessions must have one entry per user: "
+                             f"{len(finished)}, {len(gaps)}, {q}")
+        _check_lengths(L, finished, sessions)
+        contexts = np.asarray(contexts, np.float32).reshape(q, H)
+        lengths = np.fromiter((len(s) for s in sessions), np.int64, q)
+        steps = next(b for b in self.buckets if b >= int(lengths.max(initial=0)) + 1)
+        largest = self.batch_sizes[-1]
+        new_contexts, embeddings, priors = [], [], []
+        for start in range(0, q, largest):
+            stop = min(q, start + largest)
+            rows = next(b for b in self.batch_sizes if b >= stop - start)
+            ints = np.zeros((rows, steps + L), np.int32)
+            floats = np.zeros((rows, H + 2), np.float32)
+            floats[:, H + 1] = 1.0
+            floats[: stop - start, :H] = contexts[start:stop]
+            for row, user in enumerate(range(start, stop)):
+                ints[row, 1 : lengths[user] + 1] = sessions[user]
+                if finished[user] is not None:
+                    ints[row, steps : steps + len(finished[user])] = finished[user]
+                    floats[row, H] = 1.0
+                    floats[row, H + 1] = decay_factor(self.config, gaps[user])
+            context, u = self._call(steps, rows)(ints, floats)
+            n = stop - start
+            at = lengths[start:stop]
+            u = np.asarray(u, np.float32)
+            new_contexts.append(np.asarray(context, np.float32)[:n])
+            embeddings.append(u[np.arange(n), at])
+            priors.append(u[np.arange(n), np.maximum(at - 1, 0)])
+        if not q:
+            E = self.online.output_dim
+            return StepBatch(np.zeros((0, H), np.float32), np.zeros((0, E), np.float32),
+                             np.zeros((0, E), np.float32), lengths)
+        return StepBatch(np.concatenate(new_contexts), np.concatenate(embeddings), np.concatenate(priors), lengths)
 
 
 class ReferenceStep:
-    """`UserStep`'s contract through `OnlineModel.fold` and `OnlineModel.embed` (two calls, full width)."""
+    """`UserStep`'s contract through `OnlineModel.fold` and `OnlineModel.embed` (two calls per user, full width)."""
 
     compiled = False
 
@@ -191,3 +320,17 @@ class ReferenceStep:
         u = self.online.embed(context, [list(session)])[0]
         m = len(session)
         return StepResult(context, u[m], u[m - 1] if m else None)
+
+    def many(self, contexts, finished, gaps, sessions):
+        """One user at a time (the path before batching), as a `StepBatch`."""
+        _check_lengths(self.online.max_session_len, finished, sessions)
+        H, E = self.online.state_size, self.online.output_dim
+        out = [self(c, f, g, s) for c, f, g, s in zip(np.asarray(contexts, np.float32).reshape(-1, H),
+                                                      finished, gaps, sessions)]
+        lengths = np.array([len(s) for s in sessions], np.int64)
+        if not out:
+            return StepBatch(np.zeros((0, H), np.float32), np.zeros((0, E), np.float32),
+                             np.zeros((0, E), np.float32), lengths)
+        return StepBatch(np.stack([o.context for o in out]), np.stack([o.embedding for o in out]),
+                         np.stack([o.prior_embedding if o.prior_embedding is not None else o.embedding
+                                   for o in out]), lengths)

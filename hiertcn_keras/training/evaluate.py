@@ -13,21 +13,33 @@ from __future__ import annotations
 import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
+from hiertcn_keras.data.packing import SegmentTable, packed_batcher
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
 from hiertcn_keras.metrics import RankingMetrics, count_ranks, inner_product_ranks
 
 
 def table_for(config, view):
-    """The `SessionTable` (hierarchical models) or `FlatTable` (flat models) of a view."""
+    """The table a model reads a view from.
+
+    `SessionTable` (hierarchical models), `SegmentTable` of sessions (GRU4Rec) or of history
+    windows (the packed flat TCN), else `FlatTable` (the flat GRU, the unpacked flat TCN).
+    """
     if config.hierarchical:
         return SessionTable.from_view(view, config.max_session_len)
+    if config.model == "gru4rec":
+        return SegmentTable.from_view(view, "session")
+    if config.model == "tcn" and config.flat_packed:
+        return SegmentTable.from_view(view, "history", config.flat_len)
     return FlatTable.from_view(view, config.flat_chunk_len)
 
 
 def batcher_for(config, view, *, shuffle=False, seed=0):
     """A `QueueBatcher` over a view with the model's batch geometry."""
+    table = table_for(config, view)
+    if isinstance(table, SegmentTable):
+        return packed_batcher(table, config.batch_size, config.flat_chunk_len, shuffle=shuffle, seed=seed)
     units = config.sessions_per_batch if config.hierarchical else 1
-    return QueueBatcher(table_for(config, view), config.batch_size, units, shuffle=shuffle, seed=seed)
+    return QueueBatcher(table, config.batch_size, units, shuffle=shuffle, seed=seed)
 
 
 def _metrics(n_catalogue, averaging):
@@ -88,8 +100,12 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
             continue
         u = np.asarray(model.predict_on_batch(batch))
         targets = batch["items"][selected]
-        # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps.
-        users = np.broadcast_to(batch["user"][..., None], selected.shape)[selected]
+        # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps;
+        # packed rows carry it per step, [B, T].
+        users = batch["user"]
+        if users.shape != selected.shape:
+            users = np.broadcast_to(users[..., None], selected.shape)
+        users = users[selected]
         ranks = inner_product_ranks(u[selected], table, targets, item_bias=bias, candidates=candidates,
                                     tie_policy=tie_policy)
         metrics.update(ranks, users)

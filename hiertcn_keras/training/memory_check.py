@@ -87,6 +87,8 @@ def _widths(config):
         return config.embedding_dim + 8 * config.hrnn_units
     if config.model == "tcn":
         return config.embedding_dim + 2 * sum(config.flat_tcn_channels)
+    if config.model == "gru4rec":
+        return config.embedding_dim + 4 * sum(config.gru4rec_units)
     return config.embedding_dim + 4 * sum(config.flat_gru_units)
 
 
@@ -115,6 +117,8 @@ def _layer_parameters(config):
         return 2 * gru(d, (config.hrnn_units,)) + 4 * d * d
     if config.model == "tcn":
         return tcn(d, config.flat_tcn_channels) + 4 * d * d
+    if config.model == "gru4rec":
+        return gru(d + 1, config.gru4rec_units) + 4 * d * d
     return gru(d, config.flat_gru_units) + 4 * d * d
 
 

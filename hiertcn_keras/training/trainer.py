@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
@@ -179,7 +180,7 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
                                   overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
-    padding = padding_batch(batcher, model_config)
+    padding = padding_batch(batcher)
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
 
@@ -224,7 +225,7 @@ def _progress_callbacks(fitted, run, train_config, epochs_done):
         return []
     steps = prog.EpochSteps(run.batcher, epochs_done)
     events = len(run.train_view)
-    print(prog.run_header(fitted.model_config, steps(epochs_done), events, len(run.batcher.table.users)),
+    print(prog.run_header(fitted.model_config, steps(epochs_done), events, len(np.unique(run.batcher.table.users))),
           flush=True)
     # Last, so that the epoch line shows the validation metrics added before it.
     callbacks = [prog.EpochTimeEstimate(steps), prog.BoundedProgbar(steps)]

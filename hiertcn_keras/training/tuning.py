@@ -74,10 +74,13 @@ class TuneConfig:
 
 def neural_space(config):
     """`NEURAL_SPACE` less what does not apply to `config` (the pretrained item space has fixed
-    item vectors: no embedding size, no tying, no embedding dropout)."""
+    item vectors: no embedding size, no tying, no embedding dropout; GRU4Rec is tied by
+    definition)."""
     if config.item_space == "pretrained":
         return {k: v for k, v in NEURAL_SPACE.items()
                 if k not in ("tied_embeddings", "embedding_dim", "embedding_dropout")}
+    if config.model == "gru4rec":
+        return {k: v for k, v in NEURAL_SPACE.items() if k != "tied_embeddings"}
     return dict(NEURAL_SPACE)
 
 

@@ -87,3 +87,19 @@ def test_keras_file_round_trip(save_and_load, np_out):
     tcn = loaded.layers[-1]
     assert isinstance(tcn, TCN) and all(isinstance(b, TemporalBlock) for b in tcn.blocks)
     np.testing.assert_array_equal(np_out(loaded, x), np_out(model, x))
+
+
+@pytest.mark.parametrize("variant", ["official", "bai"])
+def test_packed_rows_equal_one_sequence_per_row(variant, np_out):
+    """Two sequences laid end to end with segment starts give each one's own outputs."""
+    tcn = TCN(channels=(6, 6, 4), kernel_size=3, variant=variant)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(1, 5, 3)).astype("float32"), rng.normal(size=(1, 9, 3)).astype("float32")
+    packed = np.concatenate([a, b], axis=1)  # one row of 14 steps: a, then b
+    starts = np.zeros((1, 14), bool)
+    starts[0, [0, 5]] = True
+    out = np_out(tcn, packed, segment_start=starts)
+    np.testing.assert_allclose(out[:, :5], np_out(tcn, a), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[:, 5:], np_out(tcn, b), rtol=1e-5, atol=1e-5)
+    # Without the second start, b's steps see a (the receptive field, 1 + 2·2·7 > 5, reaches it).
+    assert np.abs(np_out(tcn, packed)[:, 5:] - out[:, 5:]).max() > 1e-4

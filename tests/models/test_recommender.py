@@ -97,6 +97,7 @@ def make_batch(config, seed=0):
     return {
         "items": items, "inputs": inputs, "mask": mask, "score": mask & (items <= N_CATALOGUE),
         "user_start": np.ones(B, bool), "user": np.array([1, 2], "int32"),
+        "segment_start": np.arange(T)[None, :].repeat(B, 0) == 0,  # packed models: one segment per row
     }
 
 

@@ -1,9 +1,12 @@
 """The HTTP server over a real socket (uvicorn in a thread on 127.0.0.1): what TestClient cannot show.
 
 A client that announces 100 body bytes and sends 9 gets a 408 after the body timeout and
-loses its connection (it does not hold the server); a client that disconnects mid-body, or
-right after sending a request, leaves no traceback in the server's output; the server keeps
-serving others throughout.
+loses its connection (it does not hold the server); so does one that sends half a request head
+(after the head timeout), before its first request or between two on a keep-alive connection,
+and one that connects and sends nothing is disconnected; forty such clients at once (more than
+the concurrency limit) are all gone after the head timeout and the server serves again. A
+client that disconnects mid-body, or right after sending a request, leaves no traceback in the
+server's output; the server keeps serving others throughout.
 """
 
 import http.client
@@ -20,7 +23,8 @@ from hiertcn_keras.serving.online_recommender import OnlineRecommender
 @pytest.fixture(scope="module")
 def server(learned_run, tmp_path_factory):
     rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path_factory.mktemp('sock') / 'users.sqlite'}")
-    srv = RecommenderServer(rec, port=0, body_timeout=1.0, timeout_keep_alive=1.0, limit_concurrency=32).start()
+    srv = RecommenderServer(rec, port=0, body_timeout=1.0, head_timeout=1.0, timeout_keep_alive=5.0,
+                            limit_concurrency=32).start()
     yield srv
     srv.stop()
     rec.close()
@@ -59,6 +63,61 @@ def test_a_body_that_never_completes_times_out(server):
     sock.close()
     assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive" in reply
     assert 0.5 < waited < 20
+    assert healthy(server)
+
+
+def read_until_closed(sock):
+    """Everything the server sends until it closes the connection, and the seconds that took."""
+    started, reply = time.monotonic(), b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return reply, time.monotonic() - started
+        reply += chunk
+
+
+@pytest.mark.parametrize("sent", [b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Le", b"GET /heal", b""],
+                         ids=["half a head", "a few bytes", "nothing"])
+def test_a_head_that_never_completes_is_closed_after_the_head_timeout(server, sent):
+    sock = socket.create_connection(server.server_address, timeout=30)
+    sock.sendall(sent)
+    assert healthy(server)  # served while the slow client waits
+    reply, waited = read_until_closed(sock)
+    sock.close()
+    assert waited < 20  # the head timeout is 1 s; the keep-alive timeout (5 s) is not what closed it
+    if sent:
+        assert reply.startswith(b"HTTP/1.1 408") and b"request head did not arrive" in reply
+    else:
+        assert reply == b""
+
+
+def test_a_half_head_after_a_keep_alive_request_is_closed(server):
+    sock = socket.create_connection(server.server_address, timeout=30)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while b"\r\n\r\n" not in first:
+        first += sock.recv(65536)
+    head, body = first.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200") and len(body) == length  # the whole first response
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+    reply, waited = read_until_closed(sock)
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 408") and waited < 4.5  # before the 5 s keep-alive timeout
+
+
+def test_more_slow_clients_than_the_concurrency_limit_are_all_dropped(server):
+    socks = [socket.create_connection(server.server_address, timeout=30) for _ in range(40)]
+    for sock in socks:
+        sock.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    for sock in socks:
+        reply, _ = read_until_closed(sock)
+        assert reply.startswith(b"HTTP/1.1 408")
+        sock.close()
+    assert time.monotonic() - started < 20
     assert healthy(server)
 
 

@@ -3,7 +3,9 @@
 Compiled (TensorFlow: XLA, one concrete function per bucket of session length) against the
 same Keras graph called eagerly, and against `ReferenceStep` (`OnlineModel.fold` + `embed` over
 all L + 1 steps), to 1e-5: with and without a fold, with the decay, at every session length
-(every bucket, its edges included), for HierTCN and HierGRU.
+(every bucket, its edges included), for HierTCN and HierGRU. `many` (Q users in one call, rows
+padded to a batch bucket, more rows than the largest bucket in several calls) equals the
+users one by one, to 1e-5.
 """
 
 import numpy as np
@@ -49,4 +51,46 @@ def test_compiled_step_equals_eager_and_reference(kind):
 def test_a_session_longer_than_L_is_refused():
     online = model("hiertcn", L=3)
     with pytest.raises(ValueError, match="at most L = 3"):
-        UserStep(online)(np.zeros(online.state_size, np.float32), None, None, [1, 2, 3, 4])
+        UserStep(online, compiled=False)(np.zeros(online.state_size, np.float32), None, None, [1, 2, 3, 4])
+
+
+@pytest.fixture(scope="module")
+def batched():
+    online = model("hiertcn")
+    return online, UserStep(online, batch_sizes=(1, 4, 16))
+
+
+@pytest.mark.parametrize("q", [3, 21])
+def test_many_users_in_one_call_equal_one_by_one(q, batched):
+    online, step = batched  # 3 rows: one call of 4 (1 padding); 21: a call of 16, then 5 rows in one of 16
+    rng = np.random.default_rng(q)
+    contexts = rng.normal(size=(q, online.state_size)).astype(np.float32)
+    sessions = [rng.integers(1, 12, rng.integers(0, online.max_session_len + 1)).tolist() for _ in range(q)]
+    finished = [rng.integers(1, 12, rng.integers(1, 10)).tolist() if rng.random() < 0.5 else None for _ in range(q)]
+    gaps = [float(rng.uniform(0, 9000)) if f is not None else None for f in finished]
+    batch = step.many(contexts, finished, gaps, sessions)
+    assert batch.context.shape == (q, online.state_size) and batch.embedding.shape == (q, online.output_dim)
+    reference = ReferenceStep(online).many(contexts, finished, gaps, sessions)
+    for row in range(q):
+        one = step(contexts[row], finished[row], gaps[row], sessions[row])
+        for other in (batch.row(row), reference.row(row)):
+            np.testing.assert_allclose(other.context, one.context, atol=1e-5, rtol=0)
+            np.testing.assert_allclose(other.embedding, one.embedding, atol=1e-5, rtol=0)
+            if sessions[row]:
+                np.testing.assert_allclose(other.prior_embedding, one.prior_embedding, atol=1e-5, rtol=0)
+            else:
+                assert other.prior_embedding is None and one.prior_embedding is None
+
+
+def test_many_checks_its_arguments():
+    online = model("hiertcn", L=3)
+    step = UserStep(online, compiled=False, batch_sizes=(1, 2))  # the checks do not depend on compiling
+    zeros = np.zeros((2, online.state_size), np.float32)
+    with pytest.raises(ValueError, match="one entry per user"):
+        step.many(zeros, [None], [None, None], [[1], [2]])
+    with pytest.raises(ValueError, match="at most L = 3"):
+        step.many(zeros, [None, [1, 2, 3, 4]], [None, 5.0], [[1], [2]])
+    with pytest.raises(ValueError, match="must include 1"):
+        UserStep(online, batch_sizes=(2, 4))
+    assert len(step.many(zeros[:0], [], [], [])) == 0
+    assert step.warm() == len(step.buckets) * 2  # every bucket of steps × rows, compiled once

@@ -185,6 +185,9 @@ def test_killed_mirrored_run_resumes_from_its_backup(tiny_data_dir, tmp_path, mo
     assert type(loaded).__name__ == "Recommender" and loaded.model_config.batch_size == 2
 
 
+# Three TensorFlow processes (two workers and one alone): ~25 s on 2 cores. The default suite keeps
+# the two-replica check above (same all-reduce, one subprocess) and the in-process mirrored resume.
+@pytest.mark.slow
 def test_two_workers_on_localhost_agree_and_match_one_process(tiny_data_dir, tmp_path):
     hiertcn = str(Path(sys.executable).with_name("hiertcn"))
     common = ["train", "--data", str(tiny_data_dir), "--model", "hiertcn", "--epochs", "2", "--patience", "5",

@@ -62,7 +62,7 @@ def recommenders(dataset):
         if name not in cache:
             keras.utils.set_random_seed(0)
             config = model_config_for(dataset, model=name, **TINY)
-            rec = build_recommender(config)
+            rec = build_recommender(config, item_counts=dataset.item_counts("train"))
             rec(next(iter(batcher_for(config, dataset.view("train")).batches())))  # build
             cache[name] = randomize(rec)
         return cache[name]
@@ -74,9 +74,13 @@ def replay_user(rec, view, user):
     """u at every scored event of one user, replaying its history alone in row 0 from zero state."""
     config = rec.model_config
     table = table_for(config, view)
-    units = config.sessions_per_batch if config.hierarchical else 1
-    k = int(np.searchsorted(table.users, user))
-    rows = np.arange(table.user_ptr[k], table.user_ptr[k + 1])
+    if hasattr(table, "segment_start"):  # packed rows (SegmentTable): the user's events, T per batch
+        units = config.flat_chunk_len
+        rows = np.flatnonzero(table.user[: table.n_units] == user)
+    else:
+        units = config.sessions_per_batch if config.hierarchical else 1
+        k = int(np.searchsorted(table.users, user))
+        rows = np.arange(table.user_ptr[k], table.user_ptr[k + 1])
     rec.reset_states()
     us, targets = [], []
     for start in range(0, len(rows), units):

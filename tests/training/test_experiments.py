@@ -176,14 +176,24 @@ def test_paper_constants_match_reference():
     assert isinstance(ex.results_frame([{"model": "l2", "recall@1": 0.1}]), pd.DataFrame)
 
 
-def test_item_store_is_reused(tiny_data_dir, tmp_path):
+def test_item_store_is_reused(tiny_data_dir, tmp_path, monkeypatch):
+    from hiertcn_keras.training import item_training
     from hiertcn_keras.training.item_training import ItemModelConfig
 
     config = ItemModelConfig(dim=4, epochs=1, n_negatives=5, n_walks=5)
     first = ex.item_store(tiny_data_dir, tmp_path / "items", config)
+    assert first["reused"] is False and first["matrix"].shape == (PreparedDataset(tiny_data_dir).n_items, 4)
+
+    # From here on training is refused: a reuse must not train, a changed setting must.
+    class Retrained(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Retrained(args, kwargs)
+
+    monkeypatch.setattr(item_training, "embed_items", refuse)
     second = ex.item_store(tiny_data_dir, tmp_path / "items", config)
-    assert (first["reused"], second["reused"]) == (False, True)
+    assert second["reused"] is True
     np.testing.assert_array_equal(first["matrix"], second["matrix"])
-    assert first["matrix"].shape == (PreparedDataset(tiny_data_dir).n_items, 4)
-    other = ex.item_store(tiny_data_dir, tmp_path / "items", ItemModelConfig(dim=4, epochs=2, n_negatives=5, n_walks=5))
-    assert other["reused"] is False
+    with pytest.raises(Retrained):
+        ex.item_store(tiny_data_dir, tmp_path / "items", ItemModelConfig(dim=4, epochs=2, n_negatives=5, n_walks=5))
