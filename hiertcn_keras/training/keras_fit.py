@@ -47,13 +47,12 @@ def training_data(dataset, model_config, *, seed=0, first_epoch=0):
         changes nothing).
     """
     batcher = batcher_for(model_config, dataset.view("train"), shuffle=True, seed=seed)
-    return training_batches(batcher, first_epoch=first_epoch), padding_batch(batcher, model_config)
+    return training_batches(batcher, first_epoch=first_epoch), padding_batch(batcher)
 
 
-def padding_batch(batcher, model_config):
+def padding_batch(batcher):
     """One batch of `batcher`'s structure holding only padding (builds a model, changes nothing)."""
-    units = model_config.sessions_per_batch if model_config.hierarchical else 1
-    return batcher.table.gather(np.full((model_config.batch_size, units), -1))
+    return batcher.table.gather(np.full((batcher.batch_size, batcher.units_per_batch), -1))
 
 
 def loop_callbacks(train_config, events_per_epoch, validation=()):
