@@ -1,11 +1,13 @@
 """The paper's training-time table on one accelerator (or the CPU), on any Keras backend.
 
-For every model (HierTCN, HierGRU, HRNN, flat TCN, flat GRU), two batch sizes and both item
+For every model (HierTCN, HierGRU, HRNN, flat TCN, flat GRU; optionally `tcn-per-user`, the flat
+TCN with one user's window per row as before packing, and `gru4rec`), two batch sizes and both item
 spaces (learned ids with the full softmax; frozen pretrained vectors with the hinge loss, the
 talk's web-scale setup), this trains on real queue batches of the default synthetic data with
 `train_on_batch` (compiled; compilation excluded by warm-up steps) and prints, from one run:
 
 - events/s: scored events per second of training,
+- bytes/event: bytes of the batch arrays fed to the model per scored event (padding's cost),
 - × HierTCN: the model's time per scored event over HierTCN's (same batch size, item space),
 - TFLOP/s achieved and its share of `--peak-tflops` (FLOPs of one training step, forward and
   backward, from XLA's cost analysis of the compiled gradient on the JAX backend; "n/a"
@@ -40,13 +42,18 @@ import numpy as np  # noqa: E402
 
 from bench_training import MODELS, default_dataset  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
+from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: E402
 from hiertcn_keras.models import build_recommender  # noqa: E402
 from hiertcn_keras.training.evaluate import batcher_for  # noqa: E402
 from hiertcn_keras.training.trainer import model_config_for  # noqa: E402
 
 INTERACTIONS = 1.6e9
+# Benchmark rows beyond the paper's models: name → (model, config overrides).
+VARIANTS = {"tcn-per-user": ("tcn", {"flat_packed": False}), "gru4rec": ("gru4rec", {})}
+CHOICES = MODELS + tuple(VARIANTS)
 CPU_WIDTHS = dict(embedding_dim=32, high_units=(32, 32), tcn_channels=(32, 32), low_gru_units=(32, 32),
-                  hrnn_units=32, flat_tcn_channels=(32, 32, 32, 32, 64, 64), flat_gru_units=(48, 48))
+                  hrnn_units=32, flat_tcn_channels=(32, 32, 32, 32, 64, 64), flat_gru_units=(48, 48),
+                  gru4rec_units=(48,))
 
 
 def train_step_flops(model, batch):
@@ -80,7 +87,9 @@ def train_step_flops(model, batch):
 
 def measure(dataset, name, batch_size, item_space, steps, warmup, overrides):
     """Train `steps` timed steps of one model; returns a dict of rates (see the module doc)."""
-    config = model_config_for(dataset, model=name, item_space=item_space, batch_size=batch_size, **overrides)
+    model_name, variant = VARIANTS.get(name, (name, {}))
+    config = model_config_for(dataset, model=model_name, item_space=item_space, batch_size=batch_size,
+                              **{**overrides, **variant})
     matrix = None
     if item_space == "pretrained":  # speed does not depend on the vectors: random unit vectors
         matrix = np.random.default_rng(0).normal(size=(dataset.n_items, config.embedding_dim)).astype("float32")
@@ -94,6 +103,8 @@ def measure(dataset, name, batch_size, item_space, steps, warmup, overrides):
     for batch in batches[:warmup]:
         model.train_on_batch(batch)
     events = sum(int(b["score"].sum()) for b in batches[warmup:])
+    fed = {key for key in model.input_keys} | {"items", "score"}  # what the step reads
+    data_bytes = sum(batch_nbytes({k: v for k, v in b.items() if k in fed}) for b in batches[warmup:])
     started = time.perf_counter()
     for batch in batches[warmup:]:
         loss = model.train_on_batch(batch)
@@ -102,6 +113,7 @@ def measure(dataset, name, batch_size, item_space, steps, warmup, overrides):
     flops = train_step_flops(model, batches[warmup])
     return {"model": name, "batch_size": batch_size, "item_space": item_space, "loss": config.loss,
             "events_per_second": events / seconds, "step_ms": 1000 * seconds / steps,
+            "bytes_per_event": data_bytes / events,
             "events_per_step": events / steps, "slots_per_step": int(np.prod(batches[0]["items"].shape)),
             "flops_per_step": flops, "achieved_tflops": None if flops is None else flops * steps / seconds / 1e12}
 
@@ -124,15 +136,17 @@ def run(dataset, models, batch_sizes, item_spaces, steps, warmup, overrides):
 
 def table(results, peak_tflops):
     """Markdown table of `run`'s results."""
-    lines = ["| item space | B | model | events/s | × HierTCN's time | events/step | TFLOP/s | % of peak | h / 1.6B |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| item space | B | model | events/s | × HierTCN's time | events/step | bytes/event | TFLOP/s | % of peak "
+             "| h / 1.6B |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ratio = "n/a" if r["time_ratio_to_hiertcn"] is None else f"{r['time_ratio_to_hiertcn']:.2f}"
         tflops = r["achieved_tflops"]
         achieved = "n/a" if tflops is None else f"{tflops:.3g}"
         share = "n/a" if tflops is None or not peak_tflops else f"{100 * tflops / peak_tflops:.1f}"
         lines.append(f"| {r['item_space']} ({r['loss']}) | {r['batch_size']} | {r['model']} | "
-                     f"{r['events_per_second']:,.0f} | {ratio} | {r['events_per_step']:,.0f} | {achieved} | "
+                     f"{r['events_per_second']:,.0f} | {ratio} | {r['events_per_step']:,.0f} | "
+                     f"{r['bytes_per_event']:,.0f} | {achieved} | "
                      f"{share} | {r['hours_per_1p6b']:,.1f} |")
     return "\n".join(lines)
 
@@ -141,7 +155,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu", action="store_true", help="run on the CPU with smaller widths and fewer steps")
     parser.add_argument("--data", default=None, help="prepared dataset (default: synthesize the default one)")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=CHOICES,
+                        help="default: the paper's five; also tcn-per-user (the unpacked flat TCN) and gru4rec")
     parser.add_argument("--batch-sizes", nargs=2, type=int, default=None, metavar="B",
                         help="two batch sizes (default 32 256; --cpu: 8 32)")
     parser.add_argument("--item-spaces", nargs="+", default=["learned", "pretrained"],

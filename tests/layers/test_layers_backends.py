@@ -1,4 +1,5 @@
-"""The layers together in a small HierTCN-shaped model on the JAX and PyTorch backends.
+"""The layers together in a small HierTCN-shaped model on the JAX and PyTorch backends (and the
+packed TCN's and GRU4Rec's resets there).
 
 Each backend runs in its own subprocess (the backend is fixed when Keras is imported) with
 KERAS_BACKEND set; a backend whose package is not installed is skipped, saying so.
@@ -18,7 +19,7 @@ SCRIPT = textwrap.dedent(
     import keras
     from keras import ops
     from hiertcn_keras.layers import (
-        TCN, ItemEmbedding, SessionDistributed, HighLevelGRU, SessionPooling,
+        TCN, ItemEmbedding, SessionDistributed, HighLevelGRU, SessionParallelGRU, SessionPooling,
     )
 
     keras.utils.set_random_seed(0)
@@ -83,6 +84,24 @@ SCRIPT = textwrap.dedent(
     np.testing.assert_allclose(
         loaded.predict(data, batch_size=B, verbose=0), both, rtol=1e-5, atol=1e-6
     )
+
+    # Packed rows (the flat TCN): two sequences laid end to end equal each one alone.
+    tcn = TCN((D, D), kernel_size=3)
+    a, b = rng.normal(size=(1, 4, D)).astype("float32"), rng.normal(size=(1, 6, D)).astype("float32")
+    starts = np.zeros((1, 10), bool)
+    starts[0, [0, 4]] = True
+    packed = ops.convert_to_numpy(tcn(np.concatenate([a, b], axis=1), segment_start=starts))
+    np.testing.assert_allclose(packed[:, 4:], ops.convert_to_numpy(tcn(b)), rtol=1e-5, atol=1e-5)
+
+    # GRU4Rec's lanes: a session that starts mid-batch equals that session alone.
+    lanes = SessionParallelGRU((D,), batch_size=1)
+    x = rng.normal(size=(1, 6, D)).astype("float32")
+    session_start = np.zeros((1, 6), bool)
+    session_start[0, [0, 2]] = True
+    mid = ops.convert_to_numpy(lanes(x, session_start))
+    lanes.reset_state()
+    alone = ops.convert_to_numpy(lanes(x[:, 2:], np.eye(1, 4, dtype=bool)))
+    np.testing.assert_allclose(mid[:, 2:], alone, rtol=1e-5, atol=1e-6)
     print("OK", keras.backend.backend())
     """
 )
