@@ -12,19 +12,20 @@ Datasets (quick / full sizes; the synthetic ones differ from `hiertcn synth`'s d
 | globo-paper    | the Globo.com development slice, the paper's user split                   |
 | globo-temporal | the same slice, temporal split (most test articles are new: low coverage)  |
 
-Every neural model is trained on the training split with early stopping on validation
-Recall@10 (best weights restored) and evaluated on the test split with full-catalogue ranks and
-conservative ties; every simple baseline (`models/baselines.py`) is fitted on the training
-split and evaluated on the same events, once (they are deterministic). The oracle row (the
-generator's true next-click distribution) is added where it is known. Budget: fixed settings,
-**untuned** (the same for every dataset), labelled as such in the table.
+Each dataset runs `hiertcn compare --tune --seeds N` (the product's own comparison): every model
+is tuned on the validation split with the same budget of `--trials` trials (neural models:
+learning rate, dropout, weight decay, tying, embedding size; simple baselines: their own
+parameters), the neural models' chosen settings are retrained with N seeds, and every model is
+scored on the test split with full-catalogue ranks and conservative ties; coverage and the
+generator's oracle (where known) are in the table. With `--recency-prior` (the default) the
+neural models carry the causal recency-popularity prior, its window and weight chosen on
+validation after training (`hiertcn_keras.models.recency_prior`); the same runs are also scored
+without it (`MODEL (no prior)` rows: `beta = 0`, no extra training).
 
 Usage:
 
-    python benchmarks/bench_accuracy.py --quick                 # small sizes, 1 seed, 3 epochs
-    python benchmarks/bench_accuracy.py                         # full: 3 seeds, up to 30 epochs
-    python benchmarks/bench_accuracy.py --quick --datasets drift globo-paper --models hiertcn successor \
-        --globo-log globo_dev.csv.gz
+    python benchmarks/bench_accuracy.py --setting suite --globo-log globo_dev.csv.gz --resume
+    python benchmarks/bench_accuracy.py --setting quick --datasets drift --models hiertcn successor
 
 Writes `WORKDIR/accuracy.json` and `WORKDIR/accuracy.md` (atomically) and prints the table.
 Logs and prepared datasets are cached in WORKDIR (default `runs/bench_accuracy`).
@@ -45,11 +46,16 @@ if str(ROOT) not in sys.path:
 # The Globo.com click log in the generic format (user_id,item_id,timestamp), from --globo-log;
 # the two Globo datasets are skipped without it.
 GLOBO = None
-NEURAL = ("hiertcn", "gru")
+NEURAL = ("hiertcn", "gru", "gru4rec")
 DATASETS = ("synth-5k-weak", "synth-20k-strong", "synth-5k-strong-3", "drift", "globo-paper", "globo-temporal")
+SIMPLE = ("pop", "recentpop", "successor", "sr", "iknn", "sknn", "vsknn")
 SETTINGS = {
-    "quick": {"users": 500, "drift_users": 600, "globo_user_share": 8, "seeds": 1, "epochs": 3, "patience": 2},
-    "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 30, "patience": 3},
+    "quick": {"users": 300, "drift_users": 300, "globo_user_share": 16, "seeds": 1, "epochs": 3, "patience": 2,
+              "trials": 1, "jit": False},
+    "suite": {"users": 300, "drift_users": 400, "globo_user_share": 16, "seeds": 3, "epochs": 10, "patience": 2,
+              "trials": 3, "jit": False},
+    "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 50, "patience": 3,
+             "trials": 10},
 }
 
 
@@ -104,49 +110,62 @@ def build_dataset(name, workdir, setting):
     return prepared, (log if not name.startswith("globo") else None)
 
 
-def train_neural(prepared, model, seed, run_dir, setting, overrides):
-    """Trains one neural model; returns its test metrics with the training facts."""
+def compare_argv(prepared, out, models, setting, oracle_log=None, recency=True):
+    """The `hiertcn compare` command line of one dataset."""
+    argv = ["compare", "--data", str(prepared), "--models", *models, "--out", str(out), "--tune",
+            "--trials", str(setting["trials"]), "--seeds", str(setting["seeds"]), "--epochs", str(setting["epochs"]),
+            "--patience", str(setting["patience"]), "--quiet"]
+    if not setting.get("jit", True):
+        argv.append("--no-jit")  # small logs: a few steps per epoch cost less than compiling each run
+    if recency:
+        argv.append("--recency-prior")
+    if oracle_log is not None:
+        argv += ["--oracle-log", str(oracle_log)]
+    return argv
+
+
+def seed_runs(out, model, seeds):
+    """The run directories of a tuned model's seeds in a `compare --tune` folder (first: the search's)."""
+    out = Path(out)
+    return [out / f"{model}-tune" / "best"] + [out / f"{model}.seed-{s}" for s in seeds[1:]]
+
+
+def without_prior(out, row, dataset):
+    """A neural row's runs scored again with the recency prior's weight set to 0 (the plain model)."""
+    from hiertcn_keras.training.evaluate import evaluate_recommender
+    from hiertcn_keras.training.seeds import summarise_seeds
+    from hiertcn_keras.training.trainer import load_run
+
+    runs = []
+    for run_dir, result in zip(seed_runs(out, row["model"], row["seeds"]), row["runs"]):
+        model, _ = load_run(run_dir)
+        model.model_config = model.model_config.replace(recency_beta=0.0)
+        plain = evaluate_recommender(model, dataset, "test")
+        runs.append(dict(plain, **{k: result[k] for k in ("seed", "epochs_trained", "best_epoch", "still_improving",
+                                                          "train_seconds") if k in result}))
+    return summarise_seeds(f"{row['model']} (no prior)", runs, n_targets=row["n_targets"])
+
+
+def run_dataset(name, workdir, setting, models, recency=True, log=print):
+    from hiertcn_keras import cli
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.training.convergence import convergence_summary
-    from hiertcn_keras.training.train_config import TrainConfig
-    from hiertcn_keras.training.trainer import model_config_for, train
-
-    dataset = PreparedDataset(prepared)
-    config = model_config_for(dataset, model=model, seed=seed, **overrides)
-    train_config = TrainConfig(epochs=setting["epochs"], patience=setting["patience"], seed=seed, verbose=0)
-    started = time.perf_counter()
-    _, history, metrics = train(prepared, config, train_config, run_dir)
-    return dict(metrics, train_seconds=time.perf_counter() - started, **convergence_summary(history, "recall@10", setting["epochs"]))
-
-
-def run_dataset(name, workdir, setting, models, overrides, log=print):
-    from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.baselines import fit_baseline
-    from hiertcn_keras.training.comparison import compare_models
-    from hiertcn_keras.training.evaluate import evaluate_baseline
-    from hiertcn_keras.training.seeds import split_targets
 
     prepared, oracle_log = build_dataset(name, workdir, setting)
     dataset = PreparedDataset(prepared)
-    log(f"== {name}: {len(dataset.events['item']):,} events, catalogue {dataset.n_catalogue:,}, "
-        f"protocol {dataset.protocol}")
-    runs = Path(workdir) / name / "runs"
-
-    def run_neural(model, seed):
-        return train_neural(prepared, model, seed, runs / f"{model}-seed{seed}", setting, overrides)
-
-    def run_baseline(model):
-        return evaluate_baseline(fit_baseline(model, dataset), dataset, "test", name=model)
-
-    rows = compare_models(models, range(setting["seeds"]), run_neural=run_neural, run_baseline=run_baseline,
-                          neural=NEURAL, n_targets=split_targets(dataset, "test"), log=log)
-    if oracle_log is not None:
-        from hiertcn_keras.data.oracle import oracle_for_split
-
-        oracle = oracle_for_split(oracle_log, dataset, "test")
-        rows.append(dict(oracle, model="oracle (generator)", n_targets=split_targets(dataset, "test")))
+    log(f"== {name}: {len(dataset.events['item']):,} events, {dataset.n_users:,} users, catalogue "
+        f"{dataset.n_catalogue:,}, protocol {dataset.protocol}", flush=True)
+    out = Path(workdir) / name / "compare"
+    started = time.perf_counter()
+    if cli.main(compare_argv(prepared, out, models, setting, oracle_log, recency)) != 0:
+        raise SystemExit(f"compare failed on {name}")
+    rows = json.loads((out / "table.json").read_text())
+    if recency:
+        plain = [without_prior(out, r, dataset) for r in rows if r.get("model") in NEURAL]
+        rows = rows[: len(plain)] + plain + rows[len(plain):] if plain else rows
     for row in rows:
         row["dataset"] = name
+        row.pop("runs", None)
+    log(f"== {name}: {time.perf_counter() - started:.0f} s", flush=True)
     return rows
 
 
@@ -193,12 +212,16 @@ def format_table(rows, labels):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, 1 seed, 3 epochs")
+    parser.add_argument("--setting", choices=tuple(SETTINGS), default="suite",
+                        help="sizes and budget (see SETTINGS; default suite)")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument("--models", nargs="+", default=None,
-                        help="default: hiertcn, gru and every simple baseline")
+                        help=f"default: {' '.join(NEURAL + SIMPLE)}")
     parser.add_argument("--seeds", type=int, default=None, help="override the setting's seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the setting's maximum epochs")
+    parser.add_argument("--trials", type=int, default=None, help="override the setting's trials per model")
+    parser.add_argument("--no-recency-prior", action="store_true",
+                        help="train the neural models without the recency prior")
     parser.add_argument("--globo-log", default=None,
                         help="a Globo.com click log in the generic format (user_id,item_id,timestamp); "
                         "the globo-* datasets are skipped without it")
@@ -212,18 +235,17 @@ def main(argv=None):
     from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.models.baselines import NAMES
 
-    setting = dict(SETTINGS["quick" if args.quick else "full"])
-    if args.seeds:
-        setting["seeds"] = args.seeds
-    if args.epochs:
-        setting["epochs"] = args.epochs
-    models = args.models or list(NEURAL) + list(NAMES)
+    setting = dict(SETTINGS[args.setting])
+    for key in ("seeds", "epochs", "trials"):
+        if getattr(args, key):
+            setting[key] = getattr(args, key)
+    models = args.models or list(NEURAL) + list(SIMPLE)
     unknown = [m for m in models if m not in NEURAL and m not in NAMES]
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {list(NEURAL) + list(NAMES)}")
-    overrides = {}
+    recency = not args.no_recency_prior
     started = time.perf_counter()
-    rows = []
+    rows, table = [], ""
     out = Path(args.workdir)
     for name in args.datasets:
         if name.startswith("globo") and (GLOBO is None or not GLOBO.is_file()):
@@ -231,19 +253,22 @@ def main(argv=None):
             continue
         # Each dataset's rows are kept with the settings and models that produced them; --resume
         # reuses them, so a long run killed half-way loses one dataset at most.
-        saved, stamp = out / name / "rows.json", {"setting": setting, "models": models}
+        saved, stamp = out / name / "rows.json", {"setting": setting, "models": models, "recency": recency}
         if args.resume and saved.is_file() and json.loads(saved.read_text())["stamp"] == stamp:
             rows.extend(json.loads(saved.read_text())["rows"])
             print(f"== {name}: reusing {saved}")
         else:
-            new_rows = run_dataset(name, args.workdir, setting, models, overrides)
+            new_rows = run_dataset(name, args.workdir, setting, models, recency)
             atomic.write_json(saved, {"stamp": stamp, "rows": new_rows})
             rows.extend(new_rows)
-        labels = [f"budget: untuned (fixed default settings for every dataset; no hyper-parameter search), "
-                  f"{'quick' if args.quick else 'full'} setting: {setting['seeds']} seed(s), at most "
-                  f"{setting['epochs']} epochs with early stopping (patience {setting['patience']}) on validation "
-                  f"Recall@10; synthetic logs {setting['users']} users, drift {setting['drift_users']} users, "
-                  f"Globo users 1/{setting['globo_user_share']} of the slice."]
+        labels = [f"budget: every model tuned on validation Recall@10 with at most {setting['trials']} trials "
+                  f"(the first: its defaults), the neural models' chosen settings retrained with {setting['seeds']} "
+                  f"seed(s), at most {setting['epochs']} epochs with early stopping (patience {setting['patience']}); "
+                  f"setting {args.setting}: synthetic logs {setting['users']} users, drift {setting['drift_users']} "
+                  f"users, Globo users 1/{setting['globo_user_share']} of the slice."]
+        if recency:
+            labels.append("neural rows: with the recency prior (window and weight chosen on validation); "
+                          "'(no prior)': the same runs scored with weight 0.")
         table = format_table(rows, labels)
         atomic.write_json(out / "accuracy.json", {"setting": setting, "rows": rows})
         with atomic.atomic_file(out / "accuracy.md") as f:  # rewritten after every dataset

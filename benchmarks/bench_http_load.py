@@ -14,11 +14,19 @@ request is valid), latency percentiles per route and requests/s. Finally every u
 state is read back (`GET /users/{id}/state`) and its event count compared with the events the
 server accepted for that user: `mismatched_users` must be 0.
 
+With `--swap-every S` the server follows a directory of two dated item stores (the synthetic
+vectors and a perturbed copy): every S seconds a swapper thread points `LATEST` at the other
+store and calls `POST /admin/reload`, which builds the new store's recommender off the request
+path and swaps it in atomically. Reported besides: the reloads (all must succeed), the server's
+build time per reload, and the latency of the requests that overlapped a reload against those
+that did not (a ratio within the same run).
+
 Usage:
 
     python benchmarks/bench_http_load.py                     # 100k items, 8 clients, 30 s
     python benchmarks/bench_http_load.py --items 5000 --clients 4 --seconds 10
     python benchmarks/bench_http_load.py --items 5000 --events-per-request 10 --bad-every 20
+    python benchmarks/bench_http_load.py --items 20000 --clients 4 --seconds 60 --swap-every 5
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ class Client(threading.Thread):
         self.bad = collections.Counter()
         self.rng = np.random.default_rng(seed)
         self.latency = collections.defaultdict(list)
+        self.starts = collections.defaultdict(list)  # perf_counter at each request's start, per route
         self.errors = collections.Counter()
         self.accepted = collections.Counter()
         self.clock = {u: 1.7e9 + float(self.rng.uniform(0, 3600)) for u in users}
@@ -99,6 +108,7 @@ class Client(threading.Thread):
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         payload = response.read()
+        self.last_start = started
         return response.status, payload, time.perf_counter() - started
 
     def run(self):
@@ -128,6 +138,7 @@ class Client(threading.Thread):
                 body = json.dumps(events[0] if len(events) == 1 else {"events": events})
                 status, payload, seconds = self.call(conn, "POST", "/events", body)
                 self.latency["events"].append(seconds)
+                self.starts["events"].append(self.last_start)
                 if status == 200:
                     for result in json.loads(payload)["results"]:
                         if result["status"] in ("new_session", "kept", "repeat", "truncated"):
@@ -138,6 +149,7 @@ class Client(threading.Thread):
                 if n % self.recommend_every == 0:
                     status, _, seconds = self.call(conn, "GET", f"/users/{user}/recommendations?k=10")
                     self.latency["recommendations"].append(seconds)
+                    self.starts["recommendations"].append(self.last_start)
                     if status != 200:
                         self.errors[f"recommendations {status}"] += 1
             except (OSError, http.client.HTTPException) as error:
@@ -145,6 +157,57 @@ class Client(threading.Thread):
                 conn.close()
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         conn.close()
+
+
+def dated_stores(directory, items_dir):
+    """Two dated stores of the synthetic vectors (as is, and perturbed) under `directory`; LATEST = the first."""
+    from hiertcn_keras.artifacts.embedding_store import EmbeddingStore, write_store
+    from hiertcn_keras.artifacts.store_directory import StoreDirectory
+
+    with EmbeddingStore.open(items_dir) as store:
+        matrix, ids = store.as_array(), list(store.ids)
+    stores = StoreDirectory(directory)
+    rng = np.random.default_rng(1)
+    paths = [write_store(stores.path_for(1.7e9 + 3600 * k), m, ids, config={"until": 1.7e9 + 3600 * k})
+             for k, m in enumerate((matrix, matrix + 0.1 * rng.normal(size=matrix.shape).astype(np.float32)))]
+    stores.set_latest(paths[0])
+    return stores, paths
+
+
+class Swapper(threading.Thread):
+    """Every `every` seconds: point LATEST at the other store and `POST /admin/reload`."""
+
+    def __init__(self, host, port, stores, paths, every, stop_at):
+        super().__init__(daemon=True)
+        self.host, self.port, self.stores, self.paths, self.every, self.stop_at = host, port, stores, paths, every, stop_at
+        self.windows, self.build_seconds, self.failures = [], [], []
+
+    def run(self):
+        k = 0
+        while time.monotonic() + self.every < self.stop_at:
+            time.sleep(self.every)
+            k += 1
+            self.stores.set_latest(self.paths[k % 2])
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+            started = time.perf_counter()
+            conn.request("POST", "/admin/reload")
+            response = conn.getresponse()
+            payload = json.loads(response.read())
+            self.windows.append((started, time.perf_counter()))
+            conn.close()
+            if response.status != 200 or payload.get("store") != self.paths[k % 2].name:
+                self.failures.append((response.status, payload))
+            else:
+                self.build_seconds.append(payload.get("seconds"))
+
+
+def _during(starts, seconds, windows):
+    """bool per request: did it overlap a reload window?"""
+    out = np.zeros(len(starts), dtype=bool)
+    ends = np.asarray(starts) + np.asarray(seconds)
+    for a, b in windows:
+        out |= (np.asarray(starts) < b) & (ends > a)
+    return out
 
 
 def main(argv=None):
@@ -160,8 +223,12 @@ def main(argv=None):
     parser.add_argument("--events-per-request", type=int, default=1, help="events per POST /events (default 1)")
     parser.add_argument("--bad-every", type=int, default=0, help="every N-th request is invalid (default 0: none)")
     parser.add_argument("--no-access-log", action="store_true", help="run the server without its access log")
+    parser.add_argument("--swap-every", type=float, default=0.0, metavar="S",
+                        help="follow a directory of two dated stores and swap them every S seconds (synthetic run)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.swap_every and args.run:
+        parser.error("--swap-every works on the synthetic run")
 
     with temp_dir(prefix="hiertcn-bench-http-") as tmp:
         if args.run:
@@ -174,9 +241,17 @@ def main(argv=None):
             run_dir, items_dir = synthetic_run(tmp / "synthetic", args.items)
             item_ids = [f"item{k}" for k in range(args.items)]
         extra = ["--retrieval", args.retrieval] + (["--no-access-log"] if args.no_access_log else [])
+        if args.swap_every:
+            stores, store_paths = dated_stores(tmp / "stores", items_dir)
+            items_dir = stores.root
+            extra += ["--follow-seconds", "0"]
         process, host, port, lines = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}", extra)
+        swapper = None
         try:
             stop_at = time.monotonic() + args.seconds
+            if args.swap_every:
+                swapper = Swapper(host, port, stores, store_paths, args.swap_every, stop_at)
+                swapper.start()
             clients = [Client(host, port, [f"c{c}-u{u}" for u in range(args.users_per_client)], item_ids, stop_at,
                               args.recommend_every, seed=c, events_per_request=args.events_per_request,
                               bad_every=args.bad_every) for c in range(args.clients)]
@@ -186,6 +261,8 @@ def main(argv=None):
             for client in clients:
                 client.join()
             elapsed = time.perf_counter() - started
+            if swapper is not None:
+                swapper.join()
 
             accepted = collections.Counter()
             for client in clients:
@@ -222,7 +299,28 @@ def main(argv=None):
         "latency": {route: {"n": len(v), **percentiles_ms(v)} for route, v in latency.items()},
     }
     rows = [[route, v["n"], v["p50_ms"], v["p90_ms"], v["p99_ms"]] for route, v in record["latency"].items()]
+    if swapper is not None:
+        starts = collections.defaultdict(list)
+        for client in clients:
+            for route, values in client.starts.items():
+                starts[route].extend(values)
+        record["swaps"] = {"every_s": args.swap_every, "reloads": len(swapper.windows),
+                           "failed": len(swapper.failures), "failures": swapper.failures[:3],
+                           "build_ms": percentiles_ms(swapper.build_seconds) if swapper.build_seconds else None}
+        for route in ("events", "recommendations"):
+            during = _during(starts[route], latency[route], swapper.windows)
+            values = np.asarray(latency[route])
+            for label, mask in (("during reloads", during), ("between reloads", ~during)):
+                if mask.any():
+                    stats = percentiles_ms(values[mask].tolist())
+                    record["swaps"][f"{route} {label}"] = {"n": int(mask.sum()), **stats}
+                    rows.append([f"{route}, {label}", int(mask.sum()), stats["p50_ms"], stats["p90_ms"], stats["p99_ms"]])
+        record["error_count"] += len(swapper.failures)
     print(format_table(["route", "requests", "p50 ms", "p90 ms", "p99 ms"], rows))
+    if swapper is not None:
+        build = [round(x, 2) for x in swapper.build_seconds]
+        print(f"store swaps: {len(swapper.windows)} reloads every {args.swap_every:g} s, {len(swapper.failures)} "
+              f"failed; server build time per reload (s): {build}")
     if bad:
         print(f"invalid requests by status: {record['invalid_requests_by_status']}")
     print(f"{served} requests in {elapsed:.1f} s ({record['requests_per_s']}/s) from {args.clients} clients; "

@@ -81,7 +81,9 @@ def add_model_options(p):
                    "by `hiertcn embed-items`, or a .npy matrix [n_items, D] (or [n_items-1, D])")
     g.add_argument("--loss", default=None,
                    choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
-                   help="default: softmax (learned) or hinge (pretrained)")
+                   help="default: by catalogue size in the learned item space, softmax below 5,000 items and "
+                   "sampled_softmax from 5,000 (a measured crossover, docs/scale.md; always sampled_softmax for "
+                   "gru4rec); hinge (pretrained)")
     g.add_argument("--negatives", type=positive_int, default=None, metavar="K",
                    help="sampled negatives (default 20; 512 shared negatives for gru4rec)")
     g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None,
@@ -100,6 +102,7 @@ def add_model_options(p):
                    "window of 500 events per row (per-user)")
     g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
+    add_recency_options(g)
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=positive_int, default=50, help="maximum epochs; early stopping on the validation "
                    "split usually ends the run sooner (default 50)")
@@ -125,6 +128,30 @@ def add_regularisation_options(g):
     g.add_argument("--tied-embeddings", action=argparse.BooleanOptionalAction, default=None,
                    help="score with the input item table (logits = u·E_in^T + b; needs --embedding-dim equal to the "
                    "output size) instead of a separate output table (default: tied in the learned item space)")
+
+
+def add_recency_options(g):
+    """The causal recency-popularity prior (`hiertcn_keras.models.recency_prior`)."""
+    g.add_argument("--recency-prior", action=argparse.BooleanOptionalAction, default=None,
+                   help="add beta * log1p(clicks of the item by everyone in the last HOURS before the event) to "
+                   "every score in evaluation; HOURS and beta are chosen on the validation split after training "
+                   "(beta 0 = the plain model), unless set below. Not applied when serving (docs/accuracy.md) "
+                   "(default off)")
+    g.add_argument("--recency-hours", type=positive_float, default=None, metavar="H",
+                   help="the prior's window in hours (default: chosen on validation among 0.25 1 3 12 24 168)")
+    g.add_argument("--recency-beta", type=non_negative_float, default=None, metavar="B",
+                   help="the prior's weight (default: chosen on validation among 0 0.25 ... 32)")
+
+
+def recency_overrides(args):
+    """`ModelConfig` keyword arguments of the recency-prior options (`None` = the default)."""
+    on = getattr(args, "recency_prior", None)
+    hours, beta = getattr(args, "recency_hours", None), getattr(args, "recency_beta", None)
+    if on is None and (hours is not None or beta is not None):
+        on = True  # a window or weight asks for the prior
+    if on is False and (hours is not None or beta is not None):
+        raise ValueError("--recency-hours and --recency-beta need the recency prior (drop --no-recency-prior)")
+    return {"recency_prior": on, "recency_hours": hours, "recency_beta": beta}
 
 
 def add_schedule_options(t):
@@ -163,5 +190,6 @@ def model_overrides(args, model):
         **regularisation_overrides(args),
         "decay_bandwidth": args.decay_bandwidth,
         "flat_packed": None if getattr(args, "flat_rows", None) is None else args.flat_rows == "packed",
+        **recency_overrides(args),
         "seed": args.seed,
     }

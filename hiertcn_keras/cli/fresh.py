@@ -16,13 +16,29 @@ def add_dated_options(p):
                    "when it is the newest; an existing DIR/<T> is left alone (error)")
 
 
+def content_features(args, dataset):
+    """The item model's content matrix `[n_items, C]` from `--content` (.npy) or `--item-features` (a table)."""
+    if args.content:
+        from hiertcn_keras.models.item_vectors import load_item_vectors
+
+        return load_item_vectors(args.content, dataset.n_items)
+    from hiertcn_keras.data.item_features import describe, read_item_features
+
+    categorical = None
+    if args.item_features_categorical is not None:
+        categorical = [c.strip() for c in args.item_features_categorical.split(",") if c.strip()]
+    matrix, report = read_item_features(args.item_features, dataset.items["id"].astype(str).tolist(),
+                                        id_column=args.item_features_id, categorical=categorical)
+    print(describe(report))
+    return matrix
+
+
 def embed_dated(args, inputs):
     """`embed-items --until T [--stores DIR | --out STORE_DIR]`; `inputs` are never written over."""
     from hiertcn_keras.artifacts import output_guard
     from hiertcn_keras.artifacts.embedding_store import write_store
     from hiertcn_keras.artifacts.store_directory import StoreDirectory, parse_time
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.item_vectors import load_item_vectors
     from hiertcn_keras.training.dated_items import embed_items_until
     from hiertcn_keras.training.item_config import ItemModelConfig
 
@@ -34,7 +50,9 @@ def embed_dated(args, inputs):
         raise ValueError("--shard cannot be combined with --until")
     until = parse_time(args.until)
     dataset = PreparedDataset(args.data)
-    content = load_item_vectors(args.content, dataset.n_items) if args.content and args.model is None else None
+    content = None
+    if (args.content or args.item_features) and args.model is None:
+        content = content_features(args, dataset)
     config = ItemModelConfig(dim=args.dim, epochs=args.epochs, loss=args.loss, temperature=args.temperature,
                              margin=args.margin, n_negatives=args.negatives, hard_negatives=args.hard_negatives,
                              top_t=args.top_t, seed=args.seed)

@@ -66,8 +66,19 @@ def _add_embed_items(sub):
                    help="most hard negatives per pair; the curriculum adds one per epoch from the second "
                    f"(default {defaults.hard_negatives})")
     t.add_argument("--top-t", type=positive_int, default=defaults.top_t, help=f"neighbours per item (default {defaults.top_t})")
-    t.add_argument("--content", metavar="PATH", default=None,
-                   help=".npy content features [n_items, C] (or [n_items-1, C]) in the dataset's item order")
+    content = t.add_mutually_exclusive_group()
+    content.add_argument("--content", metavar="PATH", default=None,
+                         help=".npy content features [n_items, C] (or [n_items-1, C]) in the dataset's item order")
+    content.add_argument("--item-features", metavar="FILE", default=None,
+                         help="a table of item features (CSV/Parquet: item_id or article_id, then numeric and "
+                         "categorical columns, e.g. Globo's articles_metadata.csv): one-hot categories and "
+                         "standardised numbers become the item model's content features, so an item with few "
+                         "or no clicks still gets a vector from what it is")
+    t.add_argument("--item-features-categorical", metavar="COLS", default=None,
+                   help="comma-separated categorical columns of --item-features (default: the columns that are "
+                   "not numbers; name integer-coded categories such as category_id,publisher_id here)")
+    t.add_argument("--item-features-id", metavar="COL", default=None,
+                   help="the id column of --item-features (default: item_id, else article_id)")
     t.add_argument("--seed", type=non_negative_int, default=0)
     t.add_argument("--model-out", metavar="FILE.keras", default=None, help="also save the trained item model")
     s = p.add_argument_group("embedding with a trained model")
@@ -86,7 +97,7 @@ def _add_embed_items(sub):
 def cmd_embed_items(args):
     from hiertcn_keras.artifacts import output_guard
 
-    inputs = [args.data, args.content, args.model]
+    inputs = [args.data, args.content, args.model, args.item_features]
     if args.model_out:
         output_guard.check_output_file(args.model_out, inputs=inputs, overwrite=True, flag="--model-out")
     if args.until is not None or args.stores is not None:
@@ -100,13 +111,14 @@ def cmd_embed_items(args):
         return _embed_shard(args)
     output_guard.check_output(args.out, "store", inputs=inputs, overwrite=args.overwrite)
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.item_vectors import load_item_vectors
     from hiertcn_keras.training.item_config import ItemModelConfig
     from hiertcn_keras.training.item_quality import next_item_quality
     from hiertcn_keras.training.item_training import embed_items
 
     dataset = PreparedDataset(args.data)
-    content = load_item_vectors(args.content, dataset.n_items) if args.content else None
+    from hiertcn_keras.cli.fresh import content_features
+
+    content = content_features(args, dataset) if args.content or args.item_features else None
     config = ItemModelConfig(dim=args.dim, epochs=args.epochs, loss=args.loss, temperature=args.temperature,
                              margin=args.margin, n_negatives=args.negatives, hard_negatives=args.hard_negatives,
                              top_t=args.top_t, seed=args.seed)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from hiertcn_keras.cli.common import formatter, port_number, positive_float, positive_int, unix_seconds
+from hiertcn_keras.cli.common import (formatter, non_negative_float, port_number, positive_float, positive_int,
+                                     unix_seconds)
 from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option
 
 ORDER = 40
@@ -54,13 +55,23 @@ def _add_serve(sub):
             The SQLite user store is kept OUTSIDE the run folder by default (retraining into
             the run folder cannot delete it): $HIERTCN_STATE_HOME, else $XDG_STATE_HOME/hiertcn,
             else ~/.local/state/hiertcn, then serving/<run name>-<hash of its path>/users.sqlite.
-            The path is printed at start."""
+            The path is printed at start.
+
+            --items on a directory of dated stores (embed-items --until T --stores DIR) serves the
+            store DIR/LATEST names with a pretrained-space run, and follows the day: a new store
+            is picked up when LATEST changes (checked every --follow-seconds) or on
+            POST /admin/reload (from this machine only), built off the request path and swapped
+            in atomically; requests in flight finish on the old store. A store that fails its
+            checks is refused (logged, and the reload's reply names the file); the old one keeps
+            serving. /healthz and every recommendation name the store served."""
         ),
         epilog=textwrap.dedent(
             """\
             examples:
               hiertcn serve --run runs/default/hiertcn --port 8000
               hiertcn serve --run runs/pre --items runs/default/items --store redis://127.0.0.1:6379/0 --retrieval hnsw
+              hiertcn serve --run runs/pre --items stores/ --follow-seconds 30
+              curl -s -X POST localhost:8000/admin/reload
               curl -s localhost:8000/events -d '{"user": "u1", "item": "42", "timestamp": 1700000000}'
               curl -s 'localhost:8000/users/u1/recommendations?k=10'
               curl -s -X DELETE localhost:8000/users/u1/state"""
@@ -87,6 +98,10 @@ def _add_serve(sub):
     p.add_argument("--max-header-bytes", type=positive_int, default=16384,
                    help="largest request head (default 16 KiB)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
+    p.add_argument("--follow-seconds", type=non_negative_float, default=60.0, metavar="SECONDS",
+                   help="with --items on a directory of dated stores (embed-items --until --stores): check its "
+                   "LATEST pointer this often and swap in a new store without a restart; 0 = only on "
+                   "POST /admin/reload (default 60)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -137,7 +152,11 @@ def _add_recommend(sub):
 
 def _open(args, store):
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
+    from hiertcn_keras.serving.store_follower import is_store_directory
 
+    if args.items is not None and is_store_directory(args.items):
+        raise ValueError(f"--items {args.items} is a directory of dated stores: `serve` follows it; "
+                         "here give one store (e.g. its LATEST one)")
     return OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
                                   session_gap=args.session_gap,
                                   retrieval=args.retrieval, unknown_items=args.unknown_items,
@@ -156,19 +175,27 @@ def cmd_serve(args):
     except ImportError as error:
         raise ValueError(f"serve needs FastAPI and uvicorn ({error}): pip install 'hiertcn-keras[serving]'") from None
     from hiertcn_keras.serving.online_recommender import default_store_path
+    from hiertcn_keras.serving.store_follower import is_store_directory
 
     store = args.store
     if store is None:
         path = default_store_path(args.run)
         store = f"sqlite:{path}"
         print(f"user store (default, outside the run folder; --store to change): {path}")
-    recommender = _open(args, store)
+    follower = None
+    if args.items is not None and is_store_directory(args.items):
+        recommender, follower = _open_following(args, store)
+    else:
+        recommender = _open(args, store)
     store_path = getattr(recommender.store, "path", None)
     if store_path is not None and Path(args.run).resolve() in Path(store_path).resolve().parents:
         print(f"warning: the user store {store_path} is inside the run folder: retraining into "
               f"{args.run} would delete it")
     app = create_app(recommender, max_body_bytes=args.max_body_bytes, max_events=args.max_events,
                      max_k=args.max_k, body_timeout=args.body_timeout)
+    if follower is not None:
+        follower.ref = app.state.recommender
+        app.state.follower = follower
     config = uvicorn_config(app, args.host, args.port, timeout_keep_alive=args.timeout_keep_alive,
                             head_timeout=args.head_timeout,
                             limit_concurrency=args.limit_concurrency, max_header_bytes=args.max_header_bytes,
@@ -184,6 +211,10 @@ def cmd_serve(args):
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
     print(f"item vectors: {recommender.catalog.source}")
+    if follower is not None:
+        print(f"following {args.items}: LATEST checked every {args.follow_seconds:g} s"
+              if args.follow_seconds > 0 else f"following {args.items} on POST /admin/reload only")
+        follower.start()
     print(f"retrieval: {json.dumps(recommender.retriever.report)}")
     print(f"user store: {recommender.store!r}")
     print(f"HTTP reference: http://{host}:{port}/docs")
@@ -192,7 +223,26 @@ def cmd_serve(args):
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
-        recommender.close()
+        if follower is not None:
+            follower.stop()
+        app.state.recommender.current.close()  # closes the (shared) user store
+
+
+def _open_following(args, store):
+    """`serve --items DIR` on a directory of dated stores: the LATEST store's recommender and its follower."""
+    from hiertcn_keras.artifacts.store_directory import StoreDirectory
+    from hiertcn_keras.serving.store_follower import DatedRecommenderFactory, StoreFollower
+
+    try:
+        _, latest = StoreDirectory(args.items).latest()
+    except LookupError as error:
+        raise ValueError(str(error)) from None
+    factory = DatedRecommenderFactory.open(args.run, store, data_dir=args.data, session_gap=args.session_gap,
+                                           retrieval=args.retrieval, unknown_items=args.unknown_items,
+                                           out_of_order=args.out_of_order)
+    recommender = factory(latest)
+    follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
+    return recommender, follower
 
 
 def read_history(path, user):

@@ -295,8 +295,10 @@ def table_warnings(results):
                          f"targets ({r.get('n_scored')} of {r.get('n_targets')}); the others' items were not seen "
                          "in training (--refit adds the validation period's items)")
         if r.get("still_improving"):
-            lines.append(f"warning: {r.get('model')} was still improving at its last epoch ({r.get('best_epoch')} "
-                         f"of a cap of {r.get('epoch_cap')}): not converged; raise --epochs")
+            where = (f"epoch {r.get('best_epoch')} of a cap of {r['epoch_cap']}" if r.get("epoch_cap") is not None
+                     else f"best epochs {r.get('best_epoch')} of {r.get('epochs')} trained, per seed")
+            lines.append(f"warning: {r.get('model')} was still improving at its last epoch ({where}): not converged; "
+                         "raise --epochs")
     for line in lines:
         print(line, file=sys.stderr)
     return lines

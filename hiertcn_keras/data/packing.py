@@ -125,6 +125,14 @@ class SegmentTable:
         """Real events; event `n_units` is the padding event."""
         return len(self.items) - 1
 
+    def events_of(self, index):
+        """The view index of every cell of the batch for event indices `index` (as `gather`).
+
+        Returns:
+            int64 `[B, T]`: `index` itself (every event is its own unit), -1 where padded.
+        """
+        return np.where(index < 0, -1, index).astype(np.int64)
+
     def gather(self, index):
         """The batch for event indices `index` (`[B, T]`, -1 = padding).
 

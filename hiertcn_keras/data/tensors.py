@@ -52,6 +52,22 @@ class _PaddedTable:
         """L (sessions) or T (chunks)."""
         return self.items.shape[1]
 
+    def events_of(self, index):
+        """The view index of every cell of the batch for unit indices `index` (as `gather`).
+
+        Args:
+            index: int array `[B, U]` of unit indices, -1 = padding.
+
+        Returns:
+            int64 `[B, S, L]` (sessions) or `[B, T]` (chunks); -1 where padded.
+        """
+        if self.event is None:
+            raise ValueError("this table was built without event indices (use from_view)")
+        return self.event[self._rows(index)]
+
+    def _rows(self, index):
+        return np.where(index < 0, self.n_units, index)
+
 
 @dataclasses.dataclass
 class SessionTable(_PaddedTable):
@@ -67,6 +83,8 @@ class SessionTable(_PaddedTable):
         start_time: float64 `[N + 1]`. Time of the session's first event.
         user_ptr: int64 `[U + 1]`. Sessions of the k-th user are rows `user_ptr[k]:user_ptr[k+1]`.
         users: int32 `[U]`. The user index of the k-th user.
+        event: int64 `[N + 1, L]` or `None`. The view index of every cell's event (-1 = padding):
+            what ties a batch's targets back to the view's timestamps (`events_of`).
     """
 
     items: np.ndarray
@@ -77,6 +95,7 @@ class SessionTable(_PaddedTable):
     start_time: np.ndarray
     user_ptr: np.ndarray
     users: np.ndarray
+    event: np.ndarray | None = None
 
     @classmethod
     def from_view(cls, view, max_session_len):
@@ -117,7 +136,9 @@ class SessionTable(_PaddedTable):
             gap[1:n_sessions] = start_time[1:n_sessions] - view.timestamp[last_idx[:-1]]
         gap[user_start] = 0.0
         user_ptr, users = _user_pointers(user[:n_sessions])
-        return cls(items, score, user, user_start, gap, start_time, user_ptr, users)
+        event = np.full((n_sessions + 1, max_session_len), -1, dtype=np.int64)
+        event[sid, pos] = np.arange(len(view))
+        return cls(items, score, user, user_start, gap, start_time, user_ptr, users, event)
 
     def gather(self, index):
         """The batch for unit indices `index` (`[B, S]`, -1 = padding).
@@ -174,6 +195,7 @@ class FlatTable(_PaddedTable):
         session_start: bool `[C + 1, T]`. `True` at the first event of every session.
         user: int32 `[C + 1]`; user_start: bool `[C + 1]` (`True` for a user's first chunk).
         user_ptr: int64 `[U + 1]`; users: int32 `[U]`.
+        event: int64 `[C + 1, T]` or `None`. The view index of every cell's event (-1 = padding).
     """
 
     items: np.ndarray
@@ -184,6 +206,7 @@ class FlatTable(_PaddedTable):
     user_start: np.ndarray
     user_ptr: np.ndarray
     users: np.ndarray
+    event: np.ndarray | None = None
 
     @classmethod
     def from_view(cls, view, max_len=500):
@@ -227,7 +250,12 @@ class FlatTable(_PaddedTable):
         user_start = np.zeros(n_chunks + 1, dtype=bool)
         user_start[:n_chunks] = chunk_in_user[first_of_chunk] == 0
         user_ptr, users = _user_pointers(user[:n_chunks])
-        return cls(items, inputs, score, session_start, user, user_start, user_ptr, users)
+        event = np.full(shape, -1, dtype=np.int64)
+        event[cid, col] = np.arange(n)
+        return cls(items, inputs, score, session_start, user, user_start, user_ptr, users, event)
+
+    def _rows(self, index):
+        return np.where(index < 0, self.n_units, index)[:, 0]
 
     def gather(self, index):
         """The batch for chunk indices `index` (`[B, 1]`, -1 = padding).

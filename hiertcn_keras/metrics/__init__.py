@@ -1,7 +1,7 @@
 """Full-catalogue ranking metrics (NumPy; evaluation runs outside the Keras graph)."""
 
 from hiertcn_keras.metrics.ranking_metrics import RankingMetrics, ranking_metrics
-from hiertcn_keras.metrics.chunking import ChunkPlan, chunk_bytes, plan_chunks
+from hiertcn_keras.metrics.chunking import ChunkPlan, budget_from_memory, chunk_bytes, plan_chunks
 from hiertcn_keras.metrics.ranks import (
     TIE_POLICIES,
     candidate_mask,
@@ -14,6 +14,7 @@ __all__ = [
     "TIE_POLICIES",
     "ChunkPlan",
     "RankingMetrics",
+    "budget_from_memory",
     "candidate_mask",
     "chunk_bytes",
     "count_ranks",

@@ -3,7 +3,10 @@
 One step scores a [query chunk × item chunk] block with a float32 matmul and counts it; its
 working memory (`chunk_bytes`) is the block with its boolean comparison masks plus the float32
 query and item rows. `plan_chunks` picks the sizes so one step stays within the budget, whatever
-C is: a 1M-item catalogue is never held as an [n × C] matrix.
+C is: a 1M-item catalogue is never held as an [n × C] matrix. `budget_from_memory` sizes that
+budget from the memory available now: a share of it, clipped to a floor (every block costs a
+Python loop iteration, so tiny ones are slow; `plan_chunks` still shrinks below it if one item
+does not fit) and a ceiling (a machine with much free memory keeps most of it for other work).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ import dataclasses
 import math
 
 DEFAULT_MEMORY_BUDGET_BYTES = 256 * 2**20
+# `budget_from_memory`: the share of the available memory one chunk step may take, and the
+# floor and ceiling of the budget it gives.
+MEMORY_SHARE = 0.25
+MIN_MEMORY_BUDGET_BYTES = 16 * 2**20
+MAX_MEMORY_BUDGET_BYTES = 1024 * 2**20
 
 # Bytes a chunk costs per score cell: the float32 score plus the two boolean comparison masks
 # (`>` and `==`) alive while it is counted, rounded up for the `&` with the candidate mask.
@@ -45,6 +53,29 @@ def chunk_bytes(query_chunk, item_chunk, dim):
         + item_chunk * (4 * dim + _BYTES_PER_ITEM_EXTRA)
         + query_chunk * (4 * dim + _BYTES_PER_QUERY_EXTRA)
     )
+
+
+def budget_from_memory(available_bytes, share=MEMORY_SHARE, floor=MIN_MEMORY_BUDGET_BYTES,
+                       ceiling=MAX_MEMORY_BUDGET_BYTES):
+    """The working-memory budget of one chunk step, from the memory available now.
+
+    Args:
+        available_bytes: int or `None`. Memory a new allocation can take (the caller reads it,
+            e.g. with psutil); `None` (unknown) gives `DEFAULT_MEMORY_BUDGET_BYTES`.
+        share: float in (0, 1]. Part of it a step may take. Defaults to 0.25.
+        floor: int. Smallest budget. Defaults to 16 MiB.
+        ceiling: int. Largest budget. Defaults to 1 GiB.
+
+    Returns:
+        int bytes in `[floor, ceiling]`, for `plan_chunks(..., memory_budget_bytes=...)`.
+
+    Example: 8 GiB available → 1 GiB (the ceiling); 512 MiB → 128 MiB; 20 MiB → 16 MiB.
+    """
+    if not 0 < share <= 1 or not 0 < floor <= ceiling:
+        raise ValueError(f"need 0 < share ≤ 1 and 0 < floor ≤ ceiling, got {share}, {floor}, {ceiling}")
+    if available_bytes is None:
+        return int(min(max(DEFAULT_MEMORY_BUDGET_BYTES, floor), ceiling))
+    return int(min(max(int(share * max(int(available_bytes), 0)), floor), ceiling))
 
 
 def plan_chunks(n_queries, n_items, dim, memory_budget_bytes=DEFAULT_MEMORY_BUDGET_BYTES,

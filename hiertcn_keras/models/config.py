@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from hiertcn_keras.models.loss_choice import default_loss
+
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 FLAT_MODELS = ("tcn", "gru", "gru4rec")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
@@ -33,8 +35,14 @@ class ModelConfig:
         item_space: str. `learned` (ids, a softmax over an output item table) or `pretrained`
             (frozen item vectors as inputs and targets). Defaults to `learned`.
         loss: str or `None`. `softmax`/`sampled_softmax` (learned) or `l2`/`nce`/`bpr`/`hinge`/
-            `hinge_logsigmoid` (pretrained). `None` picks `softmax` (learned; `sampled_softmax`
-            for `gru4rec`, as GRU4Rec trains) or `hinge` (pretrained; the paper's best).
+            `hinge_logsigmoid` (pretrained). `None` picks by `loss_choice.default_loss`: in the
+            learned space `softmax` below `loss_choice.SAMPLED_SOFTMAX_FROM` catalogue items and
+            `sampled_softmax` from it on (a measured crossover, docs/scale.md), and always
+            `sampled_softmax` for `gru4rec` (as GRU4Rec trains); `hinge` (the paper's best) in
+            the pretrained space.
+        loss_by_default: bool. Whether `loss` was picked by that rule rather than given; set
+            by the constructor when `loss` is `None` (recorded, so a saved config says why its
+            loss was used). Defaults to `False`.
         n_negatives: int or `None`. K sampled negatives (pairwise losses) or M (sampled
             softmax). `None` picks 20, or 512 shared negatives for `gru4rec`.
         negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
@@ -77,6 +85,13 @@ class ModelConfig:
         weight_decay: float ≥ 0. Decoupled weight decay; > 0 trains with AdamW instead of Adam
             (see `hiertcn_keras.training.optimizers`). Defaults to 0.
         seed: int. Defaults to 0.
+        recency_prior: bool. Add the causal recency-popularity prior `beta · log1p(clicks of the
+            candidate in the `recency_hours` before the event)` to every score in evaluation
+            (`hiertcn_keras.models.recency_prior`). Defaults to `False`.
+        recency_hours: float > 0 or `None`. The prior's window; `None` = chosen on the
+            validation split after training. Defaults to `None`.
+        recency_beta: float ≥ 0 or `None`. The prior's weight (0 = the plain model); `None` =
+            chosen on the validation split after training. Defaults to `None`.
     """
 
     model: str = "hiertcn"
@@ -84,6 +99,7 @@ class ModelConfig:
     n_catalogue: int = 0
     item_space: str = "learned"
     loss: str | None = None
+    loss_by_default: bool = False
     n_negatives: int | None = None
     negative_distribution: str | None = None
     alpha: float = 0.75
@@ -111,6 +127,9 @@ class ModelConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
     seed: int = 0
+    recency_prior: bool = False
+    recency_hours: float | None = None
+    recency_beta: float | None = None
 
     def __post_init__(self):
         if self.model not in NEURAL_MODELS:
@@ -119,8 +138,8 @@ class ModelConfig:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
         gru4rec = self.model == "gru4rec"
         if self.loss is None:
-            learned = "sampled_softmax" if gru4rec else "softmax"
-            object.__setattr__(self, "loss", learned if self.item_space == "learned" else "hinge")
+            object.__setattr__(self, "loss", default_loss(self.item_space, self.n_catalogue, self.model))
+            object.__setattr__(self, "loss_by_default", True)
         if self.n_negatives is None:
             object.__setattr__(self, "n_negatives", 512 if gru4rec else 20)
         if self.negative_distribution is None:
@@ -146,6 +165,7 @@ class ModelConfig:
             tie = self.item_space == "learned" and self.output_dim == self.embedding_dim
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
+        _check_recency(self)
 
     @property
     def hierarchical(self):
@@ -189,3 +209,14 @@ def _check_regularisation(config):
         if config.output_dim != config.embedding_dim:
             raise ValueError(f"tied_embeddings needs output_dim == embedding_dim, got {config.output_dim} "
                              f"and {config.embedding_dim}")
+
+
+def _check_recency(config):
+    """Validates the recency-prior settings of a `ModelConfig`."""
+    hours, beta = config.recency_hours, config.recency_beta
+    if hours is not None and not (math.isfinite(hours) and hours > 0):
+        raise ValueError(f"recency_hours must be a finite number of hours > 0, got {hours}")
+    if beta is not None and not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"recency_beta must be a finite number ≥ 0, got {beta}")
+    if (hours is not None or beta is not None) and not config.recency_prior:
+        raise ValueError("recency_hours and recency_beta need recency_prior")

@@ -87,17 +87,29 @@ class RecentPopularity(SimpleBaseline):
             self._pool_cache = (view, pool)
         return pool
 
-    def _score_chunk(self, view, events):
+    def window_counts(self, view, events):
+        """Clicks of every catalogue item in `[t - hours, t)` before each event (see the class).
+
+        Args:
+            view: `EventView`. The scored view (its earlier events count, every user's).
+            events: int array `[N]` of view indices.
+
+        Returns:
+            float32 `[N, n_catalogue]` (exact integers): column c - 1 counts item c (the padding
+            column is left out).
+        """
         item, timestamp = self._pool(view)
-        t = np.asarray(view.timestamp, dtype=np.float64)[events]
+        t = np.asarray(view.timestamp, dtype=np.float64)[np.asarray(events, dtype=np.int64)]
+        out = np.empty((len(t), self.n_catalogue), dtype=np.float32)
+        if not len(t):
+            return out
         order = np.argsort(t, kind="stable")
-        hi = np.searchsorted(timestamp, t[order], side="left")
+        hi = np.searchsorted(timestamp, t[order], side="left")  # strictly before t: the event itself never counts
         lo = np.searchsorted(timestamp, t[order] - self.hours * 3600.0, side="left")
         n_cols = self.n_catalogue + 1
         in_catalogue = np.where(item <= self.n_catalogue, item, 0)
-        counts = np.bincount(in_catalogue[lo[0] : hi[0]], minlength=n_cols).astype(np.float64) if len(t) else None
-        out = np.empty((len(events), self.n_catalogue), dtype=np.float32)
-        prev_lo, prev_hi = (lo[0], hi[0]) if len(t) else (0, 0)
+        counts = np.bincount(in_catalogue[lo[0] : hi[0]], minlength=n_cols).astype(np.float64)
+        prev_lo, prev_hi = lo[0], hi[0]
         for k, row in enumerate(order):
             # Both window ends only move forward in time order: add what entered, drop what left.
             if hi[k] > prev_hi:
@@ -105,5 +117,10 @@ class RecentPopularity(SimpleBaseline):
             if lo[k] > prev_lo:
                 counts -= _counts(in_catalogue[prev_lo : lo[k]], n_cols)
             prev_lo, prev_hi = lo[k], hi[k]
-            out[row] = counts[1:] + self._tiebreak
+            out[row] = counts[1:]
+        return out
+
+    def _score_chunk(self, view, events):
+        out = self.window_counts(view, events)
+        out += self._tiebreak  # float32 like the counts (the order by count is untouched)
         return out

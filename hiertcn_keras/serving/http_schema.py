@@ -144,6 +144,8 @@ class RecommendationsResponse(BaseModel):
     user: str
     k: int
     items: list[ScoredItem]
+    item_store: str | None = Field(None, description="the dated item store that ranked them (a server following a "
+                                   "store directory); null for a fixed item table")
 
 
 class UserStateResponse(BaseModel):
@@ -175,3 +177,20 @@ class HealthResponse(BaseModel):
     session_gap: float
     max_session_len: int
     store: str
+    item_store: dict | None = Field(None, description="the dated item store served (name, stamp, candidates) and "
+                                    "the directory followed; null for a fixed item table")
+
+
+class ReloadResponse(BaseModel):
+    """The result of `POST /admin/reload`: the dated item store now served."""
+
+    status: Literal["reloaded", "unchanged"]
+    store: str | None
+    stamp: str | None = None
+    path: str | None = None
+    until: float | None = None
+    n_candidates: int | None = None
+    n_missing: int | None = None
+    n_outside_vocabulary: int | None = None
+    seconds: float | None = Field(None, description="building the new store's recommender (off the request path)")
+    previous: str | None = None

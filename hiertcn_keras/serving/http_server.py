@@ -4,8 +4,9 @@
     GET    /users/{user}/recommendations?k=10&exclude_seen=true&at=SECONDS
     GET    /users/{user}/state               the stored state's counters and open session
     DELETE /users/{user}/state               forget the user (the next event starts from zero)
-    GET    /healthz                          model, catalogue, retrieval (with its recall@10)
+    GET    /healthz                          model, catalogue, retrieval (with its recall@10), item store
     GET    /metrics                          Prometheus text: requests, events, latencies
+    POST   /admin/reload                     swap in the store a directory's LATEST names (localhost only)
     GET    /docs, /openapi.json              the HTTP reference (every body and status)
 
 Status codes: 200; 404 (no such route, or no stored state); 405 (any other method, with an
@@ -17,7 +18,8 @@ applied in order and stops at the first rejected event; the error says how many 
 `applied` before it, and their results. A 5xx means a bug or a failing store, never bad input.
 
 The app holds the recommender behind one reference (`RecommenderRef`); each request reads it
-once, so a later swap (a new item store) leaves requests in flight on the old one. The model and
+once (`ref.use()`), so a later swap (a new item store, `store_follower`) leaves requests in
+flight on the old one, which is released after the last of them. The model and
 the store run in the thread pool (`run_in_threadpool`): the event loop only parses and routes.
 
 Access log: one JSON line per request on the `hiertcn.access` logger (method, path, status,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import threading
@@ -88,21 +91,66 @@ class ServerMetrics:
 class RecommenderRef:
     """The one reference through which the app reaches its `OnlineRecommender`.
 
-    `swap(new)` replaces it atomically and returns the old one (the caller closes it once the
-    requests that started on it have finished).
+    A request takes the current recommender with `use()` (a context manager) and keeps that one
+    until it ends, whatever swaps happen meanwhile. `swap(new, on_idle=f)` replaces it
+    atomically and returns the old one; `f(old)` is called once no request holds the old one
+    any more (at once when none does), from the thread that released it last.
     """
 
     def __init__(self, recommender):
         self._recommender = recommender
         self._lock = threading.Lock()
+        self._in_flight = collections.Counter()  # id(recommender) -> requests holding it
+        self._retiring = {}  # id(recommender) -> (recommender, on_idle)
 
     @property
     def current(self):
         return self._recommender
 
-    def swap(self, recommender):
+    def in_flight(self, recommender=None):
+        """Requests holding `recommender` (default: the current one)."""
+        with self._lock:
+            return self._in_flight[id(self._recommender if recommender is None else recommender)]
+
+    @contextlib.contextmanager
+    def use(self):
+        """The current recommender, held until the block ends."""
+        with self._lock:
+            recommender = self._recommender
+            self._in_flight[id(recommender)] += 1
+        try:
+            yield recommender
+        finally:
+            self._release(recommender)
+
+    def _release(self, recommender):
+        key = id(recommender)
+        with self._lock:
+            self._in_flight[key] -= 1
+            idle = self._in_flight[key] == 0
+            if idle:
+                del self._in_flight[key]
+            retired = self._retiring.pop(key, None) if idle else None
+        if retired is not None:
+            retired[1](retired[0])
+
+    def swap(self, recommender, *, on_idle=None):
+        """Serve `recommender` from now on; returns the one it replaces.
+
+        Args:
+            recommender: the new `OnlineRecommender`.
+            on_idle: callable `old → None` or `None`: called when the last request holding the
+                old recommender ends (at once when none holds it).
+        """
         with self._lock:
             old, self._recommender = self._recommender, recommender
+            busy = self._in_flight[id(old)] > 0
+            if not busy:
+                self._in_flight.pop(id(old), None)
+            if busy and on_idle is not None:
+                self._retiring[id(old)] = (old, on_idle)
+        if not busy and on_idle is not None and old is not recommender:
+            on_idle(old)
         return old
 
 
@@ -162,7 +210,14 @@ def _jsonable_errors(errors):
 
 
 ROUTE_NAMES = {"events": "events", "recommendations": "recommendations", "user_state": "state",
-               "delete_user_state": "state", "healthz": "healthz", "metrics": "metrics"}
+               "delete_user_state": "state", "healthz": "healthz", "metrics": "metrics", "reload": "reload"}
+
+LOCAL_CLIENTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _store_name(recommender):
+    info = getattr(recommender, "items_info", None)
+    return None if info is None else info.name
 
 
 def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=1000, body_timeout=10.0):
@@ -177,7 +232,9 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
             Defaults to 10.
 
     Returns:
-        `FastAPI`, with `app.state.recommender` (a `RecommenderRef`) and `app.state.metrics`.
+        `FastAPI`, with `app.state.recommender` (a `RecommenderRef`), `app.state.metrics` and
+        `app.state.follower` (`None`; set it to a `store_follower.StoreFollower` to enable
+        `POST /admin/reload`).
     """
     app = FastAPI(
         title="hiertcn serve",
@@ -195,6 +252,7 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
     metrics = ServerMetrics()
     app.state.recommender = ref
     app.state.metrics = metrics
+    app.state.follower = None
     errors = {code: {"model": schema.ErrorResponse} for code in (404, 405, 422)}
 
     # -- errors: always {"error": message} ----------------------------------------------------
@@ -280,8 +338,8 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
             return _error(422, _describe(error.errors()), detail=_jsonable_errors(error.errors()))
         if len(parsed) > max_events:
             return _error(413, f"at most {max_events} events per request, got {len(parsed)}")
-        rec = ref.current
-        batch = await run_in_threadpool(rec.observe_batch, [(e.user, e.item, e.timestamp) for e in parsed])
+        with ref.use() as rec:
+            batch = await run_in_threadpool(rec.observe_batch, [(e.user, e.item, e.timestamp) for e in parsed])
         results = [{"user": o.user, "item": o.item, "status": o.status, "position": o.position}
                    for o in batch.observations]
         if batch.error is not None:
@@ -304,16 +362,18 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
     ):
         """Top-k items for a user (an unknown user gets the zero state's ranking)."""
         user = _path_user(user)
-        recs = await run_in_threadpool(ref.current.recommend, user, k, exclude_seen=exclude_seen, at=at)
-        return {"user": user, "k": k, "items": [{"item": i, "score": float(s)} for i, s in zip(recs.items, recs.scores)]}
+        with ref.use() as rec:
+            recs = await run_in_threadpool(rec.recommend, user, k, exclude_seen=exclude_seen, at=at)
+        return {"user": user, "k": k, "items": [{"item": i, "score": float(s)} for i, s in zip(recs.items, recs.scores)],
+                "item_store": _store_name(rec)}
 
     @app.get("/users/{user:path}/state", name="user_state", response_model=schema.UserStateResponse,
              responses=errors)
     async def user_state(user: str):
         """The user's stored state (404 for a user without one)."""
         user = _path_user(user)
-        rec = ref.current
-        got = await run_in_threadpool(rec.store.get, user)
+        with ref.use() as rec:
+            got = await run_in_threadpool(rec.store.get, user)
         if got is None:
             return _error(404, f"no stored state for user {user!r}")
         state, version = got
@@ -329,23 +389,61 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
         change or a replay.
         """
         user = _path_user(user)
-        deleted = await run_in_threadpool(ref.current.reset, user)
+        with ref.use() as rec:
+            deleted = await run_in_threadpool(rec.reset, user)
         return {"user": user, "deleted": deleted}
 
     @app.get("/healthz", name="healthz", response_model=schema.HealthResponse)
     async def healthz():
         """The model, catalogue, retrieval (with its recall@10) and user store being served."""
-        rec = ref.current
-        run, catalog = rec.run, rec.catalog
-        return {"status": "ok", "run": str(run.run_dir), "model": run.recommender.model_config.model,
-                "fingerprint": run.fingerprint, "n_catalogue": catalog.n_catalogue, "item_vectors": catalog.source,
-                "retrieval": rec.retriever.report, "session_gap": run.rules.session_gap,
-                "max_session_len": run.rules.max_session_len, "store": repr(rec.store)}
+        with ref.use() as rec:
+            run, catalog = rec.run, rec.catalog
+            item_store = None
+            if rec.items_info is not None:
+                follower = app.state.follower
+                item_store = {**rec.items_info.as_dict(),
+                              "following": None if follower is None else follower.status()}
+            return {"status": "ok", "run": str(run.run_dir), "model": run.recommender.model_config.model,
+                    "fingerprint": run.fingerprint, "n_catalogue": catalog.n_catalogue, "item_vectors": catalog.source,
+                    "retrieval": rec.retriever.report, "session_gap": run.rules.session_gap,
+                    "max_session_len": run.rules.max_session_len, "store": repr(rec.store),
+                    "item_store": item_store}
+
+    @app.post("/admin/reload", name="reload", response_model=schema.ReloadResponse,
+              responses={403: {"model": schema.ErrorResponse, "description": "not from this machine"},
+                         409: {"model": schema.ErrorResponse, "description": "not following a store directory"},
+                         422: {"model": schema.ErrorResponse, "description": "the new store is unusable; the old "
+                               "one is still served"},
+                         500: {"model": schema.ErrorResponse, "description": "the reload failed otherwise; the "
+                               "old store is still served"}})
+    async def reload(request: Request):
+        """Swap in the item store the directory's `LATEST` names, now (localhost only).
+
+        The new store's recommender is built off the request path, then swapped in atomically:
+        requests in flight finish on the old store. On failure the old store keeps serving and
+        the reply names the store file at fault.
+        """
+        client = request.client.host if request.client else None
+        if client not in LOCAL_CLIENTS:
+            return _error(403, f"/admin/reload is accepted only from this machine, not from {client}")
+        follower = app.state.follower
+        if follower is None:
+            return _error(409, "this server serves a fixed item table; start it with --items on a directory of "
+                          "dated stores (embed-items --until --stores) to reload")
+        from hiertcn_keras.serving.store_follower import ReloadError
+
+        try:
+            return await run_in_threadpool(follower.reload)
+        except ReloadError as error:
+            served = _store_name(ref.current)
+            return _error(error.status, f"reload failed, still serving {served}: {error}", store=error.store,
+                          serving=served)
 
     @app.get("/metrics", name="metrics", response_class=PlainTextResponse)
     async def prometheus():
         """Prometheus text: requests per route and status, latency quantiles, event counters."""
-        return PlainTextResponse(metrics.prometheus(ref.current), media_type="text/plain; version=0.0.4")
+        with ref.use() as rec:
+            return PlainTextResponse(metrics.prometheus(rec), media_type="text/plain; version=0.0.4")
 
     _document_events_body(app)
     return app

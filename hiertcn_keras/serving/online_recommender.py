@@ -145,7 +145,9 @@ class OnlineRecommender:
         max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
         step: str. `compiled` (default: `UserStep`, one compiled call per round of a batch:
             one per event for single events) or `reference` (`OnlineModel.fold` + `embed` per
-            event, the slower path it replaced).
+            event, the slower path it replaced); or the `(model, step)` pair of a recommender of
+            the same `run` that serves nothing any more (`store_follower` reuses a replaced
+            store's compiled steps).
 
     Example:
 
@@ -167,10 +169,13 @@ class OnlineRecommender:
         self.run = run
         self.catalog = catalog
         self.store = store
-        self.model = OnlineModel(run.recommender, warm=step == "reference")
-        if step not in ("compiled", "reference"):
-            raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
-        self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
+        if isinstance(step, tuple):  # `(OnlineModel, step)` of an idle recommender of the same run, reused
+            self.model, self.step = step
+        else:
+            if step not in ("compiled", "reference"):
+                raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
+            self.model = OnlineModel(run.recommender, warm=step == "reference")
+            self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
         self.rules = run.rules
         if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
             # Offline, a dropped short session leaves no trace, so the next session's decay is
@@ -193,6 +198,10 @@ class OnlineRecommender:
         self.max_retries = int(max_retries)
         self.counters = collections.Counter()
         self._counter_lock = threading.Lock()
+        # Serving a dated store (`store_follower`): its stamp and counts, and the items it ranks
+        # (an event on any other item is still applied, read as a zero vector, and counted).
+        self.items_info = None
+        self.candidates = None
         # Threads of one process serialize per user here; processes meet in the store's CAS.
         self._user_locks = [threading.Lock() for _ in range(256)]
 
@@ -356,6 +365,8 @@ class OnlineRecommender:
                 counts["skipped_unknown_item"] += 1
                 observations.append(Observation(user, item_id, "unknown_item"))
                 continue
+            if self.candidates is not None and not self.candidates[index]:
+                counts["item_not_in_store"] += 1
             if user not in current:
                 got = self.store.get(user)
                 current[user], versions[user] = got if got is not None else (

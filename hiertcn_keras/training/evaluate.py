@@ -3,7 +3,8 @@
 Every scored target is ranked against the whole catalogue (items `1..n_catalogue`; index 0 is
 never a candidate) with an explicit tie policy (`conservative` by default: ties count against
 the model; `optimistic` is the official code's). Ranks are counted, not sorted, in chunks that
-keep memory bounded whatever the catalogue size. Neural models replay each evaluated user's
+keep memory bounded whatever the catalogue size. A model with the recency prior on adds it to
+its scores (`hiertcn_keras.models.recency_prior`). Neural models replay each evaluated user's
 whole visible history through the same queue batches as training, with the high-level state
 carried between batches and reset exactly at user starts.
 """
@@ -15,7 +16,8 @@ import numpy as np
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.packing import SegmentTable, packed_batcher
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
-from hiertcn_keras.metrics import RankingMetrics, count_ranks, inner_product_ranks
+from hiertcn_keras.metrics import RankingMetrics, budget_from_memory, count_ranks, inner_product_ranks
+from hiertcn_keras.training.memory_check import available_bytes
 
 
 def table_for(config, view):
@@ -69,9 +71,85 @@ def coverage(dataset, split, n_scored):
             "coverage": float(n_scored / n_targets) if n_targets else float("nan")}
 
 
+def evaluation_budget(memory_budget_bytes=None):
+    """Working memory of one ranking step: `memory_budget_bytes`, or sized from the memory
+    available now (`memory_check.available_bytes`, psutil) when `None`."""
+    if memory_budget_bytes is not None:
+        return int(memory_budget_bytes)
+    return budget_from_memory(available_bytes())
+
+
+def scored_queries(model, view):
+    """Replay a view through a `Recommender` and yield the user embeddings of its scored targets.
+
+    Each evaluated user's whole visible history goes through the same queue batches as in
+    training, with the carried state reset exactly at user starts.
+
+    Args:
+        model: `Recommender`.
+        view: `EventView`.
+
+    Yields:
+        `(u, targets, users, events)` per batch with scored targets: float `[n, E]`, int `[n]`
+        items, int `[n]` user indices and int64 `[n]` view indices of the targets.
+    """
+    config = model.model_config
+    batcher = batcher_for(config, view)
+    model.reset_states()
+    for index in batcher.plan():
+        batch = batcher.table.gather(index)
+        selected = batch["score"]
+        if not selected.any():
+            model.predict_on_batch(batch)  # still advance the carried state
+            continue
+        u = np.asarray(model.predict_on_batch(batch))
+        # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps;
+        # packed rows carry it per step, [B, T].
+        users = batch["user"]
+        if users.shape != selected.shape:
+            users = np.broadcast_to(users[..., None], selected.shape)
+        users = users[selected]
+        yield u[selected], batch["items"][selected], users, batcher.table.events_of(index)[selected]
+
+
+def scoring_table(model):
+    """A `Recommender`'s item table as NumPy: `(table [C + 1, E], bias [C + 1] or None, candidates)`.
+
+    `candidates` is bool `[C + 1]`: every row but the padding row 0.
+    """
+    table, bias = model.item_table()
+    table = np.asarray(table, dtype=np.float32)
+    bias = None if bias is None else np.asarray(bias, dtype=np.float32)
+    return table, bias, np.arange(len(table)) > 0
+
+
+def offset_ranks(u, table, bias, offsets, targets, candidates, tie_policy, chunk=512):
+    """Full-catalogue ranks of `u · tableᵀ + bias + offsets` (dense, `chunk` rows at a time).
+
+    Args:
+        u: float `[n, E]`; table: float `[C + 1, E]`; bias: float `[C + 1]` or `None`.
+        offsets: float `[n, C + 1]` added to the scores (the recency prior).
+        targets: int `[n]`; candidates: bool `[C + 1]`; tie_policy: str.
+
+    Returns:
+        int64 `[n]` ranks.
+    """
+    parts = []
+    for start in range(0, len(u), chunk):
+        rows = slice(start, start + chunk)
+        scores = u[rows] @ table.T + offsets[rows]
+        if bias is not None:
+            scores += bias
+        parts.append(count_ranks(scores, targets[rows], tie_policy=tie_policy, candidates=candidates))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservative", averaging="event",
-                         return_ranks=False):
+                         return_ranks=False, memory_budget_bytes=None):
     """Rank every scored target of `split` with a trained `Recommender`.
+
+    A model whose configuration turns the recency prior on with a chosen `recency_beta` > 0
+    adds `beta · log1p(window clicks)` to every score (`hiertcn_keras.models.recency_prior`).
 
     Args:
         model: `hiertcn_keras.models.recommender.Recommender`.
@@ -80,40 +158,36 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
         tie_policy: str. `conservative`, `optimistic` or `average`. Defaults to `conservative`.
         averaging: str. `event` (micro) or `user`. Defaults to `event`.
         return_ranks: bool. Also return `(ranks, users, targets)` arrays. Defaults to `False`.
+        memory_budget_bytes: int or `None`. Working memory of one ranking chunk; `None` sizes
+            it from the memory available now (`evaluation_budget`). The ranks do not depend on
+            it. Defaults to `None`.
 
     Returns:
         dict of metrics (`recall@K`, `mrr`, `mrp`, `ndcg@10`, `n_events`, ...).
     """
+    from hiertcn_keras.models.recency_prior import prior_of
+
     config = model.model_config
+    budget = evaluation_budget(memory_budget_bytes)
     view = dataset.view(split)
-    table, bias = model.item_table()
-    table = np.asarray(table, dtype=np.float32)
-    bias = None if bias is None else np.asarray(bias, dtype=np.float32)
-    candidates = np.arange(len(table)) > 0
+    table, bias, candidates = scoring_table(model)
+    prior = prior_of(config, dataset)
     metrics = _metrics(config.n_catalogue, averaging)
-    model.reset_states()
     collected = []
-    for batch in batcher_for(config, view).batches():
-        selected = batch["score"]
-        if not selected.any():
-            model.predict_on_batch(batch)  # still advance the carried state
-            continue
-        u = np.asarray(model.predict_on_batch(batch))
-        targets = batch["items"][selected]
-        # `user` is [B, S] (hierarchical) or [B] (flat): one trailing axis reaches the steps;
-        # packed rows carry it per step, [B, T].
-        users = batch["user"]
-        if users.shape != selected.shape:
-            users = np.broadcast_to(users[..., None], selected.shape)
-        users = users[selected]
-        ranks = inner_product_ranks(u[selected], table, targets, item_bias=bias, candidates=candidates,
-                                    tie_policy=tie_policy)
+    for u, targets, users, events in scored_queries(model, view):
+        if prior is None:
+            ranks = inner_product_ranks(u, table, targets, item_bias=bias, candidates=candidates,
+                                        tie_policy=tie_policy, memory_budget_bytes=budget)
+        else:
+            ranks = offset_ranks(u, table, bias, prior.offsets(view, events), targets, candidates, tie_policy)
         metrics.update(ranks, users)
         if return_ranks:
             collected.append((ranks, users, targets))
     result = metrics.result()
     result.update(tie_policy=tie_policy, split=split, model=config.model, protocol=dataset.protocol,
                   averaging=averaging, **coverage(dataset, split, result["n_events"]))
+    if prior is not None:
+        result.update(recency_hours=prior.hours, recency_beta=prior.beta)
     if return_ranks:
         arrays = tuple(np.concatenate(parts) for parts in zip(*collected)) if collected else (np.zeros(0),) * 3
         return result, arrays
@@ -121,7 +195,7 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
 
 
 def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="conservative", averaging="event",
-                      chunk_events=None, memory_budget_bytes=256 << 20):
+                      chunk_events=None, memory_budget_bytes=None):
     """Rank every scored target of `split` with a fitted simple baseline (`scores(view, events)`).
 
     Args:
@@ -132,6 +206,8 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
         tie_policy, averaging: as in `evaluate_recommender`.
         chunk_events: int or `None`. Events scored per chunk; by default as many as fit in
             `memory_budget_bytes` of float32 scores.
+        memory_budget_bytes: int or `None`. `None` sizes it from the memory available now
+            (`evaluation_budget`).
 
     Returns:
         dict of metrics.
@@ -139,7 +215,7 @@ def evaluate_baseline(baseline, dataset, split="test", *, name, tie_policy="cons
     view = dataset.view(split)
     n_candidates = dataset.n_catalogue + 1
     if chunk_events is None:
-        chunk_events = max(1, memory_budget_bytes // (4 * n_candidates * 3))
+        chunk_events = max(1, evaluation_budget(memory_budget_bytes) // (4 * n_candidates * 3))
     candidates = np.arange(n_candidates) > 0
     metrics = _metrics(dataset.n_catalogue, averaging)
     events = np.flatnonzero(view.score)

@@ -15,6 +15,8 @@ import time
 
 import keras
 
+from hiertcn_keras.models.loss_choice import describe_choice
+
 
 def format_seconds(seconds):
     """`seconds` as `1h02m`, `4m05s` or `12s`."""
@@ -174,7 +176,8 @@ def run_header(config, steps, events_per_epoch, users):
     Returns:
         str.
     """
-    loss = config.loss + (f" ({config.n_negatives} shared negatives)" if config.loss == "sampled_softmax" else "")
+    loss = config.loss + (f" with {config.n_negatives} shared negatives" if config.loss == "sampled_softmax" else "")
+    loss += f" ({describe_choice(config)})"
     return (f"training {config.model} on {events_per_epoch:,} events, {users:,} users, catalogue "
             f"{config.n_catalogue:,} items; loss {loss}; batch {config.batch_size}; "
             f"{steps:,} steps per epoch (epoch time printed after the first steps)")

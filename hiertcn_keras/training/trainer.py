@@ -30,7 +30,9 @@ from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training import resume
 from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.optimizers import make_optimizer, monitor_mode, schedule_callbacks
+from hiertcn_keras.training.keras_fit import loop_callbacks, padding_batch
+from hiertcn_keras.training.optimizers import make_optimizer
+from hiertcn_keras.training.recency_choice import apply_recency_choice, check_recency_choosable
 from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
     git_commit,
@@ -102,10 +104,12 @@ def train_single_device(data_dir, model_config, train_config, out_dir, *, item_m
     history_dict, train_seconds = _fit(model, run, train_config, validation,
                                        lambda epochs_done: training_batches(run.batcher, first_epoch=epochs_done),
                                        callbacks)
+    choice = apply_recency_choice(model, dataset, train_config)
     metrics = {}
     if evaluate_test:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
         metrics.update(_convergence(history_dict, train_config, train_seconds))
+        _add_choice(metrics, choice)
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
                overwrite=overwrite)
     return model, history_dict, metrics
@@ -143,12 +147,14 @@ def train_distributed(data_dir, model_config, train_config, out_dir, *, item_mat
                                        lambda epochs_done: replicas.dataset(run.batcher, first_epoch=epochs_done),
                                        callbacks)
     replicas.sync_twin()  # the final (or, with early stopping, the restored best) weights
+    choice = apply_recency_choice(model, dataset, train_config)
 
     metrics = {}
     # Every worker ends with the same weights; only the chief scores the test split.
     if evaluate_test and distribute.worker_task(strategy)[2]:
         metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
         metrics.update(_convergence(history_dict, train_config, train_seconds))
+        _add_choice(metrics, choice)
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,
                distribution=distribute.describe(strategy, replicas.layout), overwrite=overwrite)
     return model, history_dict, metrics
@@ -173,14 +179,21 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
             f"model is sized for {model_config.n_items} items / catalogue {model_config.n_catalogue}, "
             f"the data has {dataset.n_items} / {dataset.n_catalogue}"
         )
+    check_recency_choosable(model_config, train_config)
     if train_config.memory_check:  # before the model (or even a padding batch) allocates anything
         memory_check.check_training_memory(model_config)
     work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
                                   overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
-    padding = batcher.table.gather(np.full((model_config.batch_size, batcher.units_per_batch), -1))
+    padding = padding_batch(batcher)
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
+
+
+def _add_choice(metrics, choice):
+    """The recency prior's validation choice, without its grid, in the test metrics."""
+    if choice is not None:
+        metrics["recency_choice"] = {k: v for k, v in choice.items() if k != "grid"}
 
 
 def _convergence(history_dict, train_config, train_seconds):
@@ -194,14 +207,7 @@ def _fit(fitted, run, train_config, validation, make_data, extra=()):
     `validation` are the callbacks that add `val_*` logs; `make_data(epochs_done)` the batches;
     `extra` more callbacks after the schedule and early stopping.
     """
-    callbacks = [cb.ExactOptimizerSteps(), cb.EpochTimer(len(run.train_view)), *validation]
-    if train_config.validate:
-        monitor = f"val_{train_config.monitor}"
-        callbacks.extend(schedule_callbacks(train_config))
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=monitor_mode(train_config.monitor),
-            patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
-        ))
+    callbacks = loop_callbacks(train_config, len(run.train_view), validation)
     callbacks.extend(extra)
     # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
     # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).

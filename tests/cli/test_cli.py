@@ -159,3 +159,18 @@ def test_synth_drift_generator_and_its_oracle(tmp_path, capsys):
     assert (tmp_path / "drift.oracle.parquet").is_file() and (tmp_path / "drift.generator.json").is_file()
     assert cli.main(["synth", "--generator", "drift", "--topics", "4", "--out", str(log)]) == 2
     assert "--topics applies to --generator topics only" in capsys.readouterr().err
+
+
+def test_recency_flags_set_the_model_config_and_contradictions_exit_2(prepared, tmp_path, capsys):
+    import argparse
+
+    from hiertcn_keras.cli.common import recency_overrides
+
+    def parsed(**values):
+        return argparse.Namespace(**{"recency_prior": None, "recency_hours": None, "recency_beta": None, **values})
+
+    assert recency_overrides(parsed()) == {"recency_prior": None, "recency_hours": None, "recency_beta": None}
+    assert recency_overrides(parsed(recency_beta=0.5))["recency_prior"] is True  # a weight asks for the prior
+    assert cli.main(["train", "--data", str(prepared), "--out", str(tmp_path / "run"), "--no-recency-prior",
+                     "--recency-hours", "1"]) == 2
+    assert "need the recency prior" in capsys.readouterr().err

@@ -36,3 +36,30 @@ def test_validation():
         plan_chunks(10, 10, 8, 16)
     with pytest.raises(ValueError, match="cannot hold one query against chunk_size"):
         plan_chunks(10, 10, 8, 200, chunk_size=10)
+
+
+def test_budget_from_memory_is_a_share_between_floor_and_ceiling():
+    from hiertcn_keras.metrics.chunking import (DEFAULT_MEMORY_BUDGET_BYTES, MAX_MEMORY_BUDGET_BYTES,
+                                                MIN_MEMORY_BUDGET_BYTES, budget_from_memory)
+
+    assert budget_from_memory(512 * 2**20) == 128 * 2**20
+    assert budget_from_memory(64 * 2**30) == MAX_MEMORY_BUDGET_BYTES == 2**30
+    assert budget_from_memory(20 * 2**20) == budget_from_memory(0) == MIN_MEMORY_BUDGET_BYTES
+    assert budget_from_memory(None) == DEFAULT_MEMORY_BUDGET_BYTES
+    with pytest.raises(ValueError, match="share"):
+        budget_from_memory(2**30, share=0)
+
+
+def test_chunks_shrink_with_less_free_memory():
+    from hiertcn_keras.metrics import budget_from_memory
+
+    # A Globo-sized evaluation: 90k test targets against 45k items of dim 128.
+    plans = [plan_chunks(90_000, 45_000, 128, budget_from_memory(free))
+             for free in (32 * 2**30, 2 * 2**30, 512 * 2**20, 128 * 2**20, 2**20)]
+    cells = [p.query_chunk * p.item_chunk for p in plans]
+    assert cells == sorted(cells, reverse=True) and len(set(cells)) == len(cells)
+    for plan, free in zip(plans, (32 * 2**30, 2 * 2**30, 512 * 2**20, 128 * 2**20, 2**20)):
+        assert plan.peak_bytes <= budget_from_memory(free)
+    # A larger catalogue in the same memory gets more, narrower query chunks.
+    wide = plan_chunks(90_000, 450_000, 128, budget_from_memory(2 * 2**30))
+    assert wide.query_chunk < plans[1].query_chunk and wide.peak_bytes <= budget_from_memory(2 * 2**30)

@@ -181,7 +181,9 @@ def test_metrics_count_requests_and_events(client):
 def test_openapi_documents_every_route_and_body(client):
     document = client.get("/openapi.json").json()
     paths = document["paths"]
-    assert set(paths) == {"/events", "/users/{user}/recommendations", "/users/{user}/state", "/healthz", "/metrics"}
+    assert set(paths) == {"/events", "/users/{user}/recommendations", "/users/{user}/state", "/healthz", "/metrics",
+                          "/admin/reload"}
+    assert {"403", "409", "422", "500"} <= set(paths["/admin/reload"]["post"]["responses"])
     assert set(paths["/users/{user}/state"]) == {"get", "delete"}
     events = paths["/events"]["post"]
     assert {"200", "409", "413", "422"} <= set(events["responses"])

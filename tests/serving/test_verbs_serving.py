@@ -92,3 +92,58 @@ def test_serve_runs_as_a_process(learned_run, tmp_path):
         process.wait(timeout=30)
     rest = process.stdout.read()
     assert "Traceback" not in "".join(lines) + rest
+
+
+@pytest.mark.slow
+def test_serve_follows_a_store_directory_as_a_process(pretrained_run, tmp_path):
+    import numpy as np
+
+    from hiertcn_keras.artifacts.embedding_store import write_store
+    from hiertcn_keras.artifacts.store_directory import StoreDirectory
+    from hiertcn_keras.serving.serving_run import ServingRun
+
+    run = ServingRun.open(pretrained_run)
+    ids = [None] + list(run.item_ids[1:])
+    stores = StoreDirectory(tmp_path / "stores")
+    paths = []
+    for k, until in enumerate((1_500_000_000.0, 1_500_003_600.0)):
+        matrix = np.random.default_rng(k).normal(size=(len(ids), 6)).astype(np.float32)
+        paths.append(write_store(stores.path_for(until), matrix, ids, config={"until": until}))
+    stores.set_latest(paths[0])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HIERTCN_STATE_HOME": str(tmp_path / "state")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run",
+         str(pretrained_run), "--items", str(stores.root), "--follow-seconds", "0.5", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        url, lines = None, []
+        deadline = time.monotonic() + 180
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if " on http://" in line:
+                url = line.split(" on ")[1].split()[0]
+        assert url, lines
+        assert any(x.startswith(f"following {stores.root}") for x in lines), lines
+
+        def served():
+            with urllib.request.urlopen(f"{url}/healthz") as r:
+                return json.loads(r.read())["item_store"]["store"]
+
+        assert served() == paths[0].name
+        stores.set_latest(paths[1])  # the watcher notices within a poll and swaps
+        deadline = time.monotonic() + 120
+        while served() != paths[1].name and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert served() == paths[1].name
+        with urllib.request.urlopen(f"{url}/users/p/recommendations?k=2") as r:
+            assert json.loads(r.read())["item_store"] == paths[1].name
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    rest = process.stdout.read()
+    assert "Traceback" not in "".join(lines) + rest
+    assert "item store reloaded: now serving " + paths[1].name in rest + "".join(lines)

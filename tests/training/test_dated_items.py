@@ -67,3 +67,34 @@ def test_rolling_evaluate_command_reads_the_store_directory(fresh_data_dir, tmp_
     assert "coverage" in out and "0.667" in out
     assert cli.main(["evaluate", "--data", str(fresh_data_dir), "--model", "pop", "--stores", str(stores)]) == 2
     assert "go with --rolling" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # trains an item model through the CLI; the table itself is tested in tests/data
+def test_an_item_features_table_feeds_the_item_model(fresh_data_dir, tmp_path, capsys):
+    import keras
+
+    data = PreparedDataset(fresh_data_dir)
+    ids = data.items["id"].tolist()
+    # Globo's articles_metadata.csv format; one row of an article the log never mentions.
+    lines = ["article_id,category_id,created_at_ts,publisher_id,words_count"]
+    lines += [f"{item},{k % 3},{1507161600000 + 3600000 * k},0,{100 + k}" for k, item in enumerate(ids)]
+    lines.append("unclicked,1,1507161600000,0,50")
+    meta = tmp_path / "articles_metadata.csv"
+    meta.write_text("\n".join(lines) + "\n")
+    model_path = tmp_path / "item_model.keras"
+    code = cli.main(["embed-items", "--data", str(fresh_data_dir), "--until", "2017-10-10", "--stores",
+                     str(tmp_path / "stores"), "--dim", "4", "--epochs", "1", "--negatives", "5", "--top-t", "2",
+                     "--item-features", str(meta), "--item-features-categorical", "category_id,publisher_id",
+                     "--model-out", str(model_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2 numeric and 2 categorical columns -> 8 features" in out
+    assert "1 rows of items not in the dataset ignored (e.g. ['unclicked'])" in out
+    encoder = keras.models.load_model(model_path).encoder
+    content = np.asarray(encoder.content.table)
+    assert content.shape == (data.n_items, 8) and not content[0].any()
+    category = content[1:, 2:6].argmax(axis=1)  # the one-hot block of category_id (3 values + other)
+    same = np.equal.outer(category, category)
+    expected = np.equal.outer(np.arange(len(ids)) % 3, np.arange(len(ids)) % 3)
+    np.testing.assert_array_equal(same, expected)
+    assert (tmp_path / "stores" / "LATEST").is_file()

@@ -237,3 +237,26 @@ def test_every_registered_baseline_scores_every_test_target(dataset, name):
     result = evaluate_baseline(fit_baseline(name, dataset), dataset, "test", name=name, chunk_events=5)
     assert (result["n_events"], result["model"]) == (N_TEST_EVENTS, name)
     assert 0.0 <= result["recall@10"] <= 1.0 and 0.0 < result["mrr"] <= 1.0
+
+
+def test_chunk_budget_follows_the_free_memory_and_ranks_do_not(dataset, recommenders, captured_queries,
+                                                                monkeypatch):
+    from hiertcn_keras.metrics import budget_from_memory, chunk_bytes
+
+    rec = recommenders("hiertcn")
+    budgets = []
+    spy = evaluate_module.inner_product_ranks
+
+    def record(queries, items, targets, **kwargs):
+        budgets.append(kwargs["memory_budget_bytes"])
+        return spy(queries, items, targets, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "inner_product_ranks", record)
+    monkeypatch.setattr(evaluate_module, "available_bytes", lambda: 400 * 2**20)
+    roomy, (ranks, _, _) = evaluate_recommender(rec, dataset, "test", return_ranks=True)
+    assert set(budgets) == {budget_from_memory(400 * 2**20)} == {100 * 2**20}
+    # One query against one item per matmul: the smallest chunks there are.
+    tiny, (tiny_ranks, _, _) = evaluate_recommender(rec, dataset, "test", return_ranks=True,
+                                                    memory_budget_bytes=chunk_bytes(1, 1, 8))
+    np.testing.assert_array_equal(tiny_ranks, ranks)
+    assert tiny == roomy

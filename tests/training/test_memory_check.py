@@ -9,12 +9,15 @@ from hiertcn_keras.training import memory_check as mc
 from hiertcn_keras.training import trainer
 
 GLOBO = dict(n_items=41_700, n_catalogue=41_626)
+# The full softmax on that catalogue: given explicitly, as the default there is the sampled one.
+FULL = dict(loss="softmax", **GLOBO)
 
 
 def test_full_softmax_logits_scale_with_batch_and_catalogue():
-    base = mc.estimate_step(ModelConfig(batch_size=32, **GLOBO))
-    doubled_batch = mc.estimate_step(ModelConfig(batch_size=64, **GLOBO))
-    doubled_catalogue = mc.estimate_step(ModelConfig(batch_size=32, n_items=83_400, n_catalogue=83_251))
+    base = mc.estimate_step(ModelConfig(batch_size=32, **FULL))
+    doubled_batch = mc.estimate_step(ModelConfig(batch_size=64, **FULL))
+    doubled_catalogue = mc.estimate_step(ModelConfig(batch_size=32, n_items=83_400, n_catalogue=83_251,
+                                                     loss="softmax"))
     assert base.positions == 32 * 10 * 20 and base.logit_columns == 41_627
     assert doubled_batch.parts["logits"] == 2 * base.parts["logits"]
     assert doubled_catalogue.parts["logits"] == pytest.approx(2 * base.parts["logits"], rel=1e-4)
@@ -27,11 +30,11 @@ def test_sampled_softmax_logits_do_not_grow_with_the_catalogue():
     large = mc.estimate_step(ModelConfig(loss="sampled_softmax", batch_size=32, **GLOBO))
     assert small.parts["logits"] == mc.estimate_step(ModelConfig(loss="sampled_softmax", **GLOBO)).parts["logits"]
     assert large.logit_columns == 21
-    assert large.total < mc.estimate_step(ModelConfig(batch_size=32, **GLOBO)).total / 3
+    assert large.total < mc.estimate_step(ModelConfig(batch_size=32, **FULL)).total / 3
 
 
 def test_refusal_names_the_flags_and_both_figures():
-    config = ModelConfig(batch_size=256, **GLOBO)
+    config = ModelConfig(batch_size=256, **FULL)
     with pytest.raises(mc.InsufficientMemory) as caught:
         mc.check_training_memory(config, available=8 * mc.GIB)
     message = str(caught.value)
@@ -101,3 +104,29 @@ def test_cli_reports_an_allocation_failure_with_exit_2(tiny_data_dir, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2
     assert "out of memory during training" in err and "--batch-size" in err and "Traceback" not in err
+
+
+def test_a_globo_sized_catalogue_defaults_to_the_sampled_softmax_and_fits_8_gb():
+    config = ModelConfig(**GLOBO)
+    assert config.loss == "sampled_softmax" and config.loss_by_default
+    assert mc.estimate_step(config).total < 2 * mc.GIB
+    assert mc.check_training_memory(config, available=8 * mc.GIB).total < 2 * mc.GIB
+
+
+SMALL = ["--embedding-dim", "8", "--tcn-channels", "8", "--high-units", "8", "--epochs", "1", "--no-jit", "--quiet"]
+
+
+@pytest.mark.parametrize("batch", [pytest.param(1, marks=pytest.mark.slow), pytest.param(8, marks=pytest.mark.slow),
+                                   pytest.param(256, marks=pytest.mark.slow),
+                                   pytest.param(4096, marks=pytest.mark.slow), 100_000])
+def test_every_batch_size_runs_or_is_refused_cleanly(tiny_data_dir, tmp_path, capsys, monkeypatch, batch):
+    # 2 GiB free, injected: B = 4096 fits the estimate (6 users, so mostly padding), 100,000 does not.
+    monkeypatch.setattr(mc, "available_bytes", lambda: 2 * mc.GIB)
+    out = tmp_path / "run"
+    code = cli.main(["train", "--data", str(tiny_data_dir), "--out", str(out), "--batch-size", str(batch), *SMALL])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if batch <= 4096:
+        assert code == 0 and (out / "model.keras").exists()
+    else:
+        assert code == 2 and err.startswith("hiertcn train: error: one training step") and not out.exists()

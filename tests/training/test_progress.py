@@ -3,6 +3,7 @@ pipeline yields (resumed runs included), the bar's total follows it, quiet runs 
 least every `interval`, and a run starts with a line stating the data and the loss."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -70,7 +71,10 @@ def test_a_quiet_run_states_data_loss_steps_and_epoch_time(tiny_data_dir, tmp_pa
     batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=0)
     first = out.splitlines()[0]
     assert first.startswith(f"training hiertcn on {len(dataset.view('train')):,} events")
-    assert f"{len(batcher.plan(0))} steps per epoch" in first and "loss softmax" in first
+    assert f"{len(batcher.plan(0))} steps per epoch" in first
+    # The loss was not given: the catalogue size chose it, and the run says so and records it.
+    assert f"loss softmax (chosen for a catalogue of {dataset.n_catalogue:,} items" in first
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["loss_by_default"] is True
     assert "estimated epoch time" in out
     # The optimizer counted exactly the planned steps of both epochs.
     assert int(model.optimizer.iterations.numpy()) == len(batcher.plan(0)) + len(batcher.plan(1))

@@ -1,0 +1,73 @@
+"""The default loss of a model: picked from the catalogue size in the learned item space.
+
+The full softmax scores every one of the C catalogue items at every position, so its step costs
+grow with C; the sampled softmax (log-Q corrected, M shared negatives) costs the same whatever
+C is, but learns less per step. Below `SAMPLED_SOFTMAX_FROM` items the full softmax reaches the
+better validation Recall@10 in the same training time, from it on the sampled softmax does:
+the crossover measured by `benchmarks/bench_loss_crossover.py` (table in docs/scale.md). The
+pretrained item space keeps its pairwise default (`hinge`, the paper's best), and `gru4rec`
+always trains with the sampled softmax, as GRU4Rec does. A loss given explicitly (`--loss`)
+always wins over this rule.
+"""
+
+from __future__ import annotations
+
+# Catalogue size (rankable items) from which the learned item space defaults to the sampled
+# softmax: measured, see the module docstring.
+SAMPLED_SOFTMAX_FROM = 5_000
+
+PRETRAINED_DEFAULT = "hinge"
+# Models whose own training is the sampled softmax, whatever the catalogue.
+SAMPLED_MODELS = ("gru4rec",)
+
+
+def default_loss(item_space, n_catalogue, model=None, threshold=SAMPLED_SOFTMAX_FROM):
+    """The loss a model gets when none is given.
+
+    Args:
+        item_space: str. `learned` or `pretrained`.
+        n_catalogue: int. Rankable items C.
+        model: str or `None`. The model's name (`gru4rec` always gets `sampled_softmax`).
+            Defaults to `None`.
+        threshold: int. C from which the learned space uses the sampled softmax. Defaults to
+            `SAMPLED_SOFTMAX_FROM`.
+
+    Returns:
+        str: `softmax` or `sampled_softmax` (learned), `hinge` (pretrained).
+
+    Example:
+
+    >>> default_loss("learned", 1_000), default_loss("learned", 45_000)
+    ('softmax', 'sampled_softmax')
+    """
+    if item_space != "learned":
+        return PRETRAINED_DEFAULT
+    if model in SAMPLED_MODELS:
+        return "sampled_softmax"
+    return "sampled_softmax" if n_catalogue >= threshold else "softmax"
+
+
+def describe_choice(config):
+    """Why `config` trains with its loss, in words (for the run's first line and config.json).
+
+    Args:
+        config: `ModelConfig`.
+
+    Returns:
+        str, e.g. `"chosen for a catalogue of 44,990 items: sampled_softmax from 5,000; --loss
+        overrides"` or `"given explicitly"`.
+    """
+    if not config.loss_by_default:
+        return "given explicitly"
+    if config.item_space != "learned":
+        return "the pretrained item space's default; --loss overrides"
+    if config.model in SAMPLED_MODELS:
+        return f"{config.model}'s own loss; --loss overrides"
+    if config.loss != default_loss(config.item_space, config.n_catalogue, config.model):
+        # A config derived from another (a refit on a larger catalogue) keeps that one's loss.
+        return "the default of the run it was derived from; --loss overrides"
+    return (f"chosen for a catalogue of {config.n_catalogue:,} items: sampled_softmax from "
+            f"{SAMPLED_SOFTMAX_FROM:,}; --loss overrides")
+
+
+__all__ = ["PRETRAINED_DEFAULT", "SAMPLED_MODELS", "SAMPLED_SOFTMAX_FROM", "default_loss", "describe_choice"]

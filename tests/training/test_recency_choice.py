@@ -1,0 +1,74 @@
+"""The recency prior in evaluation and its choice on validation, on the tiny prepared dataset."""
+
+import keras
+import numpy as np
+import pytest
+
+from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.models.recommender import build_recommender
+from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
+from hiertcn_keras.training.recency_choice import choose_recency
+from hiertcn_keras.training.train_config import TrainConfig
+from hiertcn_keras.training.trainer import load_run, model_config_for, train
+
+TINY = dict(embedding_dim=8, high_units=(8, 8), tcn_channels=(8, 8), kernel_size=2, batch_size=2,
+            sessions_per_batch=2)
+
+
+@pytest.fixture(scope="module")
+def dataset(tiny_data_dir):
+    return PreparedDataset(tiny_data_dir)
+
+
+@pytest.fixture(scope="module")
+def model(dataset):
+    keras.utils.set_random_seed(0)
+    rec = build_recommender(model_config_for(dataset, model="hiertcn", recency_prior=True, **TINY))
+    rec(next(iter(batcher_for(rec.model_config, dataset.view("train")).batches())))
+    rng = np.random.default_rng(0)
+    for variable in rec.trainable_variables:  # no accidental ties
+        variable.assign(rng.normal(scale=0.5, size=variable.shape).astype("float32"))
+    return rec
+
+
+def with_prior(rec, **values):
+    rec.model_config = rec.model_config.replace(**values)
+    return rec
+
+
+def test_beta_zero_is_the_plain_model_and_a_large_beta_is_recent_popularity(dataset, model):
+    plain = evaluate_recommender(with_prior(model, recency_hours=None, recency_beta=None), dataset)
+    zero = evaluate_recommender(with_prior(model, recency_hours=3.0, recency_beta=0.0), dataset)
+    assert zero == plain and "recency_beta" not in zero
+    # With a huge weight the window counts decide every order they can: the ranks move.
+    big = evaluate_recommender(with_prior(model, recency_hours=3.0, recency_beta=1e4), dataset)
+    assert big["recency_beta"] == 1e4 and big["n_events"] == plain["n_events"]
+    assert big["mrr"] != plain["mrr"]
+    with_prior(model, recency_hours=None, recency_beta=None)
+
+
+def test_the_choice_keeps_beta_zero_unless_a_weight_is_better_on_validation(dataset, model):
+    choice = choose_recency(model, dataset, hours=(1.0, 3.0), betas=(0.0, 1.0, 1e4))
+    values = {(g["hours"], g["beta"]): g["recall@10"] for g in choice["grid"]}
+    assert set(values) == {(1.0, 0.0), (1.0, 1.0), (1.0, 1e4), (3.0, 1.0), (3.0, 1e4)}  # beta 0 once
+    assert choice["value"] == max(values.values()) and choice["plain"] == values[(1.0, 0.0)]
+    if choice["value"] == choice["plain"]:
+        assert choice["beta"] == 0.0  # a tie keeps the plain model
+    plain_valid = evaluate_recommender(model, dataset, "valid")
+    assert choice["plain"] == pytest.approx(plain_valid["recall@10"])
+
+
+def test_training_records_the_chosen_prior_in_the_saved_model(tiny_data_dir, tmp_path):
+    dataset = PreparedDataset(tiny_data_dir)
+    config = model_config_for(dataset, model="hiertcn", recency_prior=True, recency_hours=3.0, **TINY)
+    _, _, metrics = train(tiny_data_dir, config, TrainConfig(epochs=1, verbose=0), tmp_path / "run")
+    choice = metrics["recency_choice"]
+    assert choice["hours"] == 3.0 and choice["beta"] >= 0 and choice["split"] == "valid"
+    loaded, record = load_run(tmp_path / "run")  # the .keras file carries the chosen prior
+    assert (loaded.model_config.recency_hours, loaded.model_config.recency_beta) == (3.0, choice["beta"])
+    assert record["model"]["recency_beta"] == choice["beta"]
+    again = evaluate_recommender(loaded, dataset)
+    assert (again["recall@10"], again["mrr"]) == (metrics["recall@10"], metrics["mrr"])
+    with pytest.raises(ValueError, match="chosen on the validation split"):
+        train(tiny_data_dir, config.replace(recency_hours=None), TrainConfig(epochs=1, verbose=0, validate=False),
+              tmp_path / "run2")
