@@ -34,17 +34,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 
 from _common import emit_json, format_table, machine, prepare_synthetic, temp_dir  # noqa: E402
 from hiertcn_keras.data.batcher import QueueBatcher  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
 from hiertcn_keras.data.pipeline import make_dataset  # noqa: E402
-from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: E402
 from hiertcn_keras.data.tensors import FlatTable, SessionTable  # noqa: E402
-
-ID_BYTES = 4  # int32 item ids
-FLOAT_BYTES = 4  # float32 state
+from hiertcn_keras.training.experiments.speed import memory_report  # noqa: E402
 
 
 def time_epochs(runners, repeats):
@@ -78,90 +74,6 @@ def tf_epochs(batcher):
             pass
 
     return run
-
-
-def spec_bytes(batcher):
-    """Bytes per batch row split into per-position and per-row parts, from the element spec.
-
-    Returns:
-        `(per_batch, per_position, per_row)`: bytes of a whole batch, bytes per (row, step)
-        position summed over the tensors with a step axis, and bytes per row of the others.
-    """
-    per_batch = per_position = per_row = 0
-    for shape, dtype in batcher.element_spec().values():
-        size = np.dtype(dtype).itemsize
-        per_batch += int(np.prod(shape)) * size
-        if len(shape) >= 2 and shape[-1] == batcher.table.max_len:
-            per_position += int(np.prod(shape[2:-1], dtype=np.int64)) * size
-        else:
-            per_row += int(np.prod(shape[1:], dtype=np.int64)) * size
-    return per_batch, per_position, per_row
-
-
-def memory_report(view, hier, flat, args):
-    """Data memory of the hierarchical batches vs flat padded histories (see the docstring)."""
-    B, S, L, T, H = args.batch_size, args.slots, hier.table.max_len, args.flat_len, args.hidden
-    n_events = len(view)
-
-    # (i) Hierarchical: fixed [B, S, L] batches over the epoch's plan.
-    n_hier_batches = hier.n_batches(0)
-    hier_batch = batch_nbytes(next(hier.batches(0)))
-    hier_total = n_hier_batches * hier_batch
-    hier_ids_total = n_hier_batches * B * S * L * ID_BYTES
-
-    # (ii) Flat: the same users in the same shuffled order, B at a time, each row padded to
-    # the longest (capped) history in its group; the last group is padded to B rows too.
-    _, flat_per_position, flat_per_row = spec_bytes(flat)
-    history = np.bincount(view.user)[hier.table.users[hier.user_order(0)]]
-    held = np.minimum(history, T)
-    n_groups = -(-len(held) // B)
-    padded = np.zeros(n_groups * B, dtype=np.int64)
-    padded[: len(held)] = held
-    width = padded.reshape(n_groups, B).max(axis=1)
-    flat_batches = B * (width * flat_per_position + flat_per_row)
-    flat_total = int(flat_batches.sum())
-    flat_ids_total = int((B * width).sum()) * ID_BYTES
-    n_held = int(held.sum())
-
-    # The flat pipeline as built: fixed [B, T] chunks through the queue batcher.
-    flat_built_batch, _, _ = spec_bytes(flat)
-    flat_built_total = flat.n_batches(0) * flat_built_batch
-
-    # (iv) Per-row footprint of one step, nominal and measured over the real events.
-    hier_row = S * L * ID_BYTES + H * FLOAT_BYTES
-    serve_row = L * ID_BYTES + H * FLOAT_BYTES
-    flat_row = T * ID_BYTES
-    start = np.ones(n_events, dtype=bool)
-    start[1:] = view.user[1:] != view.user[:-1]
-    first = np.maximum.accumulate(np.where(start, np.arange(n_events), 0))
-    flat_seen = np.minimum(np.arange(n_events) - first + 1, T)  # ids a flat TCN holds
-    session_seen = view.position.astype(np.int64) + 1  # ids of the current session so far
-
-    per_event = {
-        "hier": hier_total / n_events, "hier_ids": hier_ids_total / n_events,
-        "flat_padded": flat_total / n_held, "flat_padded_ids": flat_ids_total / n_held,
-        "flat_built": flat_built_total / n_events,
-    }
-    return {
-        "n_events": n_events, "n_users": int(len(history)), "max_session_len": L,
-        "users_over_flat_cap": int((history > T).sum()),
-        "history_mean": float(history.mean()), "history_max": int(history.max()),
-        "hier_batches": n_hier_batches, "hier_batch_bytes": hier_batch,
-        "hier_slot_fill": float(n_events / (n_hier_batches * B * S * L)),
-        "flat_groups": n_groups, "flat_batch_bytes_mean": float(flat_batches.mean()),
-        "flat_batch_bytes_max": int(flat_batches.max()), "flat_width_mean": float(width.mean()),
-        "flat_fill": float(n_held / (B * width).sum()),
-        "flat_per_position_bytes": flat_per_position, "flat_per_row_bytes": flat_per_row,
-        "flat_built_batches": flat.n_batches(0), "flat_built_batch_bytes": flat_built_batch,
-        "flat_built_fill": float(n_events / (flat.n_batches(0) * B * T)),
-        "bytes_per_event": per_event,
-        "ratio_hier_over_flat": per_event["hier"] / per_event["flat_padded"],
-        "ratio_ids_hier_over_flat": per_event["hier_ids"] / per_event["flat_padded_ids"],
-        "ratio_hier_over_flat_built": per_event["hier"] / per_event["flat_built"],
-        "row_bytes": {"hier_step": hier_row, "hier_serving": serve_row, "flat_step": flat_row,
-                      "hier_measured": float(session_seen.mean() * ID_BYTES + H * FLOAT_BYTES),
-                      "flat_measured": float(flat_seen.mean() * ID_BYTES)},
-    }
 
 
 def less(ratio):

@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,72 +30,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
-from hiertcn_keras.models import build_recommender  # noqa: E402
-from hiertcn_keras.models.baselines import NAMES, fit_baseline  # noqa: E402
-from hiertcn_keras.training.evaluate import batcher_for, evaluate_baseline, evaluate_recommender  # noqa: E402
-from hiertcn_keras.training.trainer import model_config_for  # noqa: E402
+from hiertcn_keras.models.baselines import NAMES  # noqa: E402
+from hiertcn_keras.training.experiments import speed  # noqa: E402
 
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
 SIMPLE = NAMES  # every registered simple baseline
 
 
-def _neural_pass(dataset, name, jit, split, overrides):
-    config = model_config_for(dataset, model=name, **overrides)
-    model = build_recommender(config, item_counts=dataset.item_counts("train"))
-    model(next(batcher_for(config, dataset.view(split)).batches()))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
-    return lambda: evaluate_recommender(model, dataset, split)
-
-
-def _baseline_pass(dataset, name, split):
-    baseline = fit_baseline(name, dataset)
-    return lambda: evaluate_baseline(baseline, dataset, split, name=name)
-
-
-def measure(dataset, name, *, repeats=2, jit=True, split="test", **overrides):
-    """Events/s of full evaluation passes of one model (best of `repeats`, after one untimed).
-
-    Returns:
-        dict: `model`, `events_per_second`, `pass_seconds`, `n_events`, `setup_seconds`
-        (build/fit + the untimed first pass).
-    """
-    started = time.perf_counter()
-    if name in NEURAL:
-        one_pass = _neural_pass(dataset, name, jit, split, overrides)
-    else:
-        one_pass = _baseline_pass(dataset, name, split)
-    n_events = one_pass()["n_events"]
-    setup = time.perf_counter() - started
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        one_pass()
-        times.append(time.perf_counter() - started)
-    best = min(times)
-    return {"model": name, "events_per_second": n_events / best, "pass_seconds": best, "n_events": int(n_events),
-            "setup_seconds": setup}
-
-
-def run(dataset, models=NEURAL + SIMPLE, *, repeats=2, jit=True, split="test", **overrides):
-    """Measure every model side by side; adds `time_ratio_to_hiertcn`.
-
-    Args:
-        dataset: `PreparedDataset`.
-        models: sequence of model names. Defaults to all nine.
-        repeats: int. Timed passes per model (best reported). Defaults to 2.
-        jit: bool. XLA for the neural models. Defaults to `True`.
-        split: str. Defaults to `"test"`.
-        **overrides: other `ModelConfig` fields of the neural models (e.g. smaller widths).
-
-    Returns:
-        list of dicts (see `measure`), in `models` order.
-    """
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    results = [measure(dataset, name, repeats=repeats, jit=jit, split=split, **overrides) for name in models]
-    base = next((r for r in results if r["model"] == "hiertcn"), results[0])
-    for r in results:
-        r["time_ratio_to_hiertcn"] = r["pass_seconds"] / base["pass_seconds"]
-    return results
+run = speed.evaluation_speed  # the measurement lives in the package (notebook 2 calls it too)
 
 
 def main(argv=None):

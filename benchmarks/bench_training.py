@@ -15,27 +15,22 @@ HierTCN's. Compilation is excluded (`--warmup` steps first).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
 import tempfile
-import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
-from hiertcn_keras.data.py_dataset import batch_nbytes  # noqa: E402
-from hiertcn_keras.models import build_recommender  # noqa: E402
-from hiertcn_keras.training.evaluate import batcher_for  # noqa: E402
-from hiertcn_keras.training.trainer import model_config_for  # noqa: E402
+from hiertcn_keras.training.experiments import speed  # noqa: E402
 
-MODELS = ("hiertcn", "hiergru", "hrnn", "tcn", "gru")
+MODELS = speed.MODELS
+run = speed.training_speed  # the measurement lives in the package (notebook 2 calls it too)
 
 
 def default_dataset(directory):
@@ -49,71 +44,6 @@ def default_dataset(directory):
     save(generate(SyntheticConfig(), with_oracle=False), log_path)
     prepare(load(log_path, "generic")).write(os.path.join(directory, "prepared"))
     return os.path.join(directory, "prepared")
-
-
-def measure(dataset, name, steps, warmup, jit, item_space="learned", loss=None, **overrides):
-    config = model_config_for(dataset, model=name, item_space=item_space, loss=loss, **overrides)
-    matrix = None
-    if item_space == "pretrained":
-        # Speed does not depend on the vectors' values: random unit vectors of the default size.
-        rng = np.random.default_rng(0)
-        matrix = rng.normal(size=(dataset.n_items, config.embedding_dim)).astype("float32")
-        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    view = dataset.view("train")
-    batcher = batcher_for(config, view, shuffle=True, seed=0)
-    n_batches = batcher.n_batches(0)
-    batches = list(itertools.islice(itertools.cycle(list(batcher.batches(0))), warmup + steps))
-    model = build_recommender(config, item_matrix=matrix, item_counts=dataset.item_counts("train"))
-    model(batches[0])
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit)
-    started = time.perf_counter()
-    for batch in batches[:warmup]:
-        model.train_on_batch(batch)
-    compile_seconds = time.perf_counter() - started
-    events = sum(int(b["score"].sum()) for b in batches[warmup:])
-    started = time.perf_counter()
-    for batch in batches[warmup:]:
-        loss = model.train_on_batch(batch)
-    seconds = time.perf_counter() - started
-    rate = events / seconds
-    return {
-        "model": name,
-        "loss": config.loss,
-        "events_per_second": rate,
-        "epoch_seconds": len(view) / rate,
-        "step_ms": 1000 * seconds / steps,
-        "batches_per_epoch": n_batches,
-        "batch_bytes": batch_nbytes(batches[0]),
-        "slots_per_batch": int(np.prod(batches[0]["items"].shape)),
-        "events_per_batch": events / steps,
-        "warmup_seconds": compile_seconds,
-        "params": model.count_params(),
-        "final_loss": float(np.asarray(loss)),
-    }
-
-
-def run(dataset, models=MODELS, *, steps=20, warmup=3, jit=True, item_space="learned", loss=None, **overrides):
-    """Measure every model side by side on one dataset; add `time_ratio_to_hiertcn`.
-
-    Args:
-        dataset: `PreparedDataset`.
-        models: sequence of model names. Defaults to all five.
-        steps: int. Timed steps per model. Defaults to 20.
-        warmup: int. Untimed steps first (compilation). Defaults to 3.
-        jit: bool. XLA. Defaults to `True`.
-        item_space: str. `learned` or `pretrained`. Defaults to `learned`.
-        loss: str or `None`. Defaults to the item space's default.
-        **overrides: other `ModelConfig` fields (e.g. smaller widths for a quick check).
-
-    Returns:
-        list of dicts, one per model (see `measure`), in `models` order.
-    """
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    results = [measure(dataset, name, steps, warmup, jit, item_space, loss, **overrides) for name in models]
-    base = next((r for r in results if r["model"] == "hiertcn"), results[0])
-    for r in results:
-        r["time_ratio_to_hiertcn"] = r["epoch_seconds"] / base["epoch_seconds"]
-    return results
 
 
 def main(argv=None):

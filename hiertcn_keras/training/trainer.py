@@ -30,7 +30,8 @@ from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training import resume
 from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
-from hiertcn_keras.training.optimizers import make_optimizer, monitor_mode, schedule_callbacks
+from hiertcn_keras.training.keras_fit import loop_callbacks, padding_batch
+from hiertcn_keras.training.optimizers import make_optimizer
 from hiertcn_keras.training.recency_choice import apply_recency_choice, check_recency_choosable
 from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
@@ -185,7 +186,7 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
                                   overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
-    padding = batcher.table.gather(np.full((model_config.batch_size, batcher.units_per_batch), -1))
+    padding = padding_batch(batcher)
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
 
@@ -206,14 +207,7 @@ def _fit(fitted, run, train_config, validation, make_data, extra=()):
     `validation` are the callbacks that add `val_*` logs; `make_data(epochs_done)` the batches;
     `extra` more callbacks after the schedule and early stopping.
     """
-    callbacks = [cb.ExactOptimizerSteps(), cb.EpochTimer(len(run.train_view)), *validation]
-    if train_config.validate:
-        monitor = f"val_{train_config.monitor}"
-        callbacks.extend(schedule_callbacks(train_config))
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=monitor_mode(train_config.monitor),
-            patience=train_config.patience, restore_best_weights=True, verbose=1 if train_config.verbose else 0,
-        ))
+    callbacks = loop_callbacks(train_config, len(run.train_view), validation)
     callbacks.extend(extra)
     # A resumed run continues the epoch log and the sequence of seeded shuffles where the killed
     # run stopped (BackupAndRestore restores the weights, optimizer and epoch counter).

@@ -10,7 +10,7 @@ def test_compare_with_seeds_writes_the_uncertainty_table(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert cli.main(["compare", "--data", str(tmp_path / "prep"), "--models", "gru", "successor", "vsknn",
                      "--seeds", "2", "--epochs", "1", "--embedding-dim", "8", "--high-units", "8",
-                     "--batch-size", "4", "--no-jit", "--quiet", "--out", str(out), "--oracle-log", str(log)]) == 0
+                     "--batch-size", "32", "--no-jit", "--quiet", "--out", str(out), "--oracle-log", str(log)]) == 0
     rows = json.loads((out / "table.json").read_text())
     gru, successor, vsknn, oracle = rows
     assert gru["n_seeds"] == 2 and gru["seeds"] == [0, 1] and len(gru["runs"]) == 2

@@ -21,12 +21,12 @@ def prepared(tmp_path_factory):
 
 def test_tune_a_baseline_writes_every_trial_and_the_result(prepared, tmp_path, capsys):
     out = tmp_path / "tune-sknn"
-    assert cli.main(["tune", "--data", str(prepared), "--model", "sknn", "--out", str(out), "--trials", "3"]) == 0
+    assert cli.main(["tune", "--data", str(prepared), "--model", "sknn", "--out", str(out), "--trials", "2"]) == 0
     rows = list(csv.DictReader((out / "trials.csv").open()))
-    assert len(rows) == 3 and {"params.k", "validation.recall@10", "value"} <= set(rows[0])
+    assert len(rows) == 2 and {"params.k", "validation.recall@10", "value"} <= set(rows[0])
     result = json.loads((out / "result.json").read_text())
-    assert result["split"] == "test" and result["tuned_trials"] == 3 and 0 < result["coverage"] <= 1
-    assert "at most 3 trials per model" in capsys.readouterr().out
+    assert result["split"] == "test" and result["tuned_trials"] == 2 and 0 < result["coverage"] <= 1
+    assert "at most 2 trials per model" in capsys.readouterr().out
 
 
 def test_compare_tune_refit_tables_carry_budget_refit_and_coverage(prepared, tmp_path):

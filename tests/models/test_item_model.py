@@ -19,6 +19,10 @@ def tables(seed=0):
 
 
 def test_encoder_shapes_zero_padding_unit_norm():
+    # Seeded: with an untrained encoder some seeds (3 and 9 of 0-39) leave every ReLU of g1 dead
+    # for an item, whose embedding is then 0, not unit-norm; unseeded, the test depended on the
+    # tests that ran before it in the same process.
+    keras.utils.set_random_seed(0)
     nb, w = tables()
     enc = ItemGraphEncoder(N_ITEMS, nb, w, dim=6)
     z = np.asarray(enc(np.array([0, 1, 2, 29], np.int32)))
@@ -51,7 +55,9 @@ def test_wrong_table_shapes_are_refused():
         ItemGraphEncoder(N_ITEMS + 1, nb, w)
 
 
-@pytest.mark.parametrize("loss", ["max_margin", "nce"])
+# nce runs with the slow tests: its formula is checked in test_item_objective.py, and softmax
+# trains and round-trips below; each variant here costs a traced training step (~10 s).
+@pytest.mark.parametrize("loss", ["max_margin", pytest.param("nce", marks=pytest.mark.slow)])
 def test_item_model_trains_and_round_trips(loss, tmp_path):
     nb, w = tables()
     model = ItemModel(ItemGraphEncoder(N_ITEMS, nb, w, dim=6), loss_name=loss, n_negatives=8, seed=1)

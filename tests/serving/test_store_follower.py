@@ -151,6 +151,10 @@ def test_a_failed_reload_keeps_the_old_store_and_names_the_file(world):
     directory, factory, _, run = world
     good = directory.stores()[0][1]
     rec = factory(good)
+    # An event on an item the store lacks (odd items are zero rows of the even store) is applied and counted.
+    observation = rec.observe("z", run.item_ids[1], T0 + 5)
+    assert observation.accepted and rec.counts()["item_not_in_store"] == 1
+    assert set(rec.recommend("z", k=50).items) <= set(run.item_ids[2::2])
     app = create_app(rec)
     follower = StoreFollower(app.state.recommender, factory, directory.root, current=good, poll_seconds=0)
     app.state.follower = follower

@@ -8,6 +8,12 @@ padded to a batch bucket, more rows than the largest bucket in several calls) eq
 users one by one, to 1e-5.
 """
 
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -94,3 +100,37 @@ def test_many_checks_its_arguments():
         UserStep(online, batch_sizes=(2, 4))
     assert len(step.many(zeros[:0], [], [], [])) == 0
     assert step.warm() == len(step.buckets) * 2  # every bucket of steps × rows, compiled once
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, keras
+    from hiertcn_keras.models.config import ModelConfig
+    from hiertcn_keras.models.recommender import build_recommender
+    from hiertcn_keras.serving.online_model import OnlineModel
+    from hiertcn_keras.serving.user_step import UserStep
+    config = ModelConfig(model="hiertcn", n_items=12, n_catalogue=11, embedding_dim=6, high_units=(5, 3),
+                         tcn_channels=(4, 4), kernel_size=3, batch_size=1, sessions_per_batch=2, max_session_len=5,
+                         decay_bandwidth=3600.0)
+    online = OnlineModel(build_recommender(config))
+    jitted, eager = UserStep(online, batch_sizes=(1, 4)), UserStep(online, compiled=False, batch_sizes=(1, 4))
+    rng = np.random.default_rng(0)
+    contexts = rng.normal(size=(3, online.state_size)).astype(np.float32)
+    args = (contexts, [None, [1, 2], [3]], [None, 60.0, 9000.0], [[4], [5, 6, 7], []])
+    a, b = jitted.many(*args), eager.many(*args)
+    for x, y in ((a.context, b.context), (a.embedding, b.embedding), (a.prior_embedding, b.prior_embedding)):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+    print("OK", keras.backend.backend())
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_step_under_jax_jit_equals_eager(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: the jax.jit step did not run")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "OK jax" in result.stdout

@@ -42,18 +42,33 @@ def test_other_settings_do_not_reuse(tiny_data_dir, hiertcn_run):
                         record["data"]["fingerprint"])
 
 
-def test_a_pretrained_run_is_reused_only_on_the_same_item_vectors(tiny_data_dir, tmp_path):
+def test_a_pretrained_run_is_reused_only_on_the_same_item_vectors(tiny_data_dir, tmp_path, monkeypatch):
+    from hiertcn_keras.artifacts.run_dir import item_matrix_fingerprint
+    from hiertcn_keras.training import trainer
+
     n_items = PreparedDataset(tiny_data_dir).n_items
     vectors = np.random.default_rng(0).normal(size=(n_items, 8)).astype(np.float32)
     settings = dict(TINY, item_space="pretrained", loss="hinge")
     first = ex.train_or_load(tiny_data_dir, "hiertcn", tmp_path / "run", epochs=1, item_matrix=vectors, **settings)
+    assert first["reused"] is False
+    assert first["record"]["item_matrix_sha256"] == item_matrix_fingerprint(vectors)
+
+    # From here on training is refused: the same vectors must not train, other ones must.
+    class Retrained(Exception):
+        pass
+
+    def refuse(data_dir, config, train_config, run_dir, item_matrix=None, **kwargs):
+        raise Retrained(item_matrix)
+
+    monkeypatch.setattr(trainer, "train", refuse)
     same = ex.train_or_load(tiny_data_dir, "hiertcn", tmp_path / "run", epochs=1, item_matrix=vectors.copy(),
                             **settings)
-    # Same configuration, other item vectors (a retrained item store): trained again.
-    other = ex.train_or_load(tiny_data_dir, "hiertcn", tmp_path / "run", epochs=1, item_matrix=vectors[::-1].copy(),
-                             **settings)
-    assert (first["reused"], same["reused"], other["reused"]) == (False, True, False)
-    assert other["record"]["item_matrix_sha256"] != first["record"]["item_matrix_sha256"]
+    assert same["reused"] is True
+    # Same configuration, other item vectors (a retrained item store): trained again, on those.
+    other = vectors[::-1].copy()
+    with pytest.raises(Retrained) as retrained:
+        ex.train_or_load(tiny_data_dir, "hiertcn", tmp_path / "run", epochs=1, item_matrix=other, **settings)
+    np.testing.assert_array_equal(retrained.value.args[0], other)
 
 
 def _config(data_dir, **changes):

@@ -139,6 +139,9 @@ def test_temporal_gap_sessions_every_filter(spark, tmp_path):
     assert data.stats["input_time_sorted"] is False
 
 
+# The default suite compares the engines once (the two-stage path above, every counter); this
+# one-stage variant runs with the other slow ones (make test-all).
+@pytest.mark.slow
 def test_paper_split_column_sessions_text_ids(spark, tmp_path):
     # Min support 1: duplicates, activity and sessions in one per-bucket stage.
     config = PrepareConfig(protocol="paper", split_fractions=(0.6, 0.2, 0.2), sessions="column",
