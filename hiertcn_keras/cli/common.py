@@ -81,8 +81,8 @@ def add_model_options(p):
                    "by `hiertcn embed-items`, or a .npy matrix [n_items, D] (or [n_items-1, D])")
     g.add_argument("--loss", default=None,
                    choices=("softmax", "sampled_softmax", "l2", "nce", "bpr", "hinge", "hinge_logsigmoid"),
-                   help="default: by catalogue size in the learned item space, softmax below 5,000 items and "
-                   "sampled_softmax from 5,000 (a measured crossover, docs/scale.md; always sampled_softmax for "
+                   help="default: by catalogue size in the learned item space, softmax below 20,000 items and "
+                   "sampled_softmax from 20,000 (docs/scale.md; always sampled_softmax for "
                    "gru4rec); hinge (pretrained)")
     g.add_argument("--negatives", type=positive_int, default=None, metavar="K",
                    help="sampled negatives (default 20; 512 shared negatives for gru4rec)")
