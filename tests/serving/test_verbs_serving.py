@@ -56,24 +56,30 @@ def test_serve_flags_are_validated(learned_run, capsys):
         assert exit_info.value.code == 2 and flag in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_serve_runs_as_a_process(learned_run, tmp_path):
+def _start_serve(args, tmp_path, wait_s):
+    """Starts `hiertcn serve ARGS --port 0` as a process; returns (process, url or None, lines read)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HIERTCN_STATE_HOME": str(tmp_path / "state")}
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run",
-         str(learned_run), "--port", "0"],
+        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", *args,
+         "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
+    url, lines = None, []
+    deadline = time.monotonic() + wait_s
+    while url is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if " on http://" in line:
+            url = line.split(" on ")[1].split()[0]
+    return process, url, lines
+
+
+@pytest.mark.slow
+def test_serve_runs_as_a_process(learned_run, tmp_path):
+    process, url, lines = _start_serve(["--run", str(learned_run)], tmp_path, 120)
     try:
-        url, lines = None, []
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if " on http://" in line:
-                url = line.split(" on ")[1].split()[0]
         assert url and url.startswith("http://127.0.0.1:"), lines
         store_line = next(x for x in lines if x.startswith("user store (default"))
         store_path = Path(store_line.split(": ", 1)[1].strip())
@@ -110,22 +116,9 @@ def test_serve_follows_a_store_directory_as_a_process(pretrained_run, tmp_path):
         matrix = np.random.default_rng(k).normal(size=(len(ids), 6)).astype(np.float32)
         paths.append(write_store(stores.path_for(until), matrix, ids, config={"until": until}))
     stores.set_latest(paths[0])
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HIERTCN_STATE_HOME": str(tmp_path / "state")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", "--run",
-         str(pretrained_run), "--items", str(stores.root), "--follow-seconds", "0.5", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+    process, url, lines = _start_serve(["--run", str(pretrained_run), "--items", str(stores.root),
+                                        "--follow-seconds", "0.5"], tmp_path, 180)
     try:
-        url, lines = None, []
-        deadline = time.monotonic() + 180
-        while url is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if " on http://" in line:
-                url = line.split(" on ")[1].split()[0]
         assert url, lines
         assert any(x.startswith(f"following {stores.root}") for x in lines), lines
 
