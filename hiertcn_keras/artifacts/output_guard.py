@@ -123,10 +123,20 @@ def _foreign_entries(folder, kind):
             continue
         if kind == "run" and entry.name == USER_STORE_DIR:
             continue  # reported on its own
-        if kind == "compare" and _is_run_or_partial(entry):
+        if kind == "compare" and (_is_run_or_partial(entry) or _is_compare_part(entry)):
             continue
         foreign.append(entry.name)
     return foreign
+
+
+def _is_compare_part(path):
+    """A folder `compare --tune`/`--refit` writes beside its runs: `MODEL-tune` (a search, with its
+    `trials.json`) or `refit-data` (the train + validation dataset)."""
+    if not path.is_dir():
+        return False
+    if path.name.endswith("-tune"):
+        return (path / "trials.json").is_file()
+    return path.name == "refit-data" and artifact_kind(path) == "dataset"
 
 
 def user_store_in(folder):

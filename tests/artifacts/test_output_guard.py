@@ -136,3 +136,17 @@ def test_output_files_are_not_replaced_unless_ours(tmp_path):
     output_guard.check_output_file(log, ours=tmp_path / "log.generator.json")
     with pytest.raises(OutputError, match="is the input"):
         output_guard.check_output_file(log, inputs=[log], overwrite=True)
+
+
+def test_a_tuned_compare_folder_is_replaced_by_the_next_compare(tmp_path):
+    # `compare --tune --refit` writes MODEL-tune searches and a refit-data dataset beside its runs.
+    out = make(tmp_path / "c", "table.json", "table.md")
+    output_guard.write_marker(out, "compare")
+    make(out / "hiertcn", "model.keras", "config.json")
+    make(out / "hiertcn-tune", "trials.json", "trials.csv")
+    output_guard.write_marker(legacy_dataset(out / "refit-data"), "dataset")
+    check_output(out, "compare")
+    # A folder that only looks like a search (no trials.json) is the user's: refused.
+    make(out / "notes-tune", "notes.txt")
+    with pytest.raises(OutputError, match="notes-tune"):
+        check_output(out, "compare")
