@@ -16,6 +16,11 @@ the rows say what the backward pass and the optimizer cost; the ratio of rows is
 over to another machine.
 
     nice -n 12 python benchmarks/bench_step_profile.py --data prepared --batch-sizes 8 64 --steps 40
+    python benchmarks/bench_step_profile.py --scale 0.02   # a Globo-shaped synthetic log, built here
+
+Without `--data` it builds the Globo-shaped synthetic log of `bench_real_scale.py` at `--scale`
+in a temporary folder and prepares it (the item table then shrinks with the scale: the
+table's share of a step is only that of a real catalogue with `--data`).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -97,7 +104,10 @@ def profile(dataset, batch_size, steps, warmup, overrides, no_jit_variant, parts
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="prepared dataset folder")
+    parser.add_argument("--data", default=None, help="prepared dataset folder (default: build one at --scale)")
+    parser.add_argument("--scale", type=float, default=0.02,
+                        help="without --data: the Globo-shaped log of bench_real_scale.py at this scale (default 0.02)")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed without --data (default 7)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 64])
     parser.add_argument("--steps", type=int, default=40, help="timed steps per variant (default 40)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation; default 3)")
@@ -111,7 +121,27 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args(argv)
 
-    dataset = PreparedDataset(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        return _run(args, args.data or _build(tmp, args.scale, args.seed))
+
+
+def _build(directory, scale, seed):
+    """Generate and prepare the Globo-shaped synthetic log at `scale` in `directory`."""
+    from bench_real_scale import synth_config
+
+    from hiertcn_keras.data.loaders import load
+    from hiertcn_keras.data.prepare import prepare
+    from hiertcn_keras.data.synthetic import generate
+    from hiertcn_keras.data.synthetic_io import save
+
+    log = os.path.join(directory, "log.csv")
+    save(generate(synth_config(scale, seed), with_oracle=False), log)
+    prepare(load(log, "generic")).write(os.path.join(directory, "prepared"))
+    return os.path.join(directory, "prepared")
+
+
+def _run(args, data):
+    dataset = PreparedDataset(data)
     negatives = args.negatives_list or [args.negatives]
     print(f"{len(dataset.view('train')):,} training events, catalogue {dataset.n_catalogue:,}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -130,6 +160,7 @@ def main(argv=None):
                           f"{row['events_per_step']:,} | {row['events_per_cpu_s']:,} | {row['steps_per_epoch']:,} |",
                           flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    print("JSON " + json.dumps(rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
