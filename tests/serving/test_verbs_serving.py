@@ -140,3 +140,24 @@ def test_serve_follows_a_store_directory_as_a_process(pretrained_run, tmp_path):
     rest = process.stdout.read()
     assert "Traceback" not in "".join(lines) + rest
     assert "item store reloaded: now serving " + paths[1].name in rest + "".join(lines)
+
+
+@pytest.mark.slow
+def test_recommend_serves_the_recency_prior_and_warms_it_from_data(prior_run, twin_store, serving_data_dir,
+                                                                    learned_run, tmp_path, capsys):
+    history = tmp_path / "h.csv"
+    history.write_text("item,timestamp\ni1,40000\n")
+    args = ["recommend", "--run", str(prior_run), "--items", str(twin_store), "--user", "x", "--history",
+            str(history), "--k", "3"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "recency prior: window 3 h, beta 2; the click counter starts empty" in captured.err
+    cold = json.loads(captured.out)["items"]
+    assert main(args + ["--recency-from", "run"]) == 0
+    captured = capsys.readouterr()
+    assert f"of {serving_data_dir}" in captured.err and "of items outside the catalogue skipped" in captured.err
+    warm = json.loads(captured.out)["items"]
+    assert warm != cold  # the data's last 3 h of clicks moved the scores
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history),
+                 "--recency-from", str(serving_data_dir)]) == 2
+    assert "not trained with the recency prior" in capsys.readouterr().err
