@@ -102,6 +102,10 @@ def _add_serve(sub):
     p.add_argument("--max-header-bytes", type=positive_int, default=16384,
                    help="largest request head (default 16 KiB)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
+    p.add_argument("--warm", action="store_true",
+                   help="compile every batch shape of the user update (and touch the retriever) before accepting "
+                   "traffic, so the first batched requests do not pay a one-time compile (~1 s per shape); "
+                   "prints how long it took. With --items DIR, every reloaded store is warmed before it is swapped in")
     p.add_argument("--follow-seconds", type=non_negative_float, default=60.0, metavar="SECONDS",
                    help="with --items on a directory of dated stores (embed-items --until --stores): check its "
                    "LATEST pointer this often and swap in a new store without a restart; 0 = only on "
@@ -215,6 +219,12 @@ def cmd_serve(args):
         recommender, follower = _open_following(args, store)
     else:
         recommender = _open(args, store)
+    if args.warm:
+        if follower is not None:
+            follower.factory.warm = True
+        warmed = recommender.warm()
+        print(f"warmed: {warmed['functions']} compiled user-update functions ({warmed['compiled_now']} compiled now) "
+              f"and the retriever, in {warmed['seconds']:g} s", flush=True)
     store_path = getattr(recommender.store, "path", None)
     if store_path is not None and Path(args.run).resolve() in Path(store_path).resolve().parents:
         print(f"warning: the user store {store_path} is inside the run folder: retraining into "

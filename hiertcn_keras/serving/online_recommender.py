@@ -495,6 +495,27 @@ class OnlineRecommender:
         indices, scores = self.retriever.search(u[None], k, exclude=exclude, boost=self.recency_boost(at))
         return Recommendations(user, self.catalog.ids_of(indices[0]), scores[0], indices[0], u)
 
+    def warm(self):
+        """Compile every batch shape of the user update and touch the retriever, before traffic.
+
+        `UserStep` compiles its one-row buckets at construction and the others (4, 16, 64 rows
+        per call: batched requests) on first use, about a second each; this compiles them all
+        now, then runs one search per row bucket so the retriever's first queries (faiss's
+        index pages, the memory-mapped table) are paid here too.
+
+        Returns:
+            dict: `functions` (compiled update functions in all), `compiled_now`, `seconds`.
+        """
+        import time
+
+        started = time.perf_counter()
+        before = getattr(self.step, "traces", 0)
+        functions = self.step.warm() if hasattr(self.step, "warm") else 0
+        for rows in getattr(self.step, "batch_sizes", (1,)):
+            self.retriever.search(np.zeros((rows, self.catalog.dim), np.float32), 10, boost=self.recency_boost())
+        return {"functions": functions, "compiled_now": getattr(self.step, "traces", 0) - before,
+                "seconds": round(time.perf_counter() - started, 2)}
+
     def recency_boost(self, at=None):
         """The served recency prior at `at`: `(indices, beta · log1p(clicks))` of the hot items, or `None`.
 

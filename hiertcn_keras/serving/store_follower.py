@@ -86,6 +86,8 @@ class DatedRecommenderFactory:
         self.retrieval_options = dict(retrieval_options or {})
         self.kwargs = kwargs
         self.probe = None
+        #: Compile every batch shape of a new recommender before it is returned (`serve --warm`).
+        self.warm = False
         self._idle = []  # (run, (OnlineModel, step)) of released recommenders
         self._idle_lock = threading.Lock()
 
@@ -139,6 +141,8 @@ class DatedRecommenderFactory:
         recommender.items_info = info
         recommender.candidates = candidates
         recommender.released = False
+        if self.warm:
+            recommender.warm()
         return recommender
 
     def release(self, recommender):
