@@ -93,15 +93,19 @@ def item_store(serving_data_dir, tmp_path_factory):
     return write_store(tmp_path_factory.mktemp("items") / "store", matrix, ids)
 
 
-@pytest.fixture(scope="session")
-def pretrained_run(serving_data_dir, item_store, tmp_path_factory):
+def _train_pretrained(data_dir, store, out, **model):
+    """A pretrained-space run on `store`'s vectors (`model`: more `ModelConfig` settings)."""
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
 
-    dataset = PreparedDataset(serving_data_dir)
-    matrix = load_item_vectors(item_store, dataset.n_items, dataset.items["id"].tolist())
-    return _train(serving_data_dir, tmp_path_factory.mktemp("runs") / "pretrained",
-                  model={"item_space": "pretrained"}, item_matrix=matrix)
+    dataset = PreparedDataset(data_dir)
+    matrix = load_item_vectors(store, dataset.n_items, dataset.items["id"].tolist())
+    return _train(data_dir, out, model={"item_space": "pretrained", **model}, item_matrix=matrix)
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(serving_data_dir, item_store, tmp_path_factory):
+    return _train_pretrained(serving_data_dir, item_store, tmp_path_factory.mktemp("runs") / "pretrained")
 
 
 PRIOR_HOURS, PRIOR_BETA = 3.0, 2.0  # the recency prior of `prior_run`, fixed (no validation needed)
@@ -124,11 +128,5 @@ def twin_store(serving_data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def prior_run(serving_data_dir, twin_store, tmp_path_factory):
-    from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.models.item_vectors import load_item_vectors
-
-    dataset = PreparedDataset(serving_data_dir)
-    matrix = load_item_vectors(twin_store, dataset.n_items, dataset.items["id"].tolist())
-    return _train(serving_data_dir, tmp_path_factory.mktemp("runs") / "prior",
-                  model={"item_space": "pretrained", "recency_prior": True, "recency_hours": PRIOR_HOURS,
-                         "recency_beta": PRIOR_BETA}, item_matrix=matrix)
+    return _train_pretrained(serving_data_dir, twin_store, tmp_path_factory.mktemp("runs") / "prior",
+                             recency_prior=True, recency_hours=PRIOR_HOURS, recency_beta=PRIOR_BETA)
