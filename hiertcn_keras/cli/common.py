@@ -117,6 +117,10 @@ def add_model_options(p):
     t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
     t.add_argument("--quiet", action="store_true",
                    help="one line per epoch, and a progress line at least every minute, instead of progress bars")
+    t.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES",
+                   help="stop training after this many minutes (at the end of the step that passes it); the "
+                   "partial epoch is validated, the best weights kept, the test split scored and the run written "
+                   "(default: no limit)")
     t.add_argument("--no-memory-check", action="store_true",
                    help="train even when the estimated peak of a step exceeds the available memory (docs/scale.md)")
 

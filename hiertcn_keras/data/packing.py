@@ -35,6 +35,7 @@ import dataclasses
 import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
+from hiertcn_keras.data.tensors import gather_rows
 
 SEGMENTS = ("history", "session")
 
@@ -140,16 +141,8 @@ class SegmentTable:
             dict of NumPy arrays, all `[B, T]`: `items`, `inputs`, `mask`, `score`,
             `segment_start`, `user`.
         """
-        index = np.where(index < 0, self.n_units, index)
-        items = self.items[index]
-        return {
-            "items": items,
-            "inputs": self.inputs[index],
-            "mask": items > 0,
-            "score": self.score[index],
-            "segment_start": self.segment_start[index],
-            "user": self.user[index],
-        }
+        rows = np.where(index < 0, self.n_units, index)
+        return gather_rows(self, rows, ("score", "segment_start", "user"))
 
 
 def packed_batcher(table, batch_size, steps, *, shuffle=False, seed=0):

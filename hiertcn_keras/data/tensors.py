@@ -39,6 +39,29 @@ def _user_pointers(unit_user):
     return np.append(starts, len(unit_user)).astype(np.int64), unit_user[starts]
 
 
+def gather_rows(table, rows, fields):
+    """The batch of a table whose rows hold targets `items` and their `inputs` side by side.
+
+    The shared gather of the flat tables (`FlatTable`'s chunks, `SegmentTable`'s events): the
+    padding unit holds item 0, so `mask` is `items > 0`.
+
+    Args:
+        table: object with `items`, `inputs` and every attribute named in `fields`, each an
+            array whose first axis is the unit.
+        rows: int array of unit indices, padding already mapped to the padding unit (no -1).
+        fields: sequence of str. The further attributes to gather, in the order of the dict.
+
+    Returns:
+        dict of NumPy arrays, each `rows.shape + table.<field>.shape[1:]`: `items`, `inputs`,
+        `mask`, then `fields`.
+    """
+    items = table.items[rows]
+    batch = {"items": items, "inputs": table.inputs[rows], "mask": items > 0}
+    for name in fields:
+        batch[name] = getattr(table, name)[rows]
+    return batch
+
+
 class _PaddedTable:
     """What both tables share: rows of units, the last row all padding."""
 
@@ -264,14 +287,4 @@ class FlatTable(_PaddedTable):
             dict of NumPy arrays: `items`, `inputs`, `mask`, `score`, `session_start` `[B, T]`;
             `user_start`, `user` `[B]`.
         """
-        index = np.where(index < 0, self.n_units, index)[:, 0]
-        items = self.items[index]
-        return {
-            "items": items,
-            "inputs": self.inputs[index],
-            "mask": items > 0,
-            "score": self.score[index],
-            "session_start": self.session_start[index],
-            "user_start": self.user_start[index],
-            "user": self.user[index],
-        }
+        return gather_rows(self, self._rows(index), ("score", "session_start", "user_start", "user"))

@@ -73,7 +73,13 @@ class ModelConfig:
             "constrained embedding"): logits = u · E_in[:C+1]ᵀ + b, no separate output table;
             learned item space only, and needs `output_dim == embedding_dim`. `None` ties
             wherever that is possible. Defaults to `None`.
-        batch_size: int. B rows (queues). Defaults to 8.
+        batch_size: int. B rows (queues). Defaults to 8; `trainer.model_config_for` picks it
+            from the number of training events for hierarchical models
+            (`batch_choice.default_batch_size`: 8 up to 200,000 events, doubling with the log up
+            to 64) and scales the default learning rate with it.
+        batch_by_default: bool. Whether `batch_size` (and, unless given, `learning_rate`) was
+            picked by that rule rather than given (recorded, so a saved config says why).
+            Defaults to `False`.
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
         flat_len: int. T of the flat TCN: its history window (the official cap). Defaults to 500.
@@ -124,6 +130,7 @@ class ModelConfig:
     embedding_dropout: float = 0.1
     tied_embeddings: bool | None = None
     batch_size: int = 8
+    batch_by_default: bool = False
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import EventView
-from hiertcn_keras.data.tensors import FlatTable, SessionTable
+from hiertcn_keras.data.tensors import FlatTable, SessionTable, gather_rows
 
 
 def view_of(user, item, t, session, score=None):
@@ -66,3 +66,17 @@ def test_flat_and_hierarchical_hold_the_same_scored_events(view):
     s = SessionTable.from_view(view, 4)
     f = FlatTable.from_view(view, 2)
     assert sorted(s.items[s.score].tolist()) == sorted(f.items[f.score].tolist()) == [5, 8, 9]
+
+
+def test_gather_rows_takes_items_inputs_mask_then_the_named_fields_in_order():
+    class Table:
+        items = np.array([[3, 4], [5, 0], [0, 0]])
+        inputs = np.array([[0, 3], [4, 0], [0, 0]])
+        user = np.array([7, 8, 0])
+
+    batch = gather_rows(Table, np.array([[1], [2]]), ("user",))
+    assert list(batch) == ["items", "inputs", "mask", "user"]
+    assert batch["items"].tolist() == [[[5, 0]], [[0, 0]]]
+    assert batch["inputs"].tolist() == [[[4, 0]], [[0, 0]]]
+    assert batch["mask"].tolist() == [[[True, False]], [[False, False]]]
+    assert batch["user"].tolist() == [[8], [0]]

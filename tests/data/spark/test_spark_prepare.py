@@ -41,7 +41,10 @@ def spark():
                                 # Adaptive re-planning only adds jobs on data this small.
                                 "spark.sql.adaptive.enabled": "false",
                                 # Compiling whole-stage Java code costs more than it saves here.
-                                "spark.sql.codegen.wholeStage": "false"})
+                                "spark.sql.codegen.wholeStage": "false",
+                                # A test JVM lives for seconds: the quick JIT tier and one GC
+                                # thread spend less CPU than the optimising tier would save.
+                                "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
