@@ -82,12 +82,27 @@ def replay(recommender, events, warmup, k=10, batch=1):
     return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, cpu
 
 
-def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1):
-    """Replay `events` through `rec` and summarise the timings (and recall for faiss)."""
+def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, profile=0):
+    """Replay `events` through `rec` and summarise the timings (and recall for faiss).
+
+    With `profile` > 0, a second replay of the first `warmup + 300` events (users renamed, so
+    from empty states) runs under cProfile after the measured one, and its `profile` functions
+    with the most own time are printed to stderr: where the CPU goes (the measured figures are
+    not disturbed by the profiler).
+    """
     from hiertcn_keras.serving.faiss_retriever import recall_at_k
     from hiertcn_keras.serving.retrieval import ExactRetriever
 
     total, observe_s, search_s, queries, n_events, cpu = replay(rec, events, warmup, batch=batch)
+    if profile:
+        import cProfile
+        import pstats
+
+        again = [(f"profiled-{user}", item, t) for user, item, t in events[: warmup + 300]]
+        profiler = cProfile.Profile()
+        profiler.runcall(replay, rec, again, warmup, batch=batch)
+        print(f"cProfile of {label}, {batch} event(s) per request, {len(again) - warmup} events:", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
     record = {"n_items": n_items, "retrieval": label, "events": n_events, "batch": batch,
               "events_per_s": round(n_events / total.sum(), 1), **percentiles_ms(total),
               "events_per_cpu_s": round(n_events / cpu, 1),
@@ -121,6 +136,9 @@ def main(argv=None):
                         help="user updates to replay: before (reference) and after (compiled); default both")
     parser.add_argument("--batch", type=int, default=0,
                         help="also replay the compiled step in requests of this many events (default 0: no)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="cProfile the batched replays (--batch) and print their N most expensive functions")
+    parser.add_argument("--nlist", type=int, default=None, help="ivf: cells (default: the retriever's 4·√N)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
@@ -141,6 +159,8 @@ def main(argv=None):
                 options = {"threads": 1} if kind != "exact" else {}
                 if kind == "ivf" and args.ivf_train_per_cell:
                     options["train_per_cell"] = args.ivf_train_per_cell
+                if kind == "ivf" and args.nlist:
+                    options["nlist"] = args.nlist
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options)
                 rec.step.warm()  # every bucket of steps × rows, outside the timings
@@ -162,7 +182,8 @@ def main(argv=None):
                         rec.step = steps[step]
                         stream = [(f"r{replay_id}-{user}", item, t) for user, item, t in events]
                         replay_id += 1
-                        record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s, batch)
+                        record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s, batch,
+                                          profile=args.profile if batch > 1 else 0)
                         record["step"] = step
                         results.append(record)
                         by_step[(step, batch)] = record
