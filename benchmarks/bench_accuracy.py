@@ -54,6 +54,12 @@ SETTINGS = {
               "trials": 1, "jit": False},
     "suite": {"users": 300, "drift_users": 400, "globo_user_share": 16, "seeds": 3, "epochs": 10, "patience": 2,
               "trials": 3, "jit": False},
+    # Fair sizes for the neural models on a shared 2-core machine (docs/accuracy.md): synthetic
+    # logs of 1,000 users, the drift generator with 2,000 users (about 58k events), 1/8 of the
+    # Globo.com users (about 1,600 users, 29k clicks); one trial (every model's defaults: an
+    # equal budget), converged (at most 15 epochs, patience 2).
+    "fair": {"users": 1000, "drift_users": 2000, "globo_user_share": 8, "seeds": 1, "epochs": 15, "patience": 2,
+             "trials": 1, "jit": False},
     "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 50, "patience": 3,
              "trials": 10},
 }
@@ -110,7 +116,7 @@ def build_dataset(name, workdir, setting):
     return prepared, (log if not name.startswith("globo") else None)
 
 
-def compare_argv(prepared, out, models, setting, oracle_log=None, recency=True):
+def compare_argv(prepared, out, models, setting, oracle_log=None, recency=True, residual=False):
     """The `hiertcn compare` command line of one dataset."""
     argv = ["compare", "--data", str(prepared), "--models", *models, "--out", str(out), "--tune",
             "--trials", str(setting["trials"]), "--seeds", str(setting["seeds"]), "--epochs", str(setting["epochs"]),
@@ -119,6 +125,8 @@ def compare_argv(prepared, out, models, setting, oracle_log=None, recency=True):
         argv.append("--no-jit")  # small logs: a few steps per epoch cost less than compiling each run
     if recency:
         argv.append("--recency-prior")
+    if residual:
+        argv.append("--last-item-residual")
     if oracle_log is not None:
         argv += ["--oracle-log", str(oracle_log)]
     return argv
@@ -146,7 +154,7 @@ def without_prior(out, row, dataset):
     return summarise_seeds(f"{row['model']} (no prior)", runs, n_targets=row["n_targets"])
 
 
-def run_dataset(name, workdir, setting, models, recency=True, log=print):
+def run_dataset(name, workdir, setting, models, recency=True, log=print, residual=False):
     from hiertcn_keras import cli
     from hiertcn_keras.data.dataset import PreparedDataset
 
@@ -156,7 +164,7 @@ def run_dataset(name, workdir, setting, models, recency=True, log=print):
         f"{dataset.n_catalogue:,}, protocol {dataset.protocol}", flush=True)
     out = Path(workdir) / name / "compare"
     started = time.perf_counter()
-    if cli.main(compare_argv(prepared, out, models, setting, oracle_log, recency)) != 0:
+    if cli.main(compare_argv(prepared, out, models, setting, oracle_log, recency, residual)) != 0:
         raise SystemExit(f"compare failed on {name}")
     rows = json.loads((out / "table.json").read_text())
     if recency:
@@ -222,6 +230,8 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=None, help="override the setting's trials per model")
     parser.add_argument("--no-recency-prior", action="store_true",
                         help="train the neural models without the recency prior")
+    parser.add_argument("--last-item-residual", action="store_true",
+                        help="HierTCN/HierGRU with the last-item residual path (compare --last-item-residual)")
     parser.add_argument("--globo-log", default=None,
                         help="a Globo.com click log in the generic format (user_id,item_id,timestamp); "
                         "the globo-* datasets are skipped without it")
@@ -254,11 +264,13 @@ def main(argv=None):
         # Each dataset's rows are kept with the settings and models that produced them; --resume
         # reuses them, so a long run killed half-way loses one dataset at most.
         saved, stamp = out / name / "rows.json", {"setting": setting, "models": models, "recency": recency}
+        if args.last_item_residual:
+            stamp["residual"] = True
         if args.resume and saved.is_file() and json.loads(saved.read_text())["stamp"] == stamp:
             rows.extend(json.loads(saved.read_text())["rows"])
             print(f"== {name}: reusing {saved}")
         else:
-            new_rows = run_dataset(name, args.workdir, setting, models, recency)
+            new_rows = run_dataset(name, args.workdir, setting, models, recency, residual=args.last_item_residual)
             atomic.write_json(saved, {"stamp": stamp, "rows": new_rows})
             rows.extend(new_rows)
         labels = [f"budget: every model tuned on validation Recall@10 with at most {setting['trials']} trials "

@@ -36,7 +36,6 @@ import collections
 import http.client
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -49,30 +48,15 @@ import numpy as np  # noqa: E402
 from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
 from _serving_common import percentiles_ms, synthetic_run  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def start_server(run_dir, items_dir, store, extra=()):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve",
-               "--run", str(run_dir), "--store", store, "--port", "0", *extra]
+    """`hiertcn serve` on a free port (`serve_process.start_serve`): the `ServeProcess`."""
+    from hiertcn_keras.serving.serve_process import start_serve
+
+    args = ["--run", str(run_dir), "--store", store, *extra]
     if items_dir is not None:
-        command += ["--items", str(items_dir)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if " on http://" in line:
-            url = line.split(" on ")[1].split()[0]
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe drained
-            host, port = url[len("http://"):].split(":")
-            return process, host, int(port), lines
-    process.kill()
-    raise RuntimeError("the server did not start:\n" + "".join(lines))
+        args += ["--items", str(items_dir)]
+    return start_serve(args, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, wait_s=600)
 
 
 BAD_REQUESTS = [
@@ -245,7 +229,8 @@ def main(argv=None):
             stores, store_paths = dated_stores(tmp / "stores", items_dir)
             items_dir = stores.root
             extra += ["--follow-seconds", "0"]
-        process, host, port, lines = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}", extra)
+        server = start_server(run_dir, items_dir, f"sqlite:{tmp / 'users.sqlite'}", extra)
+        host, port = server.host, server.port
         swapper = None
         try:
             stop_at = time.monotonic() + args.seconds
@@ -277,8 +262,7 @@ def main(argv=None):
                     mismatched.append((user, n, payload.get("n_events")))
             conn.close()
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            server.stop(timeout=60)
 
     latency = collections.defaultdict(list)
     errors, bad = collections.Counter(), collections.Counter()

@@ -102,6 +102,10 @@ def add_model_options(p):
                    "window of 500 events per row (per-user)")
     g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
+    g.add_argument("--last-item-residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="hiertcn/hiergru: add a linear map of the last clicked item's embedding to the user "
+                   "embedding, a direct 'what follows this item' path; compare applies it to those two models only "
+                   "(default off; docs/accuracy.md)")
     add_recency_options(g)
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=positive_int, default=50, help="maximum epochs; early stopping on the validation "
@@ -113,6 +117,10 @@ def add_model_options(p):
     t.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
     t.add_argument("--quiet", action="store_true",
                    help="one line per epoch, and a progress line at least every minute, instead of progress bars")
+    t.add_argument("--time-limit", type=positive_float, default=None, metavar="MINUTES",
+                   help="stop training after this many minutes (at the end of the step that passes it); the "
+                   "partial epoch is validated, the best weights kept, the test split scored and the run written "
+                   "(default: no limit)")
     t.add_argument("--no-memory-check", action="store_true",
                    help="train even when the estimated peak of a step exceeds the available memory (docs/scale.md)")
 
@@ -174,6 +182,14 @@ def regularisation_overrides(args):
             "weight_decay": args.weight_decay, "tied_embeddings": args.tied_embeddings}
 
 
+def _residual_for(args, model):
+    """`--last-item-residual` for `model`; `compare --models ...` applies it to HierTCN/HierGRU only."""
+    residual = getattr(args, "last_item_residual", None)
+    if residual and getattr(args, "models", None) and model not in ("hiertcn", "hiergru"):
+        return None
+    return residual
+
+
 def model_overrides(args, model):
     return {
         "model": model,
@@ -189,6 +205,7 @@ def model_overrides(args, model):
         "learning_rate": args.learning_rate,
         **regularisation_overrides(args),
         "decay_bandwidth": args.decay_bandwidth,
+        "last_item_residual": _residual_for(args, model),
         "flat_packed": None if getattr(args, "flat_rows", None) is None else args.flat_rows == "packed",
         **recency_overrides(args),
         "seed": args.seed,

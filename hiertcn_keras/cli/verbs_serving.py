@@ -34,6 +34,10 @@ def _add_common(p):
                    help="unknown item ids: an error (default) or skipped and counted")
     p.add_argument("--out-of-order", choices=("reject", "skip", "clamp"), default="reject",
                    help="events older than the user's last: an error (default), skipped, or taken as at the last time")
+    p.add_argument("--recency-from", metavar="DATA", default=None,
+                   help="a run trained with the recency prior is served with it, counting every user's events live; "
+                   "this warms the click counter with the last hours of a prepared dataset (DATA, or `run` for the "
+                   "run's own prepared data). Default: the counter starts empty")
 
 
 def _add_serve(sub):
@@ -98,6 +102,10 @@ def _add_serve(sub):
     p.add_argument("--max-header-bytes", type=positive_int, default=16384,
                    help="largest request head (default 16 KiB)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
+    p.add_argument("--warm", action="store_true",
+                   help="compile every batch shape of the user update (and touch the retriever) before accepting "
+                   "traffic, so the first batched requests do not pay a one-time compile (~1 s per shape); "
+                   "prints how long it took. With --items DIR, every reloaded store is warmed before it is swapped in")
     p.add_argument("--follow-seconds", type=non_negative_float, default=60.0, metavar="SECONDS",
                    help="with --items on a directory of dated stores (embed-items --until --stores): check its "
                    "LATEST pointer this often and swap in a new store without a restart; 0 = only on "
@@ -157,10 +165,34 @@ def _open(args, store):
     if args.items is not None and is_store_directory(args.items):
         raise ValueError(f"--items {args.items} is a directory of dated stores: `serve` follows it; "
                          "here give one store (e.g. its LATEST one)")
-    return OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
-                                  session_gap=args.session_gap,
-                                  retrieval=args.retrieval, unknown_items=args.unknown_items,
-                                  out_of_order=args.out_of_order)
+    recommender = OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
+                                         session_gap=args.session_gap,
+                                         retrieval=args.retrieval, unknown_items=args.unknown_items,
+                                         out_of_order=args.out_of_order)
+    _warm_recency(args, recommender)
+    return recommender
+
+
+def _warm_recency(args, recommender):
+    """`--recency-from`: count a prepared dataset's tail into the recommender's click window; says what it did."""
+    import sys
+
+    from hiertcn_keras.serving.click_window import warm_from_dataset
+
+    window = recommender.clicks
+    if window is None:
+        if args.recency_from is not None:
+            raise ValueError(f"--recency-from: {args.run} was not trained with the recency prior (or its weight is 0)")
+        return
+    line = f"recency prior: window {window.hours:g} h, beta {recommender.recency_beta:g}; "
+    if args.recency_from is None:
+        print(line + "the click counter starts empty (--recency-from DATA|run warms it)", file=sys.stderr)
+        return
+    data = recommender.run.data_dir if args.recency_from == "run" else args.recency_from
+    report = warm_from_dataset(window, recommender.catalog, data)
+    print(line + f"the click counter holds {report['events']} events of {report['path']} "
+          f"(times {report['from']} to {report['to']}; {report['skipped_items']} of items outside the catalogue "
+          "skipped)", file=sys.stderr)
 
 
 def cmd_serve(args):
@@ -187,6 +219,12 @@ def cmd_serve(args):
         recommender, follower = _open_following(args, store)
     else:
         recommender = _open(args, store)
+    if args.warm:
+        if follower is not None:
+            follower.factory.warm = True
+        warmed = recommender.warm()
+        print(f"warmed: {warmed['functions']} compiled user-update functions ({warmed['compiled_now']} compiled now) "
+              f"and the retriever, in {warmed['seconds']:g} s", flush=True)
     store_path = getattr(recommender.store, "path", None)
     if store_path is not None and Path(args.run).resolve() in Path(store_path).resolve().parents:
         print(f"warning: the user store {store_path} is inside the run folder: retraining into "
@@ -241,6 +279,7 @@ def _open_following(args, store):
                                            retrieval=args.retrieval, unknown_items=args.unknown_items,
                                            out_of_order=args.out_of_order)
     recommender = factory(latest)
+    _warm_recency(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
     return recommender, follower
 

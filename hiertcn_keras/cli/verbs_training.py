@@ -180,7 +180,9 @@ def _train_one(args, model, out, seed=None):
     train_config = TrainConfig(epochs=args.epochs, patience=args.patience, monitor=args.monitor, seed=seed,
                                jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
                                strategy=getattr(args, "strategy", "default"),
-                               memory_check=not args.no_memory_check, **schedule_overrides(args))
+                               memory_check=not args.no_memory_check,
+                               time_limit=None if args.time_limit is None else 60.0 * args.time_limit,
+                               **schedule_overrides(args))
     _, history, metrics = train(args.data, config, train_config, out, item_matrix=matrix, overwrite=args.overwrite)
     return metrics
 

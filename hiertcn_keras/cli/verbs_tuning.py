@@ -109,6 +109,8 @@ def train_config_of(args, **changes):
                   jit_compile=False if args.no_jit else "auto", verbose=2 if args.quiet else 1,
                   tie_policy=getattr(args, "tie_policy", "conservative"),
                   memory_check=not getattr(args, "no_memory_check", False), **schedule_overrides(args))
+    if getattr(args, "time_limit", None) is not None:
+        values["time_limit"] = 60.0 * args.time_limit
     values.update(changes)
     return TrainConfig(**values)
 

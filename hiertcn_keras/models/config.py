@@ -61,6 +61,10 @@ class ModelConfig:
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
+        last_item_residual: bool. HierTCN / HierGRU only: add a linear map of the current
+            (last clicked) item's embedding to the user embedding, `u = Dense(h) + W · e_last`,
+            so the model can score "what follows this item" directly, beside the session and
+            long-term paths. Defaults to `False`.
         dropout: float in `[0, 1)`. Dropout inside the low-level network (TCN blocks, session
             and flat GRUs, HRNN's session GRU), training only. Defaults to 0.1.
         embedding_dropout: float in `[0, 1)`. Dropout on the looked-up input item vectors
@@ -69,7 +73,13 @@ class ModelConfig:
             "constrained embedding"): logits = u · E_in[:C+1]ᵀ + b, no separate output table;
             learned item space only, and needs `output_dim == embedding_dim`. `None` ties
             wherever that is possible. Defaults to `None`.
-        batch_size: int. B rows (queues). Defaults to 8.
+        batch_size: int. B rows (queues). Defaults to 8; `trainer.model_config_for` picks it
+            from the number of training events for hierarchical models
+            (`batch_choice.default_batch_size`: 8 up to 200,000 events, doubling with the log up
+            to 64) and scales the default learning rate with it.
+        batch_by_default: bool. Whether `batch_size` (and, unless given, `learning_rate`) was
+            picked by that rule rather than given (recorded, so a saved config says why).
+            Defaults to `False`.
         sessions_per_batch: int. S session slots per row. Defaults to 10.
         max_session_len: int. L. Defaults to 20.
         flat_len: int. T of the flat TCN: its history window (the official cap). Defaults to 500.
@@ -115,10 +125,12 @@ class ModelConfig:
     gru4rec_units: tuple = (100,)
     output_dim: int | None = None
     decay_bandwidth: float | None = None
+    last_item_residual: bool = False
     dropout: float = 0.1
     embedding_dropout: float = 0.1
     tied_embeddings: bool | None = None
     batch_size: int = 8
+    batch_by_default: bool = False
     sessions_per_batch: int = 10
     max_session_len: int = 20
     flat_len: int = 500
@@ -166,6 +178,8 @@ class ModelConfig:
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
         _check_recency(self)
+        if self.last_item_residual and self.model not in ("hiertcn", "hiergru"):
+            raise ValueError(f"last_item_residual needs model hiertcn or hiergru, got {self.model!r}")
 
     @property
     def hierarchical(self):
@@ -191,7 +205,7 @@ class ModelConfig:
 
 
 # Fields added after configs were first recorded, with the value a config without them meant.
-LEGACY_VALUES = {"embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False}
+LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False}
 
 
 def _check_regularisation(config):

@@ -9,6 +9,9 @@ computed together online.
   every step's input item; a causal TCN applied to every session slot (short-term interest);
   a Dense to the output space.
 - **HierGRU**: the same, with a 2-layer session GRU (the GRU inside a session) as the low level.
+- **Last-item residual** (`ModelConfig.last_item_residual`, off by default): both add
+  `W · e_last` (a bias-free Dense of the current step's input item embedding) to the output,
+  a direct "what follows this item" path beside the session and long-term ones.
 
 Online, a user's history is not replayed: `HierarchicalSteps` computes the same numbers from
 the stored high-level state with the model's own layers (no weight copies):
@@ -33,6 +36,7 @@ HIGH_LEVEL = "high_level_gru"
 PROJECTION = "low_projection"
 LOW_LEVEL = {"hiertcn": "time_distributed_tcn", "hiergru": "time_distributed_gru"}
 OUTPUT = "user_embedding"
+RESIDUAL = "last_item_residual"
 
 
 def _high_level_context(config, embed, inputs):
@@ -48,11 +52,24 @@ def _high_level_context(config, embed, inputs):
 
 
 def _low_level_inputs(config, embed, inputs, context):
-    """Every step's input item concatenated with the tiled high-level state, projected."""
+    """Every step's input item concatenated with the tiled high-level state, projected.
+
+    Returns:
+        `(x [B, S, L, C0], steps [B, S, L, D])`: the projected inputs and the input items' vectors.
+    """
     steps = embed(inputs["inputs"])
     tiled = SessionDistributed(keras.layers.RepeatVector(config.max_session_len), name="tile_state")(context)
     x = keras.layers.Concatenate(name="item_and_state")([steps, tiled])
-    return keras.layers.Dense(config.tcn_channels[0], name=PROJECTION)(x)
+    return keras.layers.Dense(config.tcn_channels[0], name=PROJECTION)(x), steps
+
+
+def _output(config, h, steps):
+    """u = Dense(h), plus `W · e_last` with `config.last_item_residual`."""
+    u = keras.layers.Dense(config.output_dim, name=OUTPUT)(h)
+    if not config.last_item_residual:
+        return u
+    residual = keras.layers.Dense(config.output_dim, use_bias=False, name=RESIDUAL)(steps)
+    return keras.layers.Add(name="user_embedding_and_last_item")([u, residual])
 
 
 def build_hiertcn(config, item_matrix=None):
@@ -68,12 +85,11 @@ def build_hiertcn(config, item_matrix=None):
     inputs = hierarchical_inputs(config)
     embed = item_embedding(config, item_matrix)
     context = _high_level_context(config, embed, inputs)
-    x = _low_level_inputs(config, embed, inputs, context)
+    x, steps = _low_level_inputs(config, embed, inputs, context)
     tcn = TCN(config.tcn_channels, kernel_size=config.kernel_size, variant=config.tcn_variant,
               dropout=config.dropout, name="session_tcn")
     h = SessionDistributed(tcn, name=LOW_LEVEL["hiertcn"])(x)
-    u = keras.layers.Dense(config.output_dim, name=OUTPUT)(h)
-    return keras.Model(inputs, u, name="hiertcn")
+    return keras.Model(inputs, _output(config, h, steps), name="hiertcn")
 
 
 def build_hiergru(config, item_matrix=None):
@@ -81,11 +97,10 @@ def build_hiergru(config, item_matrix=None):
     inputs = hierarchical_inputs(config)
     embed = item_embedding(config, item_matrix)
     context = _high_level_context(config, embed, inputs)
-    x = _low_level_inputs(config, embed, inputs, context)
+    x, steps = _low_level_inputs(config, embed, inputs, context)
     h = SessionDistributed(GRUStack(config.low_gru_units, dropout=config.dropout, name="session_gru_stack"),
                            name=LOW_LEVEL["hiergru"])(x)
-    u = keras.layers.Dense(config.output_dim, name=OUTPUT)(h)
-    return keras.Model(inputs, u, name="hiergru")
+    return keras.Model(inputs, _output(config, h, steps), name="hiergru")
 
 
 class HierarchicalSteps:
@@ -114,6 +129,8 @@ class HierarchicalSteps:
         self.projection = layer(PROJECTION)
         self.low_level_layer = layer(LOW_LEVEL[model]).layer
         self.output = layer(OUTPUT)
+        names = {item.name for item in user_model.layers}
+        self.residual = layer(RESIDUAL) if RESIDUAL in names else None
         self.state_size = int(self.high_level.state_size)
         self.output_dim = int(self.output.units)
 
@@ -129,10 +146,11 @@ class HierarchicalSteps:
             float tensor `[Q, L', E]`; step j is the embedding that ranks item a(j+1).
         """
         steps = inputs.shape[1]
-        x = self.embedding(inputs)
+        items = self.embedding(inputs)
         tiled = ops.repeat(ops.expand_dims(context, 1), steps, axis=1)
-        x = self.projection(ops.concatenate([x, tiled], axis=-1))
-        return self.output(self.low_level_layer(x))
+        x = self.projection(ops.concatenate([items, tiled], axis=-1))
+        u = self.output(self.low_level_layer(x))
+        return u if self.residual is None else u + self.residual(items)
 
     def session_summary(self, items):
         """AGG(session): mean item embedding → the `session_input` Dense.

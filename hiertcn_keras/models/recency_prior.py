@@ -14,8 +14,8 @@ are then chosen on the validation split (`training/recency_choice.py`) from `HOU
 `beta = 0` included, so the prior is only used where it helps on validation.
 
 Where it applies: `evaluate_recommender` (test and validation metrics, `hiertcn evaluate`,
-`compare`). Serving does not apply it: the online recommender has no live click counter
-(docs/accuracy.md says how to add the offset at serving time).
+`compare`), and serving: the online recommender keeps the same counts live from the events it
+accepts (`hiertcn_keras.serving.click_window`) and ranks with the same formula.
 """
 
 from __future__ import annotations
@@ -83,8 +83,13 @@ class RecencyPrior:
         return self.beta * self.log_counts(view, events)
 
 
+def prior_enabled(config):
+    """Whether a `ModelConfig` applies the prior: on, with a chosen window and a weight > 0."""
+    return bool(getattr(config, "recency_prior", False) and config.recency_beta and config.recency_hours is not None)
+
+
 def prior_of(config, dataset):
     """The fitted `RecencyPrior` a `ModelConfig` asks for, or `None` (off, or `beta` 0 or unchosen)."""
-    if not getattr(config, "recency_prior", False) or not config.recency_beta or config.recency_hours is None:
+    if not prior_enabled(config):
         return None
     return RecencyPrior(config.recency_hours, config.recency_beta).fit(dataset, config.n_items, config.n_catalogue)

@@ -168,9 +168,18 @@ class CandidateRetriever:
         inside = (where < len(self.rows)) & (self.rows[np.minimum(where, len(self.rows) - 1)] == items)
         return (where[inside] + 1).tolist()
 
-    def search(self, queries, k, *, exclude=None):
-        """Top-k candidates: `(indices int64 [Q, k'], scores float32 [Q, k'])` in model indices."""
+    def search(self, queries, k, *, exclude=None, boost=None):
+        """Top-k candidates: `(indices int64 [Q, k'], scores float32 [Q, k'])` in model indices.
+
+        `boost` (`(indices, values)` in model indices) as for `ExactRetriever.search`; boosted
+        items that are no candidate are left out.
+        """
         queries = check_queries(queries, self.dim)
         excluded = [self._compact(e) for e in exclusion(exclude, len(queries))]
-        indices, scores = self.inner.search(queries, k, exclude=excluded)
+        if boost is not None:
+            indices = np.asarray(boost[0], np.int64)
+            where = np.minimum(np.searchsorted(self.rows, indices), len(self.rows) - 1)
+            inside = self.rows[where] == indices
+            boost = (where[inside] + 1, np.asarray(boost[1], np.float32)[inside])
+        indices, scores = self.inner.search(queries, k, exclude=excluded, boost=boost)
         return self.rows[np.asarray(indices, np.int64) - 1], scores

@@ -21,7 +21,9 @@ queries = the model's user embeddings): at 100k items IVF reached recall@10 0.99
 only 0.73 (0.99 at 20k); prefer IVF unless a measurement on your data says otherwise. Both
 numbers are printed when an index is built.
 
-Excluded items are filtered after an over-fetched search (`k + |exclude|`). At build time the
+Excluded items are filtered after an over-fetched search (`k + |exclude|`). With the served
+recency prior the candidates found are united with the hot items (those clicked in the window)
+and the union is re-scored exactly (see `search`). At build time the
 index's recall@10 against exact search is measured on `recall_queries` and kept in `report`;
 `OnlineRecommender` passes the model's own user embeddings of random short sessions (the
 distribution it will be queried with); without queries, 1,000 catalogue vectors drawn with a
@@ -35,7 +37,7 @@ import time
 
 import numpy as np
 
-from hiertcn_keras.serving.retrieval import ExactRetriever, check_queries, exclusion, sort_top
+from hiertcn_keras.serving.retrieval import ExactRetriever, check_boost, check_queries, exclusion, sort_top
 
 
 def recall_at_k(approx, exact, k=10):
@@ -138,13 +140,20 @@ class FaissRetriever:
         approx, _ = self.search(queries, k)
         return {f"recall@{k}": round(recall_at_k(approx, exact, k), 4), "n_recall_queries": len(queries)}
 
-    def search(self, queries, k, *, exclude=None):
-        """Approximate top-k, same contract as `ExactRetriever.search`."""
+    def search(self, queries, k, *, exclude=None, boost=None):
+        """Approximate top-k, same contract as `ExactRetriever.search`.
+
+        With a `boost` (`(indices, values)`, the served recency prior's hot items), the
+        index's candidates by `u · v (+ b)` are united with the boosted items and the union is
+        scored exactly (`u · v + boost + b`): a boosted item is never missed because the index
+        did not return it; an unboosted one is found as well as without a boost.
+        """
         queries = check_queries(queries, self.dim)
         if k < 1:
             raise ValueError(f"k must be ≥ 1, got {k}")
         k = min(int(k), self.n)
         excluded = exclusion(exclude, len(queries))
+        boost = check_boost(boost, self.n)
         fetch = min(self.n, k + max((len(e) for e in excluded), default=0))
         _, labels = self.index.search(self._queries(queries), fetch)
         labels = labels.astype(np.int64) + 1  # faiss ids are 0-based over rows 1..N
@@ -154,12 +163,26 @@ class FaissRetriever:
                            queries)
         if self.bias is not None:
             scores += self.bias[safe]
+        scores[labels <= 0] = -np.inf  # faiss pads with -1 (label 0 here) when it finds fewer
+        if boost is not None:
+            hot, values = boost
+            order = np.argsort(hot, kind="stable")
+            hot, values = hot[order], values[order]
+            where = np.minimum(np.searchsorted(hot, labels), len(hot) - 1)
+            scores[hot[where] == labels] = -np.inf  # scored below, with the boost, once
+            hot_scores = queries @ np.asarray(self.table[hot], np.float32).T
+            hot_scores += values
+            if self.bias is not None:
+                hot_scores += self.bias[hot]
+            labels = np.concatenate([labels, np.broadcast_to(hot, (len(queries), len(hot)))], axis=1)
+            scores = np.concatenate([scores, hot_scores], axis=1)
         for row, items in enumerate(excluded):
-            if items:  # a set lookup per candidate: k + |exclude| of them, cheaper than np.isin's sort
+            if items and labels.shape[1] > 256:  # many hot items: one vectorised lookup
+                scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
+            elif items:  # a set lookup per candidate (k + |exclude| of them), cheaper than np.isin's sort
                 items = set(items)
                 drop = np.fromiter((label in items for label in labels[row].tolist()), bool, labels.shape[1])
                 scores[row, drop] = -np.inf
-        scores[labels <= 0] = -np.inf  # faiss pads with -1 (label 0 here) when it finds fewer
         labels, scores = sort_top(scores, labels, k)
         keep = np.isfinite(scores)
         if not keep.all():

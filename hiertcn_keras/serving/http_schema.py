@@ -179,6 +179,8 @@ class HealthResponse(BaseModel):
     store: str
     item_store: dict | None = Field(None, description="the dated item store served (name, stamp, candidates) and "
                                     "the directory followed; null for a fixed item table")
+    recency: dict | None = Field(None, description="the served recency prior (window hours, beta, events kept in "
+                                 "the live click counter, newest event time); null when the run has none")
 
 
 class ReloadResponse(BaseModel):

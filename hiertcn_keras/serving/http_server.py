@@ -4,7 +4,7 @@
     GET    /users/{user}/recommendations?k=10&exclude_seen=true&at=SECONDS
     GET    /users/{user}/state               the stored state's counters and open session
     DELETE /users/{user}/state               forget the user (the next event starts from zero)
-    GET    /healthz                          model, catalogue, retrieval (with its recall@10), item store
+    GET    /healthz                          model, catalogue, retrieval (with its recall@10), item store, recency prior
     GET    /metrics                          Prometheus text: requests, events, latencies
     POST   /admin/reload                     swap in the store a directory's LATEST names (localhost only)
     GET    /docs, /openapi.json              the HTTP reference (every body and status)
@@ -358,7 +358,8 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
         k: int = Query(10, ge=1, le=max_k, description="how many items"),
         exclude_seen: bool = Query(True, description="leave out the open session's items"),
         at: float | None = Query(None, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP, allow_inf_nan=False,
-                                 description="the current time (Unix seconds): an idle session is ranked as a new one"),
+                                 description="the current time (Unix seconds): an idle session is ranked as a new one; "
+                                 "with the recency prior, the end of its click window (default: the newest event)"),
     ):
         """Top-k items for a user (an unknown user gets the zero state's ranking)."""
         user = _path_user(user)
@@ -407,7 +408,7 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
                     "fingerprint": run.fingerprint, "n_catalogue": catalog.n_catalogue, "item_vectors": catalog.source,
                     "retrieval": rec.retriever.report, "session_gap": run.rules.session_gap,
                     "max_session_len": run.rules.max_session_len, "store": repr(rec.store),
-                    "item_store": item_store}
+                    "item_store": item_store, "recency": rec.recency_report()}
 
     @app.post("/admin/reload", name="reload", response_model=schema.ReloadResponse,
               responses={403: {"model": schema.ErrorResponse, "description": "not from this machine"},

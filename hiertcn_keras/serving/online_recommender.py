@@ -26,6 +26,11 @@ items are ranked by inner product.
 the user's last event; with `at` (the current time), a user whose session has gone idle for
 the gap is ranked as at the start of a new session (the fold is computed, not saved).
 
+A run trained with the recency prior (`recency_prior` with a chosen `recency_beta` > 0) is
+served with it: every kept event of every user is counted in a live `click_window.ClickWindow`
+(after its batch is written), and ranking adds `beta · log1p(clicks in [at − hours, at))` to
+`u · v + b`, the evaluation's formula (`at = None`: the window ends at the newest event seen).
+
 These are the offline model's numbers for the same history (tested per event, to 1e-5).
 With `prepare --min-session-len` > 1, a session shorter than that is never folded (prepare
 drops it), but the embeddings returned while it was open are not offline numbers (offline it
@@ -44,7 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hiertcn_keras.models.recency_prior import prior_enabled
 from hiertcn_keras.serving import sessionizer
+from hiertcn_keras.serving.click_window import ClickWindow
 from hiertcn_keras.serving.event_checks import check_timestamp
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
@@ -148,6 +155,9 @@ class OnlineRecommender:
             event, the slower path it replaced); or the `(model, step)` pair of a recommender of
             the same `run` that serves nothing any more (`store_follower` reuses a replaced
             store's compiled steps).
+        recency: `"auto"` (default: a `ClickWindow` when the run's configuration has the
+            recency prior with a weight > 0), `None` (rank by `u · v + b` only), or a
+            `ClickWindow` to share (recommenders of one server that replace each other).
 
     Example:
 
@@ -159,7 +169,7 @@ class OnlineRecommender:
     """
 
     def __init__(self, run, catalog, store, *, retrieval="exact", retrieval_options=None,
-                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled"):
+                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled", recency="auto"):
         if unknown_items not in UNKNOWN_ITEMS:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEMS}, got {unknown_items!r}")
         if out_of_order not in sessionizer.OUT_OF_ORDER:
@@ -204,6 +214,15 @@ class OnlineRecommender:
         self.candidates = None
         # Threads of one process serialize per user here; processes meet in the store's CAS.
         self._user_locks = [threading.Lock() for _ in range(256)]
+        config = self.model.config
+        self.recency_beta = float(config.recency_beta) if prior_enabled(config) else 0.0
+        if isinstance(recency, str) and recency == "auto":
+            recency = ClickWindow(catalog.n_catalogue + 1, config.recency_hours) if self.recency_beta else None
+        elif recency is not None and not isinstance(recency, ClickWindow):
+            raise ValueError(f"recency must be 'auto', None or a ClickWindow, got {recency!r}")
+        if recency is not None and not self.recency_beta:
+            raise ValueError("a click window was given but the run's configuration has no recency prior")
+        self.clicks = recency
 
     @classmethod
     def open(cls, run_dir, *, items=None, store=None, data_dir=None, session_gap=None, **kwargs):
@@ -326,7 +345,7 @@ class OnlineRecommender:
             lock.acquire()
         try:
             for _ in range(self.max_retries):
-                observations, counts, stop, changed = self._apply(parsed)
+                observations, counts, stop, changed, clicks = self._apply(parsed)
                 updates = [(user, state, version) for user, (state, version) in changed.items()]
                 if not updates or self.store.put_many(updates):
                     break
@@ -336,6 +355,9 @@ class OnlineRecommender:
         finally:
             for lock in reversed(locks):
                 lock.release()
+        if self.clicks is not None and clicks:  # written: now they are everyone's recent clicks
+            items, times = zip(*clicks)
+            counts["recency_counted"] += self.clicks.add(items, times)
         with self._counter_lock:
             self.counters.update(counts)
         return BatchResult(observations, stop if stop is not None else error)
@@ -349,10 +371,11 @@ class OnlineRecommender:
         previous event left.
 
         Returns:
-            `(observations, counters, stop, changed)`: `stop` is `None` or `(index, error)`;
-            `changed` maps each updated user to `(new state, the version read)`.
+            `(observations, counters, stop, changed, clicks)`: `stop` is `None` or `(index,
+            error)`; `changed` maps each updated user to `(new state, the version read)`;
+            `clicks` lists `(item index, time)` of the kept events (the recency prior's clicks).
         """
-        current, versions, changed = {}, {}, {}
+        current, versions, changed, clicks = {}, {}, {}, []
         observations, counts = [], collections.Counter()
         contexts, pending = {}, collections.defaultdict(list)  # user → [(observation, finished, gap)]
         stop = None
@@ -391,6 +414,8 @@ class OnlineRecommender:
                                   decision.timestamp - old.last_kept_timestamp if fold else None))
             current[user] = new
             changed[user] = (new, versions[user])
+            if decision.kept:
+                clicks.append((index, decision.timestamp))
             counts["accepted"] += 1
             counts[decision.kind] += 1
             observations.append(observation)
@@ -406,7 +431,7 @@ class OnlineRecommender:
                     obs.prior_embedding = out.prior_embedding[q]
         for user, (new, _) in changed.items():
             new.context = contexts[user]
-        return observations, counts, stop, changed
+        return observations, counts, stop, changed, clicks
 
     def reset(self, user):
         """Forget a user's stored state (their next event starts from the zero state).
@@ -458,7 +483,8 @@ class OnlineRecommender:
             k: int ≥ 1.
             exclude_seen: bool. Leave out the items of the user's open session (the store keeps
                 only that session, as the talk's design does). Defaults to `True`.
-            at: float or `None`. The current time (see `embedding`).
+            at: float or `None`. The current time (see `embedding`); with the recency prior
+                also the end of its window (`None`: the newest event seen).
 
         Returns:
             `Recommendations`.
@@ -466,12 +492,52 @@ class OnlineRecommender:
         user = str(user)
         u, seen = self._query(user, at)
         exclude = [set(seen)] if exclude_seen else None
-        indices, scores = self.retriever.search(u[None], k, exclude=exclude)
+        indices, scores = self.retriever.search(u[None], k, exclude=exclude, boost=self.recency_boost(at))
         return Recommendations(user, self.catalog.ids_of(indices[0]), scores[0], indices[0], u)
 
-    def top_k(self, embeddings, k=10, exclude=None):
-        """Rank the catalogue for given embeddings `[Q, E]`: `(indices, scores)`."""
-        return self.retriever.search(embeddings, k, exclude=exclude)
+    def warm(self):
+        """Compile every batch shape of the user update and touch the retriever, before traffic.
+
+        `UserStep` compiles its one-row buckets at construction and the others (4, 16, 64 rows
+        per call: batched requests) on first use, about a second each; this compiles them all
+        now, then runs one search per row bucket so the retriever's first queries (faiss's
+        index pages, the memory-mapped table) are paid here too.
+
+        Returns:
+            dict: `functions` (compiled update functions in all), `compiled_now`, `seconds`.
+        """
+        import time
+
+        started = time.perf_counter()
+        before = getattr(self.step, "traces", 0)
+        functions = self.step.warm() if hasattr(self.step, "warm") else 0
+        for rows in getattr(self.step, "batch_sizes", (1,)):
+            self.retriever.search(np.zeros((rows, self.catalog.dim), np.float32), 10, boost=self.recency_boost())
+        return {"functions": functions, "compiled_now": getattr(self.step, "traces", 0) - before,
+                "seconds": round(time.perf_counter() - started, 2)}
+
+    def recency_boost(self, at=None):
+        """The served recency prior at `at`: `(indices, beta · log1p(clicks))` of the hot items, or `None`.
+
+        `None` when the run has no prior. Counts `recency_past_horizon` when `at` reaches back
+        before what the click window kept (its counts then miss forgotten clicks).
+        """
+        if self.clicks is None:
+            return None
+        indices, values, exact = self.clicks.offsets(self.recency_beta, at)
+        if not exact:
+            self._count("recency_past_horizon")
+        return indices, values
+
+    def top_k(self, embeddings, k=10, exclude=None, at=None):
+        """Rank the catalogue for given embeddings `[Q, E]` (at time `at`, see `recommend`): `(indices, scores)`."""
+        return self.retriever.search(embeddings, k, exclude=exclude, boost=self.recency_boost(at))
+
+    def recency_report(self):
+        """The served recency prior for logs and `/healthz`: `None`, or its window, weight and counts."""
+        if self.clicks is None:
+            return None
+        return {"beta": self.recency_beta, **self.clicks.report()}
 
     def close(self):
         self.store.close()

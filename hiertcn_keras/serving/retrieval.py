@@ -34,6 +34,18 @@ def check_queries(queries, dim):
     return queries
 
 
+def check_boost(boost, n):
+    """`boost` (`None` or `(indices [M], values [M])`, model indices 1..n) as int64 and float32 arrays."""
+    if boost is None:
+        return None
+    indices, values = np.asarray(boost[0], np.int64).reshape(-1), np.asarray(boost[1], np.float32).reshape(-1)
+    if len(indices) != len(values):
+        raise ValueError(f"boost indices and values differ in length: {len(indices)} and {len(values)}")
+    if len(indices) and (indices.min() < 1 or indices.max() > n):
+        raise ValueError(f"boost indices must be model indices in 1..{n}")
+    return (indices, values) if len(indices) else None
+
+
 def sort_top(scores, indices, k):
     """Order candidate `(scores, indices)` rows `[Q, M]` by score desc, index asc; keep `k`."""
     order = np.lexsort((indices, -scores), axis=-1)[:, :k]
@@ -66,22 +78,27 @@ class ExactRetriever:
         self.chunk_rows = int(chunk_rows)
         self.report = {"kind": "exact", "n_items": self.n}
 
-    def scores(self, queries, start=1, stop=None):
-        """Scores `[Q, stop − start]` of candidate rows `start..stop−1`."""
+    def scores(self, queries, start=1, stop=None, boost=None):
+        """Scores `[Q, stop − start]` of candidate rows `start..stop−1` (`boost`: see `search`)."""
         stop = self.n + 1 if stop is None else stop
         rows = np.asarray(self.table[start:stop], dtype=np.float32)
         out = queries @ rows.T
+        if boost is not None:
+            inside = (boost[0] >= start) & (boost[0] < stop)
+            out[:, boost[0][inside] - start] += boost[1][inside]
         if self.bias is not None:
             out += self.bias[start:stop]
         return out
 
-    def search(self, queries, k, *, exclude=None):
+    def search(self, queries, k, *, exclude=None, boost=None):
         """Top-k candidates of every query.
 
         Args:
             queries: float array `[Q, E]` (or `[E]`).
             k: int ≥ 1; more than the candidates left returns them all.
             exclude: `None` or Q collections of indices never to return.
+            boost: `None` or `(indices [M], values [M])`: added to those items' scores for
+                every query (unique model indices).
 
         Returns:
             `(indices int64 [Q, k'], scores float32 [Q, k'])`, best first, k' = min(k, N).
@@ -92,11 +109,12 @@ class ExactRetriever:
             raise ValueError(f"k must be ≥ 1, got {k}")
         k = min(int(k), self.n)
         excluded = exclusion(exclude, q)
+        boost = check_boost(boost, self.n)
         best_s = np.full((q, 0), -np.inf, dtype=np.float32)
         best_i = np.zeros((q, 0), dtype=np.int64)
         for start in range(1, self.n + 1, self.chunk_rows):
             stop = min(self.n + 1, start + self.chunk_rows)
-            s = self.scores(queries, start, stop)
+            s = self.scores(queries, start, stop, boost)
             for row, items in enumerate(excluded):
                 inside = [i - start for i in items if start <= i < stop]
                 if inside:

@@ -94,12 +94,6 @@ class ServingRun:
         # The model holds L = min(prepare's setting, the data's longest session) steps: a session
         # growing past L online is truncated there, as the model could not hold it offline either.
         rules = dataclasses.replace(rules, max_session_len=int(model_config.max_session_len))
-        if model_config.recency_prior and model_config.recency_beta:
-            import sys
-
-            print(f"warning: {run_dir} was evaluated with the recency prior (window {model_config.recency_hours:g} h, "
-                  f"beta {model_config.recency_beta:g}); serving ranks by u·v alone, without it "
-                  "(docs/accuracy.md#the-recency-prior)", file=sys.stderr)
         return cls(run_dir, recommender, record, run_fingerprint(run_dir), item_ids,
                    int(model_config.n_catalogue), rules, data_dir)
 

@@ -86,6 +86,8 @@ class DatedRecommenderFactory:
         self.retrieval_options = dict(retrieval_options or {})
         self.kwargs = kwargs
         self.probe = None
+        #: Compile every batch shape of a new recommender before it is returned (`serve --warm`).
+        self.warm = False
         self._idle = []  # (run, (OnlineModel, step)) of released recommenders
         self._idle_lock = threading.Lock()
 
@@ -130,6 +132,8 @@ class DatedRecommenderFactory:
         run.recommender.user_model.get_layer("item_embedding").table.assign(catalog.table)
         retriever = CandidateRetriever(catalog.table, candidates, "exact")
         recommender = OnlineRecommender(run, catalog, self.store, retrieval=retriever, **kwargs)
+        # One click window for the recency prior, kept across stores (the clicks did not change).
+        self.kwargs.setdefault("recency", recommender.clicks)
         if self.retrieval != "exact":
             options = dict(self.retrieval_options)
             options.setdefault("recall_queries", recommender.sample_queries())
@@ -137,6 +141,8 @@ class DatedRecommenderFactory:
         recommender.items_info = info
         recommender.candidates = candidates
         recommender.released = False
+        if self.warm:
+            recommender.warm()
         return recommender
 
     def release(self, recommender):

@@ -189,6 +189,8 @@ class UserStep:
         self._jit_compile = bool(jit_compile)
         self._calls = {}
         self._lock = threading.Lock()
+        #: Functions traced (and compiled) so far: one per bucket of steps × rows used.
+        self.traces = 0
         for steps in self.buckets:  # one row: compile now, not on the first user's event
             self._call(steps, 1)
 
@@ -210,6 +212,7 @@ class UserStep:
                     call = _eager(graph)
                 call(np.zeros((rows, steps + L), np.int32), np.zeros((rows, H + 2), np.float32))
                 self._calls[steps, rows] = call
+                self.traces += 1
             return self._calls[steps, rows]
 
     def warm(self):

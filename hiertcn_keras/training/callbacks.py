@@ -62,6 +62,38 @@ class EpochTimer(keras.callbacks.Callback):
             logs["events_per_second"] = self.events_per_epoch / max(seconds, 1e-9)
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training at the end of the first step that ends `seconds` after training began.
+
+    Keras then ends the epoch as usual (its validation and early stopping run on the partial
+    epoch). Every epoch's logs get `time_limit_reached` (1.0 on the epoch where it stopped,
+    else 0.0).
+
+    Args:
+        seconds: float > 0.
+        verbose: bool. Print a line when the limit stops the run. Defaults to `True`.
+    """
+
+    def __init__(self, seconds, verbose=True):
+        super().__init__()
+        self.seconds, self.verbose, self.reached = float(seconds), bool(verbose), False
+
+    def on_train_begin(self, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.reached and time.perf_counter() - self._started >= self.seconds:
+            self.reached = True
+            self.model.stop_training = True
+            if self.verbose:
+                print(f"time limit of {self.seconds:,.0f} s reached after step {batch + 1} of this epoch: "
+                      "stopping (the partial epoch is validated, the best weights kept)", flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["time_limit_reached"] = float(self.reached)
+
+
 class ProgressLog(keras.callbacks.Callback):
     """Appends every epoch's logs to a JSON file, so that a resumed run keeps the whole history.
 

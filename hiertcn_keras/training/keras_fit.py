@@ -69,6 +69,8 @@ def loop_callbacks(train_config, events_per_epoch, validation=()):
         schedule and early stopping on `val_<monitor>` with the best weights restored.
     """
     callbacks = [cb.ExactOptimizerSteps(), cb.EpochTimer(events_per_epoch), *validation]
+    if train_config.time_limit is not None:  # before the schedule and early stopping read the logs
+        callbacks.insert(0, cb.TimeLimit(train_config.time_limit, verbose=bool(train_config.verbose)))
     if train_config.validate:
         callbacks.extend(schedule_callbacks(train_config))
         callbacks.append(keras.callbacks.EarlyStopping(

@@ -208,6 +208,20 @@ def _largest_fitting_batch(config, budget, **kwargs):
     return low
 
 
+def fits(config, *, available=None):
+    """Whether the estimated step of `config` fits `USABLE_SHARE` of the available memory.
+
+    Args:
+        config: `ModelConfig`.
+        available: int or `None`. Bytes available; `None` reads them (`available_bytes`).
+
+    Returns:
+        bool; `True` when the available memory cannot be read.
+    """
+    available = available_bytes() if available is None else available
+    return available is None or estimate_step(config).total <= int(USABLE_SHARE * available)
+
+
 def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=None):
     """Refuse a training config whose estimated step peak exceeds the available memory.
 
@@ -272,6 +286,6 @@ def allocation_failure_message(error):
             "Lower --batch-size, or use --loss sampled_softmax, or fewer --negatives.")
 
 
-__all__ = ["InsufficientMemory", "MemoryEstimate", "available_bytes", "estimate_step",
+__all__ = ["InsufficientMemory", "MemoryEstimate", "available_bytes", "estimate_step", "fits",
            "check_training_memory", "is_allocation_failure", "allocation_failure_message",
            "positions_per_batch"]

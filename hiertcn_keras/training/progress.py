@@ -15,6 +15,7 @@ import time
 
 import keras
 
+from hiertcn_keras.models.batch_choice import describe_batch
 from hiertcn_keras.models.loss_choice import describe_choice
 
 
@@ -178,6 +179,7 @@ def run_header(config, steps, events_per_epoch, users):
     """
     loss = config.loss + (f" with {config.n_negatives} shared negatives" if config.loss == "sampled_softmax" else "")
     loss += f" ({describe_choice(config)})"
+    batch = f" ({describe_batch(config, events_per_epoch)})" if config.batch_by_default else ""
     return (f"training {config.model} on {events_per_epoch:,} events, {users:,} users, catalogue "
-            f"{config.n_catalogue:,} items; loss {loss}; batch {config.batch_size}; "
+            f"{config.n_catalogue:,} items; loss {loss}; batch {config.batch_size}{batch}; "
             f"{steps:,} steps per epoch (epoch time printed after the first steps)")

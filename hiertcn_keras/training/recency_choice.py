@@ -3,8 +3,11 @@
 The model is trained and early-stopped without the prior (`hiertcn_keras.models.recency_prior`);
 then the validation targets are scored once by the model and re-ranked with
 `u · v + b + beta · log1p(window clicks)` for every window of `HOURS` and weight of `BETAS`
-(`beta = 0`, the plain model, first). The best validation value wins; on a tie the earlier
-(smaller) weight and window win, so the prior is only used where it helps on validation.
+(`beta = 0`, the plain model, first). Among the settings under which neither validation
+Recall@10 nor MRR is below the plain model's (`NO_WORSE`), the best validation value wins; on a
+tie the earlier (smaller) weight and window win. So the prior is only used where it helps on
+validation, and never trades the first positions (MRR) for a little more Recall@10 or the
+reverse: where recent popularity says nothing, the choice is `beta = 0`, the plain model.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from hiertcn_keras.metrics import RankingMetrics, count_ranks
 from hiertcn_keras.models.recency_prior import BETAS, HOURS, RecencyPrior
 from hiertcn_keras.training.evaluate import scored_queries, scoring_table
 
+# Validation metrics a chosen prior may not lower below the plain model's (beta = 0).
+NO_WORSE = ("recall@10", "mrr")
+
 
 def _grid(config, hours, betas):
     hours = [config.recency_hours] if config.recency_hours is not None else list(hours)
@@ -24,7 +30,7 @@ def _grid(config, hours, betas):
 
 
 def choose_recency(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, monitor="recall@10",
-                   tie_policy="conservative", chunk=1024):
+                   tie_policy="conservative", no_worse=NO_WORSE, chunk=1024):
     """The window and weight of the recency prior that score best on `split`.
 
     A window or weight already set in the model's configuration is kept; the others are searched.
@@ -37,12 +43,15 @@ def choose_recency(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, m
         betas: weights searched. Defaults to `recency_prior.BETAS` (0 included).
         monitor: str. The metric maximised. Defaults to `"recall@10"`.
         tie_policy: str. Defaults to `"conservative"`.
+        no_worse: metrics that a chosen setting may not lower below the plain model's (only
+            when `beta = 0` is searched). Defaults to `NO_WORSE` (Recall@10 and MRR); `()`
+            chooses on `monitor` alone.
         chunk: int. Targets scored at a time (bounds memory: a few `[chunk, n_catalogue]` arrays).
 
     Returns:
         dict: `hours`, `beta` (chosen), `split`, `monitor`, `value` (the chosen setting's),
-        `plain` (the model without the prior, when `beta = 0` was searched), `n_events` and
-        `grid` (every setting's `monitor` and `mrr`).
+        `plain` (the model without the prior, when `beta = 0` was searched), `no_worse`,
+        `n_events` and `grid` (every setting's `monitor`, `recall@10` and `mrr`).
     """
     config = model.model_config
     view = dataset.view(split)
@@ -52,7 +61,7 @@ def choose_recency(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, m
     if not parts:
         h, b = grid[0]
         return {"hours": h, "beta": b, "split": split, "monitor": monitor, "value": None, "plain": None,
-                "n_events": 0, "grid": []}
+                "no_worse": list(no_worse), "n_events": 0, "grid": []}
     u, targets, users, events = (np.concatenate(p) for p in zip(*parts))
     priors = {h: RecencyPrior(h).fit(dataset) for h in dict.fromkeys(h for h, _ in grid)}
     metrics = {key: RankingMetrics(config.n_catalogue) for key in grid}
@@ -68,14 +77,18 @@ def choose_recency(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, m
                                     candidates=candidates)
                 metrics[(h, b)].update(ranks, users[rows])
     results = {key: m.result() for key, m in metrics.items()}
-    best = grid[0]
-    for key in grid[1:]:
+    zero = next((r for (h, b), r in results.items() if b == 0), None)
+    allowed = [key for key in grid
+               if zero is None or all(results[key][name] >= zero[name] for name in no_worse)]
+    best = allowed[0] if allowed else grid[0]
+    for key in allowed[1:]:
         if results[key][monitor] > results[best][monitor]:
             best = key
-    plain = next((r[monitor] for (h, b), r in results.items() if b == 0), None)
+    plain = None if zero is None else zero[monitor]
     return {"hours": float(best[0]), "beta": float(best[1]), "split": split, "monitor": monitor,
-            "value": float(results[best][monitor]), "plain": plain, "n_events": int(len(u)),
-            "grid": [{"hours": h, "beta": b, monitor: float(r[monitor]), "mrr": float(r["mrr"])}
+            "value": float(results[best][monitor]), "plain": plain, "no_worse": list(no_worse),
+            "n_events": int(len(u)),
+            "grid": [{"hours": h, "beta": b, **{name: float(r[name]) for name in dict.fromkeys((monitor, "recall@10", "mrr"))}}
                      for (h, b), r in results.items()]}
 
 

@@ -34,7 +34,7 @@ from hiertcn_keras.artifacts.run_dir import item_matrix_fingerprint, partial_dir
 
 SETTINGS_FILE = "settings.json"
 # Progress display only: it changes nothing that is computed.
-_IGNORED_TRAIN_SETTINGS = ("verbose", "memory_check")
+_IGNORED_TRAIN_SETTINGS = ("verbose", "memory_check", "time_limit")
 
 _CLAIMED = contextvars.ContextVar("hiertcn_claimed_checkpoints", default=None)
 

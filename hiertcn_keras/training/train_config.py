@@ -39,6 +39,11 @@ class TrainConfig:
         memory_check: bool. Refuse, before the model is built, a config whose estimated step
             peak exceeds the available memory (`hiertcn_keras.training.memory_check`).
             Defaults to `True`.
+        time_limit: float or `None`. Seconds of training (from the first step) after which the
+            run stops at the end of the current step: that partial epoch is validated as any
+            other, early stopping's best weights are restored, the test split is scored and
+            the run is written; `metrics.json` says `stopped_by: time_limit`. `None`: no limit.
+            Defaults to `None`.
     """
 
     epochs: int = 50
@@ -55,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     strategy: str = "default"
     memory_check: bool = True
+    time_limit: float | None = None
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -65,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"patience must be ≥ 0, got {self.patience}")
         if self.monitor not in METRIC_KEYS + ("loss",):
             raise ValueError(f"monitor must be one of {METRIC_KEYS + ('loss',)}, got {self.monitor!r}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be a number of seconds > 0, got {self.time_limit}")
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
         if not 0 < self.lr_factor < 1 or self.lr_patience < 1 or self.min_lr < 0:

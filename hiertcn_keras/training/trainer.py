@@ -22,6 +22,8 @@ import numpy as np
 from hiertcn_keras.artifacts import atomic
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.data.py_dataset import training_batches
+from hiertcn_keras.data.splits import split_code
+from hiertcn_keras.models import batch_choice
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
@@ -42,11 +44,32 @@ from hiertcn_keras.artifacts.run_dir import (
 from hiertcn_keras.training.model_file import load_model_file
 
 def model_config_for(dataset, **overrides):
-    """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length)."""
+    """A `ModelConfig` sized for a prepared dataset (items, catalogue, session length).
+
+    Without a `batch_size`, a hierarchical model's batch is picked from the number of training
+    events (`batch_choice.default_batch_size`), halved while its estimated step does not fit
+    the memory available now (never below `batch_choice.BASE_BATCH`), and, without a
+    `learning_rate`, the rate is scaled with it (`batch_choice.scaled_learning_rate`); the
+    config records `batch_by_default`. Arguments that are `None` are left to the defaults.
+    """
     values = {"n_items": dataset.n_items, "n_catalogue": dataset.n_catalogue,
               "max_session_len": dataset.max_session_len}  # capped at the longest session present
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "batch_size" not in values and values.get("model", "hiertcn") in batch_choice.SCALED_MODELS:
+        n_events = int(np.count_nonzero(dataset.events["split"] == split_code("train")))
+        return _fitting_default_batch(values, batch_choice.default_batch_size(n_events, values.get("model", "hiertcn")))
     return ModelConfig(**values)
+
+
+def _fitting_default_batch(values, batch):
+    """The config with the rule's batch, halved (down to the base batch) until its step fits."""
+    given_rate = "learning_rate" in values
+    while True:
+        rate = values["learning_rate"] if given_rate else batch_choice.scaled_learning_rate(batch)
+        config = ModelConfig(**{**values, "batch_size": batch, "batch_by_default": True, "learning_rate": rate})
+        if batch <= batch_choice.BASE_BATCH or memory_check.fits(config):
+            return config
+        batch //= 2
 
 
 def _jit(train_config):
@@ -198,6 +221,9 @@ def _add_choice(metrics, choice):
 
 def _convergence(history_dict, train_config, train_seconds):
     summary = convergence_summary(history_dict, train_config.monitor, train_config.epochs)
+    if train_config.time_limit is not None:
+        reached = history_dict.get("time_limit_reached", [0.0])[-1] == 1.0
+        summary.update(time_limit_s=train_config.time_limit, stopped_by="time_limit" if reached else None)
     return {**summary, "train_seconds": round(train_seconds, 3)}
 
 

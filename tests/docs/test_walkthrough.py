@@ -1,8 +1,9 @@
 """docs/getting-started.md's walkthrough, executed: every `hiertcn` command of the page runs on a
 tiny synthetic log, in the page's order, in a scratch folder.
 
-The commands run as written, with two changes for speed: `--epochs N` becomes `--epochs 1` and
-`train`/`compare` get tiny model widths. `hiertcn serve` (a server that runs until stopped) is
+The commands run as written, with three changes for speed: `--epochs N` becomes `--epochs 1`,
+`--trials N` becomes `--trials 2`, and `train`/`tune`/`compare` get tiny model widths (and
+`--epochs 1` where the page sets no epoch cap). `hiertcn serve` (a server that runs until stopped) is
 the one command not run here; tests/serving/test_verbs_serving.py starts it as a process.
 Non-`hiertcn` lines (pip, make, tensorboard, curl) are not run.
 """
@@ -57,12 +58,14 @@ def for_speed(args):
     args = list(args)
     if "--epochs" in args:
         args[args.index("--epochs") + 1] = "1"
-    if args[0] in ("train", "compare"):
-        args += TINY
+    if "--trials" in args:
+        args[args.index("--trials") + 1] = "2"
+    if args[0] in ("train", "tune", "compare"):
+        args += TINY + ([] if "--epochs" in args else ["--epochs", "1"])
     return args
 
 
-@pytest.mark.slow  # ~2.5 min on 2 shared cores: three trainings, TF start-up, an export
+@pytest.mark.slow  # 674 s measured at load average ~12 on 2 cores: a tuning search, compare with refit, trainings, an export
 def test_every_walkthrough_command_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_inputs(tmp_path)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 import hiertcn_keras.models  # noqa: F401  (registers the custom objects)
 from hiertcn_keras.layers import HighLevelGRU
 from hiertcn_keras.models import ModelConfig, build_recommender
-from hiertcn_keras.models.hiertcn import HIGH_LEVEL, HierarchicalSteps
+from hiertcn_keras.models.hiertcn import HIGH_LEVEL, RESIDUAL, HierarchicalSteps
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "hiertcn_v1"
 
@@ -68,3 +69,52 @@ def test_new_models_name_the_high_level_gru(tmp_path):
     loaded = keras.models.load_model(tmp_path / "model.keras")
     after = keras.ops.convert_to_numpy(loaded.user_model(batch, training=False))
     np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-6)
+
+
+def _residual_config(model="hiertcn", **changes):
+    return ModelConfig(model=model, n_items=12, n_catalogue=11, loss="softmax", embedding_dim=4,
+                       high_units=(3,), tcn_channels=(4,), low_gru_units=(4,), kernel_size=2, batch_size=2,
+                       sessions_per_batch=3, max_session_len=4, output_dim=4, last_item_residual=True, **changes)
+
+
+def test_last_item_residual_adds_a_map_of_the_current_item_and_round_trips(tmp_path):
+    recommender = build_recommender(_residual_config())
+    user_model = recommender.user_model
+    residual = user_model.get_layer(RESIDUAL)
+    batch, _ = _expected()
+    u = keras.ops.convert_to_numpy(user_model(batch, training=False))
+    # Zeroing the residual's kernel leaves exactly the model without it.
+    kernel = residual.kernel.numpy()
+    residual.kernel.assign(np.zeros_like(kernel))
+    without = keras.ops.convert_to_numpy(user_model(batch, training=False))
+    residual.kernel.assign(kernel)
+    items = keras.ops.convert_to_numpy(user_model.get_layer("item_embedding")(batch["inputs"]))
+    np.testing.assert_allclose(u - without, items @ kernel, rtol=1e-5, atol=1e-5)
+    assert np.abs(u - without).max() > 1e-4  # the path is live
+    recommender.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.model_config.last_item_residual
+    after = keras.ops.convert_to_numpy(loaded.user_model(batch, training=False))
+    np.testing.assert_allclose(after, u, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["hiertcn", "hiergru"])
+def test_online_low_level_includes_the_last_item_residual(model):
+    user_model = build_recommender(_residual_config(model)).user_model
+    steps = HierarchicalSteps(user_model, model)
+    assert steps.residual is not None
+    batch, _ = _expected()
+    steps.high_level.reset_state()
+    context = keras.ops.convert_to_numpy(
+        keras.Model(user_model.inputs, steps.high_level.output[0])(batch, training=False))
+    steps.high_level.reset_state()
+    batch_u = keras.ops.convert_to_numpy(user_model(batch, training=False))
+    u = steps.low_level(batch["inputs"][0, 1][None], context[0, 1:2])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(u)[0], batch_u[0, 1], rtol=1e-5, atol=1e-5)
+
+
+def test_last_item_residual_is_refused_for_models_without_a_session_level():
+    with pytest.raises(ValueError, match="last_item_residual needs model hiertcn or hiergru"):
+        _residual_config("gru")
+    recorded = {k: v for k, v in _residual_config().to_dict().items() if k != "last_item_residual"}
+    assert not ModelConfig.from_dict(recorded).last_item_residual  # configs recorded before it: off

@@ -8,8 +8,9 @@ the middle of several users' histories (their sessions straddle the cut). Item "
 only in the last hours: it is in the vocabulary, never in the catalogue.
 
 Runs are real `hiertcn train` run directories (1 epoch, no validation, tiny widths, B = 2,
-S = 2, with the state decay on so the gap is exercised): a learned-space HierTCN, and a
-pretrained-space HierTCN on an embedding store written for the dataset.
+S = 2, with the state decay on so the gap is exercised): a learned-space HierTCN, a
+pretrained-space HierTCN on an embedding store written for the dataset, and a pretrained-space
+HierTCN with the recency prior (window and weight fixed) over a store of twin item vectors.
 """
 
 import importlib.util
@@ -92,15 +93,43 @@ def item_store(serving_data_dir, tmp_path_factory):
     return write_store(tmp_path_factory.mktemp("items") / "store", matrix, ids)
 
 
-@pytest.fixture(scope="session")
-def pretrained_run(serving_data_dir, item_store, tmp_path_factory):
+def _train_pretrained(data_dir, store, out, **model):
+    """A pretrained-space run on `store`'s vectors (`model`: more `ModelConfig` settings)."""
     from hiertcn_keras.data.dataset import PreparedDataset
     from hiertcn_keras.models.item_vectors import load_item_vectors
 
+    dataset = PreparedDataset(data_dir)
+    matrix = load_item_vectors(store, dataset.n_items, dataset.items["id"].tolist())
+    return _train(data_dir, out, model={"item_space": "pretrained", **model}, item_matrix=matrix)
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(serving_data_dir, item_store, tmp_path_factory):
+    return _train_pretrained(serving_data_dir, item_store, tmp_path_factory.mktemp("runs") / "pretrained")
+
+
+PRIOR_HOURS, PRIOR_BETA = 3.0, 2.0  # the recency prior of `prior_run`, fixed (no validation needed)
+
+
+@pytest.fixture(scope="session")
+def twin_store(serving_data_dir, tmp_path_factory):
+    """An item store whose rows come in identical pairs (1 = 2, 3 = 4, ...)."""
+    from hiertcn_keras.artifacts.embedding_store import write_store
+    from hiertcn_keras.data.dataset import PreparedDataset
+
     dataset = PreparedDataset(serving_data_dir)
-    matrix = load_item_vectors(item_store, dataset.n_items, dataset.items["id"].tolist())
-    return _train(serving_data_dir, tmp_path_factory.mktemp("runs") / "pretrained",
-                  model={"item_space": "pretrained"}, item_matrix=matrix)
+    rng = np.random.default_rng(11)
+    matrix = np.zeros((dataset.n_items, 6), np.float32)
+    for row in range(1, dataset.n_items, 2):
+        matrix[row : row + 2] = rng.normal(size=6).astype(np.float32)
+    ids = [None] + dataset.items["id"].astype(str).tolist()
+    return write_store(tmp_path_factory.mktemp("twins") / "store", matrix, ids)
+
+
+@pytest.fixture(scope="session")
+def prior_run(serving_data_dir, twin_store, tmp_path_factory):
+    return _train_pretrained(serving_data_dir, twin_store, tmp_path_factory.mktemp("runs") / "prior",
+                             recency_prior=True, recency_hours=PRIOR_HOURS, recency_beta=PRIOR_BETA)
 
 
 @pytest.fixture(scope="session")

@@ -191,3 +191,35 @@ def test_openapi_documents_every_route_and_body(client):
     assert "Event" in str(schema) and "Event" in document["components"]["schemas"]
     assert document["components"]["schemas"]["Event"]["additionalProperties"] is False
     assert client.get("/docs").status_code == 200
+
+
+def test_a_warmed_servers_first_batched_requests_trace_nothing(recommender):
+    """`serve --warm` (`OnlineRecommender.warm`): every batch shape is compiled before traffic.
+
+    Control first: on a fresh step a batched request traces a new function; after `warm()`,
+    requests of 10 and 30 users (one and two calls of the 16-row bucket) and a recommendation
+    trace none. (Two row buckets, not the default four, keep the compiles few.)
+    """
+    from hiertcn_keras.serving.user_step import UserStep
+    from hiertcn_keras.serving.user_store_url import open_user_store
+
+    step = UserStep(recommender.model, batch_sizes=(1, 16))
+    rec = OnlineRecommender(recommender.run, recommender.catalog,
+                            open_user_store("memory:", recommender.run.fingerprint), step=(recommender.model, step))
+    items = rec.catalog.item_ids[1:]
+
+    def events(users, t):
+        return {"events": [{"user": f"{users}-{u}", "item": items[u % len(items)], "timestamp": t} for u in range(users)]}
+
+    with TestClient(create_app(rec, max_events=100)) as client:
+        before = step.traces
+        assert post(client, events(3, 10)).status_code == 200
+        assert step.traces == before + 1  # the 16-row bucket was traced on first use
+        warmed = rec.warm()
+        assert warmed["functions"] == step.traces == len(step.buckets) * 2  # each shape traced once
+        assert warmed["compiled_now"] == len(step.buckets) * 2 - before - 1
+        traced = step.traces
+        for users in (10, 30):
+            assert post(client, events(users, 20)).status_code == 200
+        assert client.get("/users/10-1/recommendations?k=3").status_code == 200
+        assert step.traces == traced  # nothing compiled on the request path

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -12,8 +10,7 @@ import pytest
 
 from hiertcn_keras.cli import main
 from hiertcn_keras.serving.online_recommender import OnlineRecommender
-
-REPO = Path(__file__).resolve().parents[2]
+from hiertcn_keras.serving.serve_process import start_serve
 
 
 def test_recommend_replays_a_history_file(learned_run, tmp_path, capsys):
@@ -57,30 +54,17 @@ def test_serve_flags_are_validated(learned_run, capsys):
 
 
 def _start_serve(args, tmp_path, wait_s):
-    """Starts `hiertcn serve ARGS --port 0` as a process; returns (process, url or None, lines read)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HIERTCN_STATE_HOME": str(tmp_path / "state")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from hiertcn_keras.cli import main; sys.exit(main())", "serve", *args,
-         "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-    url, lines = None, []
-    deadline = time.monotonic() + wait_s
-    while url is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if " on http://" in line:
-            url = line.split(" on ")[1].split()[0]
-    return process, url, lines
+    """`hiertcn serve ARGS --port 0` as a process, its user states under `tmp_path` (`start_serve`)."""
+    return start_serve(args, env={**os.environ, "HIERTCN_STATE_HOME": str(tmp_path / "state")}, wait_s=wait_s)
 
 
 @pytest.mark.slow
 def test_serve_runs_as_a_process(learned_run, tmp_path):
-    process, url, lines = _start_serve(["--run", str(learned_run)], tmp_path, 120)
+    server = _start_serve(["--run", str(learned_run), "--warm"], tmp_path, 120)
+    url, lines = server.url, server.lines
     try:
-        assert url and url.startswith("http://127.0.0.1:"), lines
+        assert url.startswith("http://127.0.0.1:"), lines
+        assert any(x.startswith("warmed: 12 compiled user-update functions") for x in lines), lines
         store_line = next(x for x in lines if x.startswith("user store (default"))
         store_path = Path(store_line.split(": ", 1)[1].strip())
         assert store_path.is_relative_to(tmp_path / "state") and store_path.is_file()
@@ -94,10 +78,8 @@ def test_serve_runs_as_a_process(learned_run, tmp_path):
         with urllib.request.urlopen(f"{url}/openapi.json") as r:
             assert "/users/{user}/state" in json.loads(r.read())["paths"]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-    rest = process.stdout.read()
-    assert "Traceback" not in "".join(lines) + rest
+        output = server.stop()
+    assert "Traceback" not in output
 
 
 @pytest.mark.slow
@@ -116,10 +98,10 @@ def test_serve_follows_a_store_directory_as_a_process(pretrained_run, tmp_path):
         matrix = np.random.default_rng(k).normal(size=(len(ids), 6)).astype(np.float32)
         paths.append(write_store(stores.path_for(until), matrix, ids, config={"until": until}))
     stores.set_latest(paths[0])
-    process, url, lines = _start_serve(["--run", str(pretrained_run), "--items", str(stores.root),
-                                        "--follow-seconds", "0.5"], tmp_path, 180)
+    server = _start_serve(["--run", str(pretrained_run), "--items", str(stores.root), "--follow-seconds", "0.5"],
+                          tmp_path, 180)
+    url, lines = server.url, server.lines
     try:
-        assert url, lines
         assert any(x.startswith(f"following {stores.root}") for x in lines), lines
 
         def served():
@@ -135,8 +117,27 @@ def test_serve_follows_a_store_directory_as_a_process(pretrained_run, tmp_path):
         with urllib.request.urlopen(f"{url}/users/p/recommendations?k=2") as r:
             assert json.loads(r.read())["item_store"] == paths[1].name
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-    rest = process.stdout.read()
-    assert "Traceback" not in "".join(lines) + rest
-    assert "item store reloaded: now serving " + paths[1].name in rest + "".join(lines)
+        output = server.stop()
+    assert "Traceback" not in output
+    assert "item store reloaded: now serving " + paths[1].name in output
+
+
+@pytest.mark.slow
+def test_recommend_serves_the_recency_prior_and_warms_it_from_data(prior_run, twin_store, serving_data_dir,
+                                                                    learned_run, tmp_path, capsys):
+    history = tmp_path / "h.csv"
+    history.write_text("item,timestamp\ni1,40000\n")
+    args = ["recommend", "--run", str(prior_run), "--items", str(twin_store), "--user", "x", "--history",
+            str(history), "--k", "3"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "recency prior: window 3 h, beta 2; the click counter starts empty" in captured.err
+    cold = json.loads(captured.out)["items"]
+    assert main(args + ["--recency-from", "run"]) == 0
+    captured = capsys.readouterr()
+    assert f"of {serving_data_dir}" in captured.err and "of items outside the catalogue skipped" in captured.err
+    warm = json.loads(captured.out)["items"]
+    assert warm != cold  # the data's last 3 h of clicks moved the scores
+    assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history),
+                 "--recency-from", str(serving_data_dir)]) == 2
+    assert "not trained with the recency prior" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hiertcn_keras.data.dataset import PreparedDataset
+from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training.evaluate import batcher_for
 from hiertcn_keras.training.train_config import TrainConfig
@@ -78,3 +79,13 @@ def test_a_quiet_run_states_data_loss_steps_and_epoch_time(tiny_data_dir, tmp_pa
     assert "estimated epoch time" in out
     # The optimizer counted exactly the planned steps of both epochs.
     assert int(model.optimizer.iterations.numpy()) == len(batcher.plan(0)) + len(batcher.plan(1))
+
+
+def test_the_first_line_says_how_the_batch_was_chosen():
+    chosen = ModelConfig(n_items=45_001, n_catalogue=44_990, batch_size=64, batch_by_default=True,
+                         learning_rate=0.0085)
+    line = prog.run_header(chosen, 1_503, 2_398_739, 270_475)
+    assert "batch 64 (chosen for 2,398,739 training events: 8 up to 200,000" in line
+    assert "learning rate 0.0085; --batch-size overrides); 1,503 steps per epoch" in line
+    given = prog.run_header(chosen.replace(batch_by_default=False), 1_503, 2_398_739, 270_475)
+    assert "; batch 64; 1,503 steps per epoch" in given

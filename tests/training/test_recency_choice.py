@@ -48,7 +48,7 @@ def test_beta_zero_is_the_plain_model_and_a_large_beta_is_recent_popularity(data
 
 
 def test_the_choice_keeps_beta_zero_unless_a_weight_is_better_on_validation(dataset, model):
-    choice = choose_recency(model, dataset, hours=(1.0, 3.0), betas=(0.0, 1.0, 1e4))
+    choice = choose_recency(model, dataset, hours=(1.0, 3.0), betas=(0.0, 1.0, 1e4), no_worse=())
     values = {(g["hours"], g["beta"]): g["recall@10"] for g in choice["grid"]}
     assert set(values) == {(1.0, 0.0), (1.0, 1.0), (1.0, 1e4), (3.0, 1.0), (3.0, 1e4)}  # beta 0 once
     assert choice["value"] == max(values.values()) and choice["plain"] == values[(1.0, 0.0)]
@@ -56,6 +56,29 @@ def test_the_choice_keeps_beta_zero_unless_a_weight_is_better_on_validation(data
         assert choice["beta"] == 0.0  # a tie keeps the plain model
     plain_valid = evaluate_recommender(model, dataset, "valid")
     assert choice["plain"] == pytest.approx(plain_valid["recall@10"])
+
+
+def test_by_default_the_choice_lowers_neither_validation_recall_nor_mrr(dataset, model):
+    choice = choose_recency(model, dataset, hours=(1.0, 3.0), betas=(0.0, 1.0, 1e4))
+    grid = {(g["hours"], g["beta"]): g for g in choice["grid"]}
+    plain = grid[(1.0, 0.0)]
+    chosen = grid[(choice["hours"], choice["beta"])]
+    assert choice["no_worse"] == ["recall@10", "mrr"]
+    assert chosen["recall@10"] >= plain["recall@10"] and chosen["mrr"] >= plain["mrr"]
+    allowed = [g for g in grid.values() if g["recall@10"] >= plain["recall@10"] and g["mrr"] >= plain["mrr"]]
+    assert chosen["recall@10"] == max(g["recall@10"] for g in allowed)
+
+
+def test_a_weight_that_trades_mrr_for_recall_is_not_chosen(dataset, model, monkeypatch):
+    # A grid where the only weight with more Recall@10 has less MRR: the plain model stays.
+    from hiertcn_keras.metrics import RankingMetrics
+
+    results = iter([{"recall@10": 0.5, "mrr": 0.3}, {"recall@10": 0.6, "mrr": 0.2}])
+    monkeypatch.setattr(RankingMetrics, "result", lambda self: next(results))
+    choice = choose_recency(model, dataset, hours=(1.0,), betas=(0.0, 1.0))
+    assert (choice["beta"], choice["value"], choice["plain"]) == (0.0, 0.5, 0.5)
+    choice_r = [g for g in choice["grid"] if g["beta"] == 1.0][0]
+    assert (choice_r["recall@10"], choice_r["mrr"]) == (0.6, 0.2)
 
 
 def test_training_records_the_chosen_prior_in_the_saved_model(tiny_data_dir, tmp_path):

@@ -15,9 +15,11 @@ import pytest
 from hiertcn_keras.artifacts.run_dir import partial_dir
 from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.artifacts.output_guard import MARKER
+from hiertcn_keras.models import batch_choice
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import Recommender
 from hiertcn_keras.training import callbacks as cb
+from hiertcn_keras.training import memory_check
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
 from hiertcn_keras.training.train_config import TrainConfig
 from hiertcn_keras.training.trainer import load_run, model_config_for, train
@@ -159,3 +161,73 @@ def test_the_model_pads_sessions_to_the_longest_in_the_data(tmp_path):
         for u in range(3) for s in range(3) for p in range(4)))
     prepare(load_generic(log), PrepareConfig(max_session_len=1_000_000)).write(tmp_path / "prepared")
     assert model_config_for(PreparedDataset(tmp_path / "prepared"), model="hiertcn").max_session_len == 4
+
+
+def _sized_dataset(n_train, n_catalogue=1_000):
+    """What `model_config_for` reads of a prepared dataset: sizes and the events' split codes."""
+    import types
+
+    from hiertcn_keras.data.splits import split_code
+
+    split = np.concatenate([np.full(n_train, split_code("train")), np.full(10, split_code("test"))])
+    return types.SimpleNamespace(n_items=n_catalogue + 1, n_catalogue=n_catalogue, max_session_len=20,
+                                 events={"split": split})
+
+
+def test_model_config_for_picks_records_and_describes_the_batch(monkeypatch):
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: 64 * memory_check.GIB)
+    config = model_config_for(_sized_dataset(2_398_739), model="hiertcn")
+    assert (config.batch_size, config.batch_by_default) == (64, True)
+    assert config.learning_rate == pytest.approx(batch_choice.scaled_learning_rate(64))
+    assert "chosen for 2,398,739 training events" in batch_choice.describe_batch(config, 2_398_739)
+    again = ModelConfig.from_dict(config.to_dict())
+    assert again == config and again.to_dict()["batch_by_default"] is True
+    # A small log keeps batch 8 and the default rate: `make train` trains as before.
+    small = model_config_for(_sized_dataset(80_000), model="hiertcn")
+    assert (small.batch_size, small.learning_rate, small.batch_by_default) == (8, 3e-3, True)
+
+
+def test_an_explicit_batch_or_rate_wins(monkeypatch):
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: 64 * memory_check.GIB)
+    explicit = model_config_for(_sized_dataset(2_398_739), model="hiertcn", batch_size=8)
+    assert (explicit.batch_size, explicit.learning_rate, explicit.batch_by_default) == (8, 3e-3, False)
+    assert batch_choice.describe_batch(explicit) == "given explicitly"
+    rate = model_config_for(_sized_dataset(2_398_739), model="hiertcn", learning_rate=1e-3)
+    assert (rate.batch_size, rate.learning_rate) == (64, 1e-3)
+    flat = model_config_for(_sized_dataset(2_398_739), model="gru")
+    assert (flat.batch_size, flat.batch_by_default) == (8, False)
+
+
+def test_the_default_batch_is_halved_until_its_step_fits(monkeypatch):
+    # Full softmax over 19,000 items: 64 rows need several GiB of logits, 8 rows far less.
+    data = _sized_dataset(2_398_739, n_catalogue=19_000)
+    big = ModelConfig(n_items=19_001, n_catalogue=19_000, max_session_len=20, batch_size=64)
+    available = int(memory_check.estimate_step(big.replace(batch_size=16)).total / memory_check.USABLE_SHARE) + 1
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: available)
+    config = model_config_for(data, model="hiertcn")
+    assert (config.batch_size, config.batch_by_default) == (16, True)
+    assert config.learning_rate == pytest.approx(batch_choice.scaled_learning_rate(16))
+    # Never below the base batch: what does not fit then is refused by the memory check, as before.
+    monkeypatch.setattr(memory_check, "available_bytes", lambda: 1)
+    assert model_config_for(data, model="hiertcn").batch_size == batch_choice.BASE_BATCH
+
+
+def test_a_time_limit_stops_mid_epoch_and_still_writes_a_scored_run(data_dir, tmp_path, capsys):
+    dataset = PreparedDataset(data_dir)
+    config = model_config_for(dataset, model="hiertcn", **TINY)
+    steps = len(batcher_for(config, dataset.view("train"), shuffle=True, seed=0).plan(0))
+    assert steps > 1
+    model, history, metrics = train(data_dir, config, TrainConfig(epochs=3, jit_compile=False, verbose=2, time_limit=1e-6), tmp_path / "run")
+    # The first step passes the limit: one partial epoch of one step, validated, scored and written.
+    assert int(model.optimizer.iterations.numpy()) == 1
+    assert history["time_limit_reached"] == [1.0] and len(history["val_recall@10"]) == 1
+    assert (metrics["stopped_by"], metrics["epochs_trained"], metrics["time_limit_s"]) == ("time_limit", 1, 1e-6)
+    assert 0.0 <= metrics["recall@10"] <= 1.0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["stopped_by"] == "time_limit"
+    assert "time limit of 0 s reached after step 1" in capsys.readouterr().out
+
+
+def test_a_run_within_its_time_limit_says_it_was_not_stopped(data_dir, tmp_path):
+    config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **TINY)
+    _, history, metrics = train(data_dir, config, quiet(epochs=1, time_limit=3600.0), tmp_path / "run")
+    assert history["time_limit_reached"] == [0.0] and metrics["stopped_by"] is None

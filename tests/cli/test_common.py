@@ -1,0 +1,33 @@
+"""The shared model options of `train`, `tune` and `compare` (`hiertcn_keras.cli.common`)."""
+
+import argparse
+
+import pytest
+
+from hiertcn_keras.cli.common import add_model_options, model_overrides
+
+
+def _args(*argv, models=None):
+    parser = argparse.ArgumentParser()
+    add_model_options(parser)
+    if models is not None:
+        parser.add_argument("--models", nargs="+")
+        argv = (*argv, "--models", *models)
+    return parser.parse_args(list(argv))
+
+
+def test_last_item_residual_is_off_unless_asked():
+    assert model_overrides(_args(), "hiertcn")["last_item_residual"] is None  # the config's default (False)
+    assert model_overrides(_args("--last-item-residual"), "hiertcn")["last_item_residual"] is True
+    assert model_overrides(_args("--no-last-item-residual"), "hiergru")["last_item_residual"] is False
+
+
+@pytest.mark.parametrize("model, expected", [("hiertcn", True), ("hiergru", True), ("gru", None), ("gru4rec", None)])
+def test_compare_applies_the_last_item_residual_to_the_hierarchical_models_only(model, expected):
+    args = _args("--last-item-residual", models=["hiertcn", "gru", "successor"])
+    assert model_overrides(args, model)["last_item_residual"] is expected
+
+
+def test_train_passes_the_residual_on_so_a_flat_model_is_refused_by_its_config():
+    # `train --model gru --last-item-residual`: kept, and ModelConfig names the problem.
+    assert model_overrides(_args("--last-item-residual"), "gru")["last_item_residual"] is True
