@@ -123,8 +123,7 @@ def compare_argv(prepared, out, models, setting, oracle_log=None, recency=True, 
             "--patience", str(setting["patience"]), "--quiet"]
     if not setting.get("jit", True):
         argv.append("--no-jit")  # small logs: a few steps per epoch cost less than compiling each run
-    if recency:
-        argv.append("--recency-prior")
+    argv.append("--recency-prior" if recency else "--no-recency-prior")  # compare's default: on
     if residual:
         argv.append("--last-item-residual")
     if oracle_log is not None:

@@ -82,12 +82,62 @@ def replay(recommender, events, warmup, k=10, batch=1):
     return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, cpu
 
 
-def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1):
-    """Replay `events` through `rec` and summarise the timings (and recall for faiss)."""
+def calls_per_request(events, rules, index_of, batch, warmup):
+    """Compiled update calls per request of `batch` events, by the two batching rules (a count).
+
+    Rounds by *event* (the r-th accepted event of every user: the rule before session segments)
+    against rounds by *session segment* (`OnlineRecommender.observe_batch` now): per request,
+    the most accepted events, and the most segments, of any one user. Decided by the session
+    rule alone, from empty states, so it is exact and machine-independent.
+
+    Returns:
+        `(by_event, by_segment)`: mean calls per timed request.
+    """
+    import collections
+
+    from hiertcn_keras.serving import sessionizer
+    from hiertcn_keras.serving.user_state import UserState
+
+    states, by_event, by_segment, n = {}, 0, 0, 0
+    for start in range(0, len(events), batch):
+        accepted, segments = collections.Counter(), collections.Counter()
+        for user, item, t in events[start : start + batch]:
+            state = states.get(user) or UserState.initial(1)
+            index = index_of(item)
+            decision = sessionizer.decide(state, index, t, rules)
+            if not decision.changes_state:
+                continue
+            states[user] = sessionizer.apply(state, index, decision)
+            accepted[user] += 1
+            segments[user] += decision.kind == "new_session" or segments[user] == 0
+        if start >= warmup:
+            by_event += max(accepted.values(), default=0)
+            by_segment += max(segments.values(), default=0)
+            n += 1
+    return by_event / max(n, 1), by_segment / max(n, 1)
+
+
+def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, profile=0):
+    """Replay `events` through `rec` and summarise the timings (and recall for faiss).
+
+    With `profile` > 0, a second replay of the first `warmup + 300` events (users renamed, so
+    from empty states) runs under cProfile after the measured one, and its `profile` functions
+    with the most own time are printed to stderr: where the CPU goes (the measured figures are
+    not disturbed by the profiler).
+    """
     from hiertcn_keras.serving.faiss_retriever import recall_at_k
     from hiertcn_keras.serving.retrieval import ExactRetriever
 
     total, observe_s, search_s, queries, n_events, cpu = replay(rec, events, warmup, batch=batch)
+    if profile:
+        import cProfile
+        import pstats
+
+        again = [(f"profiled-{user}", item, t) for user, item, t in events[: warmup + 300]]
+        profiler = cProfile.Profile()
+        profiler.runcall(replay, rec, again, warmup, batch=batch)
+        print(f"cProfile of {label}, {batch} event(s) per request, {len(again) - warmup} events:", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
     record = {"n_items": n_items, "retrieval": label, "events": n_events, "batch": batch,
               "events_per_s": round(n_events / total.sum(), 1), **percentiles_ms(total),
               "events_per_cpu_s": round(n_events / cpu, 1),
@@ -121,6 +171,9 @@ def main(argv=None):
                         help="user updates to replay: before (reference) and after (compiled); default both")
     parser.add_argument("--batch", type=int, default=0,
                         help="also replay the compiled step in requests of this many events (default 0: no)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="cProfile the batched replays (--batch) and print their N most expensive functions")
+    parser.add_argument("--nlist", type=int, default=None, help="ivf: cells (default: the retriever's 4·√N)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
@@ -141,6 +194,8 @@ def main(argv=None):
                 options = {"threads": 1} if kind != "exact" else {}
                 if kind == "ivf" and args.ivf_train_per_cell:
                     options["train_per_cell"] = args.ivf_train_per_cell
+                if kind == "ivf" and args.nlist:
+                    options["nlist"] = args.nlist
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options)
                 rec.step.warm()  # every bucket of steps × rows, outside the timings
@@ -152,6 +207,12 @@ def main(argv=None):
                 variants = [(step, 1) for step in args.steps]
                 if args.batch > 1:
                     variants.append(("compiled", args.batch))
+                    by_event, by_segment = calls_per_request(events, rec.rules, rec.catalog.index_of_one,
+                                                              args.batch, args.warmup)
+                    ratios.append({"n_items": n_items, "calls_per_request_by_event": round(by_event, 2),
+                                   "calls_per_request_by_segment": round(by_segment, 2)})
+                    print(f"{args.batch} events per request: compiled calls per request {by_event:.2f} by event "
+                          f"rounds (before), {by_segment:.2f} by session segments (now)", file=sys.stderr)
                 replay_id = 0
                 for probe in probes:
                     if probe is not None:
@@ -162,7 +223,8 @@ def main(argv=None):
                         rec.step = steps[step]
                         stream = [(f"r{replay_id}-{user}", item, t) for user, item, t in events]
                         replay_id += 1
-                        record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s, batch)
+                        record = _measure(rec, stream, args.warmup, n_items, label, open_s, setup_s, batch,
+                                          profile=args.profile if batch > 1 else 0)
                         record["step"] = step
                         results.append(record)
                         by_step[(step, batch)] = record
@@ -186,6 +248,10 @@ def main(argv=None):
                         "events per CPU-s", "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
                         "recall@10 (build)"], rows))
     for ratio in ratios:
+        if "events_per_s_ratio" not in ratio:
+            print(f"{ratio['n_items']:,}: compiled calls per request {ratio['calls_per_request_by_event']} by event "
+                  f"rounds (before), {ratio['calls_per_request_by_segment']} by session segments (now)")
+            continue
         print(f"{ratio['n_items']:,} / {ratio['retrieval']}: compiled ÷ reference = {ratio['events_per_s_ratio']}× "
               f"events/s (observe + top-10), {ratio['events_per_cpu_s_ratio']}× events per CPU-second, "
               f"{ratio['observe_events_per_s_ratio']}× observe-only events/s")

@@ -45,7 +45,7 @@ def register(sub):
     add_budget_options(p)
     p.add_argument("--refit", action="store_true", help="retrain the best setting on training + validation "
                    "for its chosen number of epochs, then score the test split (OUT/refit)")
-    add_model_options(p)
+    add_model_options(p, recency_default=True)
     p.set_defaults(func=cmd_tune)
 
 

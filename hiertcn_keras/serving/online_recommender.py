@@ -9,12 +9,13 @@ items are ranked by inner product.
 1. resolve each item id (unknown ids raise `UnknownItemError`, or are skipped and counted with
    `unknown_items="skip"`); a user without a record starts from the zero state;
 2. read each user's record once, then per event in order decide with `prepare`'s session rule
-   (`sessionizer`), and update the users with compiled calls (`user_step.UserStep.many`): per
-   event the fold of the finished session when the event starts a new one (one high-level
-   step), then the low level over the open session (≤ L items) with the state, giving the user
-   embedding after this event (it ranks the next item) and the one this event was predicted
-   with (offline `u`); the batch's users are updated together, one call per round (the r-th
-   event of every user), so a request of events from different users costs one call;
+   (`sessionizer`), and update the users with compiled calls (`user_step.UserStep.many_at`):
+   the fold of the finished session when an event starts a new one (one high-level step), then
+   the low level over the open session (≤ L items) with the state, giving per event the user
+   embedding after it (it ranks the next item) and the one it was predicted with (offline
+   `u`); a user's events within one session share one row (the low level is causal), and the
+   batch's users are updated together, one call per round (the r-th session segment of every
+   user), so a request of events from different users, or of one session, costs one call;
 3. write every changed user's record once, all in one compare-and-set transaction
    (`UserStore.put_many`: all or nothing); on a concurrent update of any of them by another
    process, re-read and redo the batch. The state vector changes only when a session starts,
@@ -365,10 +366,14 @@ class OnlineRecommender:
     def _apply(self, events):
         """One pass over the events from freshly read records (nothing written).
 
-        The session rule runs event by event; the model then updates the users in rounds: round
-        r holds the r-th accepted event of every user that has one, so a round's users are all
-        different and are updated in one call (`UserStep.many`), each from the context its
-        previous event left.
+        The session rule runs event by event; a user's accepted events are then cut into
+        segments, one per session they touch (a segment starts at a `new_session` event, with
+        the fold of the session it ends). The low level is causal, so all of a segment's events
+        are ONE row: the open session as it stands after the segment's last event, read at
+        each event's position. The model updates the users in rounds: round r holds the r-th
+        segment of every user that has one (a round's users are all different), in one call
+        (`UserStep.many_at`), each from the context the previous segment left. A request of
+        many events of one session is one call, however many events it holds.
 
         Returns:
             `(observations, counters, stop, changed, clicks)`: `stop` is `None` or `(index,
@@ -377,7 +382,7 @@ class OnlineRecommender:
         """
         current, versions, changed, clicks = {}, {}, {}, []
         observations, counts = [], collections.Counter()
-        contexts, pending = {}, collections.defaultdict(list)  # user → [(observation, finished, gap)]
+        contexts, pending = {}, collections.defaultdict(list)  # user → [(finished, gap, [observation])]
         stop = None
         for n, (user, item_id, timestamp) in enumerate(events):
             index = self.catalog.index_of_one(item_id)
@@ -410,8 +415,10 @@ class OnlineRecommender:
             observation = Observation(user, item_id, decision.kind,
                                       position=len(new.session) - 1 if decision.kept else None,
                                       session=list(new.session))
-            pending[user].append((observation, list(old.session) if fold else None,
-                                  decision.timestamp - old.last_kept_timestamp if fold else None))
+            if decision.kind == "new_session" or not pending[user]:
+                pending[user].append((list(old.session) if fold else None,
+                                      decision.timestamp - old.last_kept_timestamp if fold else None, []))
+            pending[user][-1][2].append(observation)
             current[user] = new
             changed[user] = (new, versions[user])
             if decision.kept:
@@ -422,13 +429,22 @@ class OnlineRecommender:
         for r in range(max((len(p) for p in pending.values()), default=0)):
             users = [user for user, p in pending.items() if len(p) > r]
             rows = [pending[user][r] for user in users]
-            out = self.step.many(np.stack([contexts[user] for user in users]), [finished for _, finished, _ in rows],
-                                 [gap for _, _, gap in rows], [obs.session for obs, _, _ in rows])
-            for q, (user, (obs, _, _)) in enumerate(zip(users, rows)):
-                contexts[user] = out.context[q]
-                obs.embedding = out.embedding[q]
-                if obs.position is not None:
-                    obs.prior_embedding = out.prior_embedding[q]
+            # Per event: the embedding after it (position m, its session's length) and, for a
+            # kept event, the one it was predicted with (m − 1).
+            positions = [[p for obs in segment for p in ((len(obs.session), len(obs.session) - 1)
+                                                         if obs.position is not None else (len(obs.session),))]
+                         for _, _, segment in rows]
+            context, embeddings = self.step.many_at(
+                np.stack([contexts[user] for user in users]), [finished for finished, _, _ in rows],
+                [gap for _, gap, _ in rows], [segment[-1].session for _, _, segment in rows], positions)
+            for q, (user, (_, _, segment)) in enumerate(zip(users, rows)):
+                contexts[user] = context[q]
+                k = 0
+                for obs in segment:
+                    obs.embedding = embeddings[q][k]
+                    if obs.position is not None:
+                        obs.prior_embedding = embeddings[q][k + 1]
+                    k += 2 if obs.position is not None else 1
         for user, (new, _) in changed.items():
             new.context = contexts[user]
         return observations, counts, stop, changed, clicks

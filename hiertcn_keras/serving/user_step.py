@@ -269,6 +269,36 @@ class UserStep:
         Returns:
             `StepBatch` of Q rows.
         """
+        lengths = np.fromiter((len(s) for s in sessions), np.int64, len(sessions))
+        context, u = self._run(contexts, finished, gaps, sessions)
+        rows = np.arange(len(sessions))
+        return StepBatch(context, u[rows, lengths], u[rows, np.maximum(lengths - 1, 0)], lengths)
+
+    def many_at(self, contexts, finished, gaps, sessions, positions):
+        """Like `many`, with the embeddings at any positions of each user's open session.
+
+        Several events of one user within one session are one row: the low level is causal, so
+        the embeddings after each of them are positions of the same call over the session as
+        it stands after the last one (`OnlineRecommender.observe_batch`).
+
+        Args:
+            contexts, finished, gaps, sessions: as for `many`.
+            positions: Q int sequences: for user q, positions `0..len(sessions[q])` to return
+                (position p = after the session's first p items).
+
+        Returns:
+            `(context float32 [Q, H], embeddings)`: `embeddings[q]` is float32 `[len(positions[q]), E]`.
+        """
+        if len(positions) != len(sessions):
+            raise ValueError(f"positions must have one entry per user: {len(positions)}, {len(sessions)}")
+        for p, s in zip(positions, sessions):
+            if len(p) and (min(p) < 0 or max(p) > len(s)):
+                raise ValueError(f"positions must lie in 0..{len(s)} (the session's length), got {list(p)}")
+        context, u = self._run(contexts, finished, gaps, sessions)
+        return context, [u[q, np.asarray(p, np.int64)] for q, p in enumerate(positions)]
+
+    def _run(self, contexts, finished, gaps, sessions):
+        """The compiled calls for Q users: `(context [Q, H], u [Q, T, E])` over the longest bucket T."""
         L, H = self.max_session_len, self.state_size
         q = len(sessions)
         if not (len(finished) == len(gaps) == q):
@@ -279,7 +309,7 @@ class UserStep:
         lengths = np.fromiter((len(s) for s in sessions), np.int64, q)
         steps = next(b for b in self.buckets if b >= int(lengths.max(initial=0)) + 1)
         largest = self.batch_sizes[-1]
-        new_contexts, embeddings, priors = [], [], []
+        new_contexts, outputs = [], []
         for start in range(0, q, largest):
             stop = min(q, start + largest)
             rows = next(b for b in self.batch_sizes if b >= stop - start)
@@ -295,16 +325,11 @@ class UserStep:
                     floats[row, H + 1] = decay_factor(self.config, gaps[user])
             context, u = self._call(steps, rows)(ints, floats)
             n = stop - start
-            at = lengths[start:stop]
-            u = np.asarray(u, np.float32)
             new_contexts.append(np.asarray(context, np.float32)[:n])
-            embeddings.append(u[np.arange(n), at])
-            priors.append(u[np.arange(n), np.maximum(at - 1, 0)])
+            outputs.append(np.asarray(u, np.float32)[:n])
         if not q:
-            E = self.online.output_dim
-            return StepBatch(np.zeros((0, H), np.float32), np.zeros((0, E), np.float32),
-                             np.zeros((0, E), np.float32), lengths)
-        return StepBatch(np.concatenate(new_contexts), np.concatenate(embeddings), np.concatenate(priors), lengths)
+            return np.zeros((0, H), np.float32), np.zeros((0, steps, self.online.output_dim), np.float32)
+        return np.concatenate(new_contexts), np.concatenate(outputs)
 
 
 class ReferenceStep:
@@ -323,6 +348,20 @@ class ReferenceStep:
         u = self.online.embed(context, [list(session)])[0]
         m = len(session)
         return StepResult(context, u[m], u[m - 1] if m else None)
+
+    def many_at(self, contexts, finished, gaps, sessions, positions):
+        """`UserStep.many_at`, one user at a time over the full width."""
+        out_contexts, embeddings = [], []
+        H = self.online.state_size
+        for c, f, g, s, p in zip(np.asarray(contexts, np.float32).reshape(-1, H), finished, gaps, sessions,
+                                 positions):
+            c = np.asarray(c, np.float32)
+            if f is not None:
+                c = self.online.fold(c, [list(f)], [g if g is not None else 0.0])[0]
+            u = self.online.embed(c, [list(s)])[0]
+            out_contexts.append(c)
+            embeddings.append(np.asarray(u, np.float32)[np.asarray(p, np.int64)])
+        return np.stack(out_contexts) if out_contexts else np.zeros((0, H), np.float32), embeddings
 
     def many(self, contexts, finished, gaps, sessions):
         """One user at a time (the path before batching), as a `StepBatch`."""

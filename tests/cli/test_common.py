@@ -31,3 +31,21 @@ def test_compare_applies_the_last_item_residual_to_the_hierarchical_models_only(
 def test_train_passes_the_residual_on_so_a_flat_model_is_refused_by_its_config():
     # `train --model gru --last-item-residual`: kept, and ModelConfig names the problem.
     assert model_overrides(_args("--last-item-residual"), "gru")["last_item_residual"] is True
+
+
+def _verb_args(*argv, recency_default):
+    parser = argparse.ArgumentParser()
+    add_model_options(parser, recency_default=recency_default)
+    return parser.parse_args(list(argv))
+
+
+def test_compare_and_tune_default_to_the_recency_prior_train_does_not():
+    on = model_overrides(_verb_args(recency_default=True), "hiertcn")
+    assert (on["recency_prior"], on["recency_hours"], on["recency_beta"]) == (True, None, None)  # chosen on valid
+    off = model_overrides(_verb_args("--no-recency-prior", recency_default=True), "hiertcn")
+    assert off["recency_prior"] is False
+    assert model_overrides(_verb_args(recency_default=False), "hiertcn")["recency_prior"] is None  # config: off
+    fixed = model_overrides(_verb_args("--recency-hours", "3", recency_default=True), "hiertcn")
+    assert (fixed["recency_prior"], fixed["recency_hours"]) == (True, 3.0)
+    with pytest.raises(ValueError, match="need the recency prior"):
+        model_overrides(_verb_args("--no-recency-prior", "--recency-beta", "1", recency_default=True), "hiertcn")

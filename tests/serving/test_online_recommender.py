@@ -177,7 +177,7 @@ def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learn
     for a, b in zip(result.observations, single):
         if b.embedding is not None:
             np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-6)
-    for user in "pq":  # p's 3 events are 3 rounds, q's 2 ride in the first two (rows of 4)
+    for user in "pq":  # p: two sessions, two rounds (rows of 4); q: one session, one row in the first
         np.testing.assert_allclose(rec.state_of(user).context, one.state_of(user).context, atol=1e-6, rtol=0)
         assert rec.state_of(user).session == one.state_of(user).session
     assert rec.counts()["accepted"] == 5 and rec.counts()["skipped_duplicate"] == 1

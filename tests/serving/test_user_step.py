@@ -88,6 +88,28 @@ def test_many_users_in_one_call_equal_one_by_one(q, batched):
                 assert other.prior_embedding is None and one.prior_embedding is None
 
 
+def test_many_at_reads_every_position_of_one_call(batched):
+    """Several events of one session in one row: positions 0..m of one call equal a call per prefix."""
+    online, step = batched
+    rng = np.random.default_rng(7)
+    q = 5
+    contexts = rng.normal(size=(q, online.state_size)).astype(np.float32)
+    sessions = [rng.integers(1, 12, m).tolist() for m in (1, 3, 9, 5, 0)]
+    finished = [None, [2, 3], None, [5] * 9, [1]]
+    gaps = [None, 4000.0, None, 10.0, 50.0]
+    positions = [list(range(len(s) + 1)) for s in sessions]
+    context, embeddings = step.many_at(contexts, finished, gaps, sessions, positions)
+    ref_context, ref_embeddings = ReferenceStep(online).many_at(contexts, finished, gaps, sessions, positions)
+    np.testing.assert_allclose(context, ref_context, atol=1e-5, rtol=0)
+    for row in range(q):
+        np.testing.assert_allclose(embeddings[row], ref_embeddings[row], atol=1e-5, rtol=0)
+        for m in range(len(sessions[row]) + 1):  # the prefix's own call: its bucket T, its embedding at m
+            one = step(contexts[row], finished[row], gaps[row], sessions[row][:m])
+            np.testing.assert_allclose(embeddings[row][m], one.embedding, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="positions must lie in 0..1"):
+        step.many_at(contexts[:1], [None], [None], [[4]], [[2]])
+
+
 def test_many_checks_its_arguments():
     online = model("hiertcn", L=3)
     step = UserStep(online, compiled=False, batch_sizes=(1, 2))  # the checks do not depend on compiling
