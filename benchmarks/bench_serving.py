@@ -82,6 +82,41 @@ def replay(recommender, events, warmup, k=10, batch=1):
     return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, cpu
 
 
+def calls_per_request(events, rules, index_of, batch, warmup):
+    """Compiled update calls per request of `batch` events, by the two batching rules (a count).
+
+    Rounds by *event* (the r-th accepted event of every user: the rule before session segments)
+    against rounds by *session segment* (`OnlineRecommender.observe_batch` now): per request,
+    the most accepted events, and the most segments, of any one user. Decided by the session
+    rule alone, from empty states, so it is exact and machine-independent.
+
+    Returns:
+        `(by_event, by_segment)`: mean calls per timed request.
+    """
+    import collections
+
+    from hiertcn_keras.serving import sessionizer
+    from hiertcn_keras.serving.user_state import UserState
+
+    states, by_event, by_segment, n = {}, 0, 0, 0
+    for start in range(0, len(events), batch):
+        accepted, segments = collections.Counter(), collections.Counter()
+        for user, item, t in events[start : start + batch]:
+            state = states.get(user) or UserState.initial(1)
+            index = index_of(item)
+            decision = sessionizer.decide(state, index, t, rules)
+            if not decision.changes_state:
+                continue
+            states[user] = sessionizer.apply(state, index, decision)
+            accepted[user] += 1
+            segments[user] += decision.kind == "new_session" or segments[user] == 0
+        if start >= warmup:
+            by_event += max(accepted.values(), default=0)
+            by_segment += max(segments.values(), default=0)
+            n += 1
+    return by_event / max(n, 1), by_segment / max(n, 1)
+
+
 def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, profile=0):
     """Replay `events` through `rec` and summarise the timings (and recall for faiss).
 
@@ -172,6 +207,12 @@ def main(argv=None):
                 variants = [(step, 1) for step in args.steps]
                 if args.batch > 1:
                     variants.append(("compiled", args.batch))
+                    by_event, by_segment = calls_per_request(events, rec.rules, rec.catalog.index_of_one,
+                                                              args.batch, args.warmup)
+                    ratios.append({"n_items": n_items, "calls_per_request_by_event": round(by_event, 2),
+                                   "calls_per_request_by_segment": round(by_segment, 2)})
+                    print(f"{args.batch} events per request: compiled calls per request {by_event:.2f} by event "
+                          f"rounds (before), {by_segment:.2f} by session segments (now)", file=sys.stderr)
                 replay_id = 0
                 for probe in probes:
                     if probe is not None:
@@ -207,6 +248,10 @@ def main(argv=None):
                         "events per CPU-s", "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
                         "recall@10 (build)"], rows))
     for ratio in ratios:
+        if "events_per_s_ratio" not in ratio:
+            print(f"{ratio['n_items']:,}: compiled calls per request {ratio['calls_per_request_by_event']} by event "
+                  f"rounds (before), {ratio['calls_per_request_by_segment']} by session segments (now)")
+            continue
         print(f"{ratio['n_items']:,} / {ratio['retrieval']}: compiled ÷ reference = {ratio['events_per_s_ratio']}× "
               f"events/s (observe + top-10), {ratio['events_per_cpu_s_ratio']}× events per CPU-second, "
               f"{ratio['observe_events_per_s_ratio']}× observe-only events/s")
