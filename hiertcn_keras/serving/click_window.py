@@ -18,7 +18,7 @@ How it is kept (`n` = events in the window, `C` = the catalogue):
   found by its key, not by arrival order);
 - a bucket is dropped, and its events subtracted from the counts, once it ends more than
   `hours + lookback` before the newest event seen: memory is 12 bytes per event of the last
-  `hours + lookback` seconds (+ `8·C` bytes of counts and flags), each event added and removed
+  `hours + lookback` seconds (+ about `9·C` bytes of counts, scratch and flags), each event added and removed
   once;
 - a query at `t` answers exactly for `[t − hours, t)`: the dense counts, less the few events of
   the edge buckets outside the window (those at or after `t`, those before `t − hours`), which

@@ -79,3 +79,34 @@ def test_ivf_training_rows_per_cell_are_within_faiss_range():
         FaissRetriever(table, kind="ivf", nlist=4, train_per_cell=10)
     index = FaissRetriever(table, kind="ivf", nlist=4, train_per_cell=39, threads=1)
     assert index.index.ntotal == 400 and index.index.is_trained
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_a_boost_is_added_exactly_and_faiss_rescores_the_boosted_items(kind):
+    """The served recency prior's boost: exact search adds it to `u · v + b`; faiss unites the
+    boosted items with its candidates and re-scores the union, with exclusions applied to both
+    (every cell probed / ef ≥ N, so the index itself is exact and the results must be equal)."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    rng = np.random.default_rng(4)
+    n, dim = 3000, 8
+    table = np.zeros((n + 1, dim), np.float32)
+    table[1:] = rng.normal(size=(n, dim))
+    bias = rng.normal(size=n + 1).astype(np.float32)
+    hot = rng.choice(np.arange(1, n + 1), 300, replace=False)  # clicked in the window: a tenth
+    values = (1.0 * np.log1p(rng.integers(1, 20, len(hot)))).astype(np.float32)
+    queries = rng.normal(size=(6, dim)).astype(np.float32)
+    exclude = [set(hot[:3].tolist()), set(), {1, 2}, set(), set(hot[10:40].tolist()), set()]
+    options = {"nlist": 8, "nprobe": 8, "train_per_cell": 39} if kind == "ivf" else {"ef_search": 4000}
+    approx = build_retriever(kind, table, bias, threads=1, **options)
+    exact = ExactRetriever(table, bias)
+    want_i, want_s = exact.search(queries, 10, exclude=exclude, boost=(hot, values))
+    full = exact.scores(queries) + 0  # the boost by hand: u·v + boost + b
+    full -= bias[1:]
+    full[:, hot - 1] += values
+    full += bias[1:]
+    np.testing.assert_allclose(want_s, np.take_along_axis(full, want_i - 1, 1), atol=1e-5, rtol=0)
+    got_i, got_s = approx.search(queries, 10, exclude=exclude, boost=(hot, values))
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
+    for row, items in enumerate(exclude):
+        assert not items & set(got_i[row].tolist())

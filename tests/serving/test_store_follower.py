@@ -192,3 +192,22 @@ def test_the_reference_releases_the_old_recommender_after_its_last_request():
     assert released == ["old"] and ref.in_flight("new") == 0
     ref.swap("newer", on_idle=released.append)  # nothing holds "new": released at once
     assert released == ["old", "new"]
+
+
+@pytest.mark.slow
+def test_recommenders_of_successive_stores_share_one_click_window(prior_run, tmp_path):
+    """A run with the recency prior: a reload keeps the live click counts, and each store's
+    retriever applies them to its own candidates only."""
+    run = ServingRun.open(prior_run)
+    n = len(run.item_ids)
+    directory = StoreDirectory(tmp_path / "stores")
+    even = _write(directory, T0, run, set(range(2, n, 2)), seed=1)
+    odd = _write(directory, T0 + 3600, run, set(range(1, n, 2)), seed=2)
+    factory = DatedRecommenderFactory(prior_run, open_user_store("memory:", run.fingerprint))
+    first = factory(even)
+    first.observe("u", run.item_ids[2], T0)  # an even item: a candidate of the first store only
+    first.observe("v", run.item_ids[3], T0 + 1)  # an odd item
+    second = factory(odd)
+    assert second.clicks is first.clicks and second.clicks.dense_counts(None)[[2, 3]].tolist() == [1, 1]
+    items = second.recommend("new", k=n, exclude_seen=False).indices.tolist()
+    assert 3 in items and 2 not in items  # boosted items outside the store's candidates stay out
