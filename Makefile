@@ -13,6 +13,11 @@ SEED ?= 7
 EPOCHS ?= 50
 TRIALS ?= 1
 PYTEST_ARGS ?=
+# The test suite runs in TEST_WORKERS pytest-xdist processes, each test module whole in one of
+# them (its module fixtures are built once), in collection order (tests/conftest.py puts the
+# longest modules first); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 .PHONY: install train test test-all bench notebooks clean
 
@@ -36,10 +41,10 @@ train: install
 		--quiet --tune --trials $(TRIALS) --oracle-log $(RUN_DIR)/log.csv --out $(RUN_DIR)/compare
 
 test: install
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-all: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_prepare.py

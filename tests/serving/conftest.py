@@ -130,3 +130,28 @@ def twin_store(serving_data_dir, tmp_path_factory):
 def prior_run(serving_data_dir, twin_store, tmp_path_factory):
     return _train_pretrained(serving_data_dir, twin_store, tmp_path_factory.mktemp("runs") / "prior",
                              recency_prior=True, recency_hours=PRIOR_HOURS, recency_beta=PRIOR_BETA)
+
+
+@pytest.fixture(scope="session")
+def compiled_steps():
+    """`compiled_steps(run_dir)`: the `(OnlineModel, UserStep)` pair of a run, built once.
+
+    Compiling a run's user steps costs seconds of CPU per `OnlineRecommender.open`; the tests of
+    what a recommender does with events open theirs with `step=compiled_steps(run_dir)`, the
+    reuse `store_follower` makes of a replaced recommender's steps (the steps hold the model's
+    weights and compiled functions, no user state). The online = offline equivalence and the
+    default-store test open with steps of their own.
+    """
+    from hiertcn_keras.serving.online_model import OnlineModel
+    from hiertcn_keras.serving.serving_run import ServingRun
+    from hiertcn_keras.serving.user_step import UserStep
+
+    built = {}
+
+    def get(run_dir):
+        if run_dir not in built:
+            model = OnlineModel(ServingRun.open(run_dir).recommender, warm=False)
+            built[run_dir] = (model, UserStep(model))
+        return built[run_dir]
+
+    return get

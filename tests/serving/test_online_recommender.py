@@ -78,8 +78,9 @@ def test_online_equals_offline_per_event(space, learned_run, pretrained_run, ite
     rec.close()
 
 
-def test_observation_embedding_ranks_the_next_item(learned_run, tmp_path):
-    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}")
+def test_observation_embedding_ranks_the_next_item(learned_run, tmp_path, compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}",
+                                 step=compiled_steps(learned_run))
     first = rec.observe("new-user", "i1", 100.0)
     assert first.status == "new_session" and first.position == 0
     second = rec.observe("new-user", "i2", 160.0)
@@ -90,8 +91,10 @@ def test_observation_embedding_ranks_the_next_item(learned_run, tmp_path):
     assert len(recs.items) == 3 and np.all(np.diff(recs.scores) <= 0)
 
 
-def test_unknown_users_start_from_zero_and_unknown_items_are_rejected_or_skipped(learned_run, tmp_path):
-    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}")
+def test_unknown_users_start_from_zero_and_unknown_items_are_rejected_or_skipped(learned_run, tmp_path,
+                                                                                compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}",
+                                 step=compiled_steps(learned_run))
     assert not rec.state_of("nobody").context.any()
     with pytest.raises(UnknownItemError, match="no-such-item"):
         rec.observe("a", "no-such-item", 1.0)
@@ -101,8 +104,9 @@ def test_unknown_users_start_from_zero_and_unknown_items_are_rejected_or_skipped
     assert rec.counters["skipped_unknown_item"] == 1 and rec.store.get("a") is None
 
 
-def test_out_of_order_policies(learned_run, tmp_path):
-    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}")
+def test_out_of_order_policies(learned_run, tmp_path, compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store=f"sqlite:{tmp_path / 'u.sqlite'}",
+                                 step=compiled_steps(learned_run))
     rec.observe("a", "i1", 1000.0)
     with pytest.raises(OutOfOrderError, match="older"):
         rec.observe("a", "i2", 999.0)
@@ -115,18 +119,20 @@ def test_out_of_order_policies(learned_run, tmp_path):
     assert state.last_timestamp == 1000.0 and state.n_events == 2
 
 
-def test_states_of_another_model_are_never_mixed_in(learned_run, pretrained_run, item_store, tmp_path):
+def test_states_of_another_model_are_never_mixed_in(learned_run, pretrained_run, item_store, tmp_path, compiled_steps):
     url = f"sqlite:{tmp_path / 'shared.sqlite'}"
-    one = OnlineRecommender.open(learned_run, store=url)
+    one = OnlineRecommender.open(learned_run, store=url, step=compiled_steps(learned_run))
     one.observe("a", "i1", 1.0)
-    other = OnlineRecommender.open(pretrained_run, items=item_store, store=url)
+    other = OnlineRecommender.open(pretrained_run, items=item_store, store=url,
+                                   step=compiled_steps(pretrained_run))
     assert other.store.get("a") is None and one.store.get("a") is not None
     assert one.run.fingerprint != other.run.fingerprint
 
 
-def test_faiss_recall_is_measured_on_the_models_own_user_embeddings(learned_run, tmp_path):
+def test_faiss_recall_is_measured_on_the_models_own_user_embeddings(learned_run, tmp_path, compiled_steps):
     pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
-    rec = OnlineRecommender.open(learned_run, store="memory:", retrieval="hnsw", retrieval_options={"threads": 1})
+    rec = OnlineRecommender.open(learned_run, store="memory:", retrieval="hnsw", retrieval_options={"threads": 1},
+                                 step=compiled_steps(learned_run))
     report = rec.retriever.report
     assert report["recall_query_source"] == "given queries" and report["n_recall_queries"] == 1000
     assert report["recall@10"] == 1.0  # 15 items, ef_search 256: the search is exhaustive
@@ -157,12 +163,12 @@ class CountingStore:
         return self.inner.put_many(updates)
 
 
-def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learned_run, tmp_path):
+def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learned_run, tmp_path, compiled_steps):
     events = [("p", "i1", 10.0), ("q", "i2", 11.0), ("p", "i3", 20.0), ("p", "i4", 9000.0), ("q", "i5", 30.0),
               ("p", "i4", 9000.0)]
-    one = OnlineRecommender.open(learned_run, store="memory:")
+    one = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     single = [one.observe(*e) for e in events]
-    rec = OnlineRecommender.open(learned_run, store="memory:")
+    rec = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     rec.store = counting = CountingStore(rec.store)
     result = rec.observe_batch(events)
     assert result.error is None and counting.gets == 2 and counting.writes == [["p", "q"]]
@@ -177,13 +183,12 @@ def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learn
     assert rec.counts()["accepted"] == 5 and rec.counts()["skipped_duplicate"] == 1
 
 
-def test_the_raw_log_in_batches_equals_event_by_event(learned_run, raw_log_rows):
+def test_the_raw_log_in_batches_equals_event_by_event(learned_run, raw_log_rows, compiled_steps):
     """Batches of 7 events of the interleaved raw log (several users per batch, folds, repeated
     users: several rounds of batched updates) give the event-by-event numbers and states."""
-    one = OnlineRecommender.open(learned_run, store="memory:")
+    one = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     single = [one.observe(*row) for row in raw_log_rows]
-    rec = OnlineRecommender.open(learned_run, store="memory:")
-    rec.step = one.step  # the same compiled functions: the batched rows are the difference
+    rec = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     batched = []
     for start in range(0, len(raw_log_rows), 7):
         result = rec.observe_batch(raw_log_rows[start : start + 7])
@@ -203,8 +208,8 @@ def test_the_raw_log_in_batches_equals_event_by_event(learned_run, raw_log_rows)
         assert (mine.session, mine.n_events, mine.n_sessions) == (theirs.session, theirs.n_events, theirs.n_sessions)
 
 
-def test_a_batch_stops_at_a_rejected_event_and_writes_what_came_before(learned_run):
-    rec = OnlineRecommender.open(learned_run, store="memory:")
+def test_a_batch_stops_at_a_rejected_event_and_writes_what_came_before(learned_run, compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     result = rec.observe_batch([("r", "i1", 10.0), ("s", "i2", 10.0), ("r", "nope", 11.0), ("s", "i3", 12.0)])
     assert len(result.observations) == 2 and result.error[0] == 2 and isinstance(result.error[1], UnknownItemError)
     assert rec.state_of("r").session and rec.state_of("s").n_events == 1  # event 3 was not applied
@@ -214,15 +219,15 @@ def test_a_batch_stops_at_a_rejected_event_and_writes_what_came_before(learned_r
 
 @pytest.mark.parametrize("timestamp,words", [(-5.0, "≥ 0"), (1e300, "≤"), (1.7e12, "milliseconds"),
                                              (float("nan"), "finite"), (10**400, "digit")])
-def test_implausible_timestamps_are_refused(learned_run, timestamp, words):
-    rec = OnlineRecommender.open(learned_run, store="memory:")
+def test_implausible_timestamps_are_refused(learned_run, timestamp, words, compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     with pytest.raises(ValueError, match=words):
         rec.observe("t", "i1", timestamp)
     assert rec.store.get("t") is None
 
 
-def test_reset_forgets_a_user(learned_run):
-    rec = OnlineRecommender.open(learned_run, store="memory:")
+def test_reset_forgets_a_user(learned_run, compiled_steps):
+    rec = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
     rec.observe("z", "i1", 5000.0)
     with pytest.raises(OutOfOrderError):
         rec.observe("z", "i2", 10.0)
