@@ -227,6 +227,7 @@ def test_a_time_limit_stops_mid_epoch_and_still_writes_a_scored_run(data_dir, tm
     assert "time limit of 0 s reached after step 1" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a whole epoch; the stop itself is guarded by the test above
 def test_a_run_within_its_time_limit_says_it_was_not_stopped(data_dir, tmp_path):
     config = model_config_for(PreparedDataset(data_dir), model="hiertcn", **TINY)
     _, history, metrics = train(data_dir, config, quiet(epochs=1, time_limit=3600.0), tmp_path / "run")
