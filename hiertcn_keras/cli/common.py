@@ -88,6 +88,9 @@ def add_model_options(p, recency_default=False):
                    help="sampled negatives (default 20; 512 shared negatives for gru4rec)")
     g.add_argument("--negative-distribution", choices=("uniform", "popularity"), default=None,
                    help="default uniform (popularity^alpha for gru4rec)")
+    g.add_argument("--in-batch-negatives", action=argparse.BooleanOptionalAction, default=None,
+                   help="sampled_softmax: the batch's other targets are candidates too, log-Q corrected by their "
+                   "expected count (default off)")
     g.add_argument("--embedding-dim", type=positive_int, default=None, metavar="D", help="item embedding size (default 128)")
     g.add_argument("--tcn-channels", type=positive_int, nargs="+", default=None, metavar="C", help="default 128 128")
     g.add_argument("--high-units", type=positive_int, nargs="+", default=None, metavar="H", help="default 128 128")
@@ -205,6 +208,7 @@ def model_overrides(args, model):
         "loss": args.loss,
         "n_negatives": args.negatives,
         "negative_distribution": args.negative_distribution,
+        "in_batch_negatives": getattr(args, "in_batch_negatives", None),
         "embedding_dim": args.embedding_dim,
         "tcn_channels": tuple(args.tcn_channels) if args.tcn_channels else None,
         "high_units": tuple(args.high_units) if args.high_units else None,

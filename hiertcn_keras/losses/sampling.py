@@ -6,7 +6,10 @@ sampled from the catalogue (docs/concepts.md#item-spaces-and-losses), and we say
 - `"uniform"`: Q(i) = 1 / (C − 1) over items 1..C−1 (index 0 is padding and the start token);
 - `"popularity"`: Q(i) ∝ count(i)^α (GRU4Rec's popularity^α, α = 0.75 by default, as word2vec).
 
-`log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. The sampler is a
+`log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. In-batch negatives
+(the batch's other targets, drawn by the data itself from the unigram P) are corrected with
+`log_expected_counts`: log(M·Q(j) + n·P(j)), the expected number of times item j is among M shared
+draws and n in-batch targets (a `NegativeSampler("popularity", alpha=1)` gives log P). The sampler is a
 Keras layer so that a model holding it tracks its `SeedGenerator` (needed for JAX's stateless
 training steps, and saved with the model); it is registered and its config carries the counts.
 
@@ -173,3 +176,28 @@ class NegativeSampler(keras.layers.Layer):
             num_samples=self.num_samples,
         )
         return config
+
+
+def log_expected_counts(log_q, n_shared, log_p, n_batch):
+    """log(M·Q(j) + n·P(j)): how often j is expected among M shared draws and n in-batch targets.
+
+    The log-Q correction of a candidate set mixing two proposals (Yang et al., "Mixed negative
+    sampling", 2020): M ids drawn from Q, plus the n targets of the batch, each an item drawn
+    from the data's unigram P. With n = 0 it is log Q + log M (the plain correction shifted by a
+    constant, which the softmax ignores).
+
+    Args:
+        log_q: float tensor (any shape). log Q(j) of the shared proposal (−inf allowed).
+        n_shared: int. M, the shared draws per batch.
+        log_p: float tensor shaped like `log_q`. log P(j), the unigram of the targets.
+        n_batch: float scalar tensor. n, the scored targets in the batch.
+
+    Returns:
+        float32 tensor shaped like `log_q` (−inf where both Q and P are 0).
+
+    Example: Q(j) = 0.01, M = 100, P(j) = 0.02, n = 50: log(1 + 1) = 0.6931.
+    """
+    log_q = ops.cast(log_q, "float32")
+    log_p = ops.cast(log_p, "float32")
+    n_batch = ops.cast(n_batch, "float32")
+    return ops.logaddexp(log_q + np.float32(np.log(n_shared)), log_p + ops.log(n_batch))

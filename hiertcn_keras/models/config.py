@@ -48,6 +48,10 @@ class ModelConfig:
         negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
             picks `uniform`, or `popularity` for `gru4rec` (GRU4Rec's sampling).
         alpha: float. Popularity exponent. Defaults to 0.75.
+        in_batch_negatives: bool. Sampled softmax only: the batch's other targets are
+            candidates too, beside the shared negatives, every candidate log-Q corrected by its
+            expected count under both proposals (`losses.sampling.log_expected_counts`) and
+            the event's own target removed. Defaults to `False`.
         embedding_dim: int. Item embedding size (learned space). Defaults to 128.
         high_units: tuple. High-level GRU units. Defaults to `(128, 128)`.
         tcn_channels: tuple. Session TCN channels. Defaults to `(128, 128)`.
@@ -113,6 +117,7 @@ class ModelConfig:
     n_negatives: int | None = None
     negative_distribution: str | None = None
     alpha: float = 0.75
+    in_batch_negatives: bool = False
     embedding_dim: int = 128
     high_units: tuple = (128, 128)
     tcn_channels: tuple = (128, 128)
@@ -178,6 +183,8 @@ class ModelConfig:
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
         _check_recency(self)
+        if self.in_batch_negatives and self.loss != "sampled_softmax":
+            raise ValueError(f"in_batch_negatives needs loss sampled_softmax, got {self.loss!r}")
         if self.last_item_residual and self.model not in ("hiertcn", "hiergru"):
             raise ValueError(f"last_item_residual needs model hiertcn or hiergru, got {self.model!r}")
 
@@ -205,7 +212,8 @@ class ModelConfig:
 
 
 # Fields added after configs were first recorded, with the value a config without them meant.
-LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False}
+LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False,
+                 "in_batch_negatives": False}
 
 
 def _check_regularisation(config):

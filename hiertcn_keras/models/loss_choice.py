@@ -74,4 +74,22 @@ def describe_choice(config):
             f"{SAMPLED_SOFTMAX_FROM:,}; --loss overrides")
 
 
-__all__ = ["PRETRAINED_DEFAULT", "SAMPLED_MODELS", "SAMPLED_SOFTMAX_FROM", "default_loss", "describe_choice"]
+def describe_negatives(config):
+    """The sampled softmax's candidates, in words (for the run's first line).
+
+    Args:
+        config: `ModelConfig` with `loss="sampled_softmax"`.
+
+    Returns:
+        str, e.g. `"1,024 shared negatives (popularity^0.75) and the batch's targets, log-Q
+        corrected"`.
+    """
+    drawn = "uniform" if config.negative_distribution == "uniform" else f"popularity^{config.alpha:g}"
+    text = f"{config.n_negatives:,} shared negatives ({drawn})"
+    if getattr(config, "in_batch_negatives", False):
+        text += " and the batch's targets"
+    return text + ", log-Q corrected"
+
+
+__all__ = ["PRETRAINED_DEFAULT", "SAMPLED_MODELS", "SAMPLED_SOFTMAX_FROM", "default_loss", "describe_choice",
+           "describe_negatives"]

@@ -7,7 +7,8 @@ Scores are inner products with item vectors:
   item table's first rows (tied, the default: GRU4Rec's "constrained embedding") or its own
   weights (`tied_embeddings=False`); training with full-softmax cross-entropy over the
   catalogue (never a softmax applied twice: the loss takes logits) or sampled softmax with
-  log-Q correction for large catalogues;
+  log-Q correction for large catalogues (shared negatives, optionally with the batch's other
+  targets as in-batch negatives);
 - `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
   NCE, BPR or Hinge (docs/concepts.md#item-spaces-and-losses) with K negatives shared by the batch,
   drawn uniformly or by popularity^α from the catalogue.
@@ -22,7 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from hiertcn_keras.losses import NegativeSampler, full_softmax_loss, pairwise_loss, sampled_softmax_loss
+from hiertcn_keras.losses import (NegativeSampler, full_softmax_loss, log_expected_counts, pairwise_loss,
+                                  sampled_softmax_loss)
 from hiertcn_keras.models.config import ModelConfig
 
 _NEG = -1e9
@@ -108,6 +110,14 @@ class Recommender(keras.Model):
                 cfg.negative_distribution, alpha=cfg.alpha, counts=counts, n_items=n_candidates,
                 seed=cfg.seed, name="negative_sampler",
             )
+        # The in-batch negatives' proposal: the unigram of the training targets (never sampled from).
+        self.target_prior = None
+        if getattr(cfg, "in_batch_negatives", False):
+            if self.item_counts is None:
+                raise ValueError("in-batch negatives need item_counts")
+            self.target_prior = NegativeSampler(
+                "popularity", alpha=1.0, counts=self.item_counts[:n_candidates], name="target_prior"
+            )
 
     def call(self, batch, training=False):
         return self.user_model({key: batch[key] for key in self.input_keys}, training=training)
@@ -136,12 +146,15 @@ class Recommender(keras.Model):
         elif cfg.loss == "sampled_softmax":
             kernel, bias = self.item_table()
             sampled, sampled_log_q, target_log_q = self.sampler(targets, num_samples=cfg.n_negatives)
+            valid = None
+            if self.target_prior is not None:
+                sampled, sampled_log_q, target_log_q, valid = self._with_in_batch(sampled, targets, weight)
             # Padded events have target 0, whose log Q is −inf: their loss is +inf − inf = NaN,
             # which the masked mean drops in the forward pass but not in the gradient (0 · NaN).
             target_log_q = ops.where(weight > 0, target_log_q, ops.zeros_like(target_log_q))
             loss = sampled_softmax_loss(
                 u, targets, kernel, bias, sampled,
-                sampled_log_q, target_log_q, weight,
+                sampled_log_q, target_log_q, weight, sampled_valid=valid,
             )
         else:
             table, _ = self.item_table()
@@ -153,6 +166,24 @@ class Recommender(keras.Model):
         if self.losses:
             loss = loss + ops.sum(ops.stack(self.losses))
         return loss
+
+    def _with_in_batch(self, sampled, targets, weight):
+        """The shared negatives plus the batch's targets as candidates, log expected-count corrected.
+
+        Returns:
+            `(candidates [M + N], candidate_log_q [M + N], target_log_q [N], valid [M + N])`:
+            the padded positions' targets are not candidates (`valid` False).
+        """
+        scored = weight > 0
+        n_batch = ops.sum(ops.cast(scored, "float32"))
+        n_shared = self.model_config.n_negatives
+
+        def log_count(ids):
+            return log_expected_counts(self.sampler.log_q(ids), n_shared, self.target_prior.log_q(ids), n_batch)
+
+        candidates = ops.concatenate([sampled, targets])
+        valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), scored])
+        return candidates, log_count(candidates), log_count(targets), valid
 
     def reset_states(self):
         """Zero every carried state (e.g. before an evaluation pass)."""

@@ -138,8 +138,8 @@ def estimate_step(config, *, batch_bytes=None, item_dim=None):
     catalogue_rows = config.n_catalogue + 1
     if config.loss == "softmax":
         columns = catalogue_rows
-    elif config.loss == "sampled_softmax":
-        columns = config.n_negatives + 1
+    elif config.loss == "sampled_softmax":  # in-batch negatives: every position's target too
+        columns = config.n_negatives + 1 + (positions if config.in_batch_negatives else 0)
     else:  # pairwise losses of the pretrained space: a score per negative
         columns = config.n_negatives + 1
     logits = _SOFTMAX_BUFFERS * 4 * positions * columns

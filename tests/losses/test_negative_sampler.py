@@ -110,3 +110,16 @@ def test_model_save_and_load(tmp_path):
     # Same seed-generator state after loading → identical draws and log Q.
     for got, want in zip(loaded(x), model(x)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_log_expected_counts_mixes_the_two_proposals():
+    from hiertcn_keras.losses import log_expected_counts
+
+    # Q = 0.01, M = 100, P = 0.02, n = 50: 1 + 1 expected draws; n = 0: M·Q alone; Q = P = 0: −inf.
+    log_q, log_p = np.log(np.float32([0.01])), np.log(np.float32([0.02]))
+    got = np.asarray(log_expected_counts(log_q, 100, log_p, np.float32(50)))
+    np.testing.assert_allclose(got, np.log(2.0), atol=1e-6)
+    none_in_batch = np.asarray(log_expected_counts(log_q, 100, log_p, np.float32(0)))
+    np.testing.assert_allclose(none_in_batch, 0.0, atol=1e-6)
+    never = np.asarray(log_expected_counts(np.float32([-np.inf]), 100, np.float32([-np.inf]), np.float32(5)))
+    assert never[0] == -np.inf

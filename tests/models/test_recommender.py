@@ -463,3 +463,68 @@ def test_learned_space_ties_by_default_and_old_configs_stay_untied():
            if k not in ("tied_embeddings", "embedding_dropout", "weight_decay")}
     restored = ModelConfig.from_dict(old)
     assert (restored.tied_embeddings, restored.embedding_dropout, restored.weight_decay) == (False, 0.0, 0.0)
+
+
+def _in_batch(name="tcn"):
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(model=name, loss="sampled_softmax", negative_distribution="popularity",
+                         in_batch_negatives=True, **TINY)
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    predict(rec, batch)  # build
+    rec.output_items.bias.assign(np.random.default_rng(3).normal(size=N_CATALOGUE + 1).astype("float32"))
+    return rec, batch
+
+
+def test_in_batch_negatives_are_expected_count_corrected_and_exclude_the_own_target():
+    rec, batch = _in_batch()
+    state = seed_state_of(rec)
+    sampled = to_numpy(rec.sampler.sample(TINY["n_negatives"]))
+    u = predict(rec, batch).reshape(-1, DIM)
+    kernel, bias = (to_numpy(t) for t in rec.item_table())
+    counts = ITEM_COUNTS[: N_CATALOGUE + 1].astype("float64")
+    q = counts ** 0.75 / (counts ** 0.75).sum()  # the shared draws' proposal
+    p = counts / counts.sum()  # the batch targets' proposal: the unigram
+    targets, score = batch["items"].reshape(-1), batch["score"].reshape(-1)
+    n_batch = score.sum()
+    candidates = np.concatenate([sampled, targets[score]])  # padded positions are no candidates
+    with np.errstate(divide="ignore"):
+        log_count = np.log(TINY["n_negatives"] * q + n_batch * p)
+    losses = []
+    for n in np.flatnonzero(score):
+        t = targets[n]
+        z_t = u[n] @ kernel[t] + bias[t] - log_count[t]
+        others = candidates[candidates != t]  # accidental hits, the event's own target included
+        z_s = u[n] @ kernel[others].T + bias[others] - log_count[others]
+        z = np.concatenate([[z_t], z_s])
+        losses.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z_t)
+    assert len(candidates) > len(sampled) + 1
+    assert loss_of(rec, batch, seed_state=state) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_in_batch_model_trains_finite_and_round_trips(tmp_path):
+    rec, batch = _in_batch("hiertcn")
+    assert not batch["score"].all()  # padded positions: their target 0 has log P = −inf
+    state = seed_state_of(rec)
+    rec.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)
+    rec.reset_states()
+    before = loss_of(rec, batch, seed_state=state)
+    for _ in range(2):
+        rec.train_on_batch(batch)
+    assert all(np.isfinite(to_numpy(w)).all() for w in rec.trainable_weights)
+    rec.reset_states()
+    after = loss_of(rec, batch, seed_state=state)
+    assert np.isfinite(after) and after < before
+    path = tmp_path / "in_batch.keras"
+    rec.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: the target prior is registered
+    assert loaded.model_config.in_batch_negatives and loaded.target_prior is not None
+    np.testing.assert_array_equal(predict(loaded, batch), predict(rec, batch))
+    loaded.reset_states()
+    assert loss_of(loaded, batch, seed_state=state) == pytest.approx(after, rel=1e-6)
+
+
+def test_in_batch_negatives_need_the_sampled_softmax():
+    with pytest.raises(ValueError, match="in_batch_negatives needs loss sampled_softmax"):
+        ModelConfig(model="tcn", loss="softmax", in_batch_negatives=True, **TINY)
+    assert ModelConfig.from_dict({**TINY, "model": "tcn", "loss": "sampled_softmax"}).in_batch_negatives is False
