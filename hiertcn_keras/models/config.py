@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from hiertcn_keras.models.loss_choice import default_loss
+from hiertcn_keras.models.loss_choice import default_loss, default_negatives
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 FLAT_MODELS = ("tcn", "gru", "gru4rec")
@@ -43,15 +43,19 @@ class ModelConfig:
         loss_by_default: bool. Whether `loss` was picked by that rule rather than given; set
             by the constructor when `loss` is `None` (recorded, so a saved config says why its
             loss was used). Defaults to `False`.
-        n_negatives: int or `None`. K sampled negatives (pairwise losses) or M (sampled
-            softmax). `None` picks 20, or 512 shared negatives for `gru4rec`.
+        n_negatives: int or `None`. K sampled negatives (pairwise losses) or M shared
+            negatives (sampled softmax). `None` picks by `loss_choice.default_negatives`: 1,024
+            for the sampled softmax in the learned space, 512 for `gru4rec`, else 20.
         negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
-            picks `uniform`, or `popularity` for `gru4rec` (GRU4Rec's sampling).
+            picks `popularity` for the sampled softmax in the learned space and for `gru4rec`
+            (GRU4Rec's sampling), else `uniform`.
         alpha: float. Popularity exponent. Defaults to 0.75.
-        in_batch_negatives: bool. Sampled softmax only: the batch's other targets are
-            candidates too, beside the shared negatives, every candidate log-Q corrected by its
-            expected count under both proposals (`losses.sampling.log_expected_counts`) and
-            the event's own target removed. Defaults to `False`.
+        in_batch_negatives: bool or `None`. Sampled softmax only: the batch's other targets
+            (up to `n_negatives` of them, a random subset when there are more) are candidates
+            too, beside the shared negatives, every candidate log-Q corrected by its expected
+            count under both proposals (`losses.sampling.log_expected_counts`) and the
+            event's own target removed. `None` picks it for the sampled softmax in the
+            learned space (not `gru4rec`). Defaults to `None`.
         embedding_dim: int. Item embedding size (learned space). Defaults to 128.
         high_units: tuple. High-level GRU units. Defaults to `(128, 128)`.
         tcn_channels: tuple. Session TCN channels. Defaults to `(128, 128)`.
@@ -117,7 +121,7 @@ class ModelConfig:
     n_negatives: int | None = None
     negative_distribution: str | None = None
     alpha: float = 0.75
-    in_batch_negatives: bool = False
+    in_batch_negatives: bool | None = None
     embedding_dim: int = 128
     high_units: tuple = (128, 128)
     tcn_channels: tuple = (128, 128)
@@ -153,14 +157,14 @@ class ModelConfig:
             raise ValueError(f"model must be one of {NEURAL_MODELS}, got {self.model!r}")
         if self.item_space not in ITEM_SPACES:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
-        gru4rec = self.model == "gru4rec"
         if self.loss is None:
             object.__setattr__(self, "loss", default_loss(self.item_space, self.n_catalogue, self.model))
             object.__setattr__(self, "loss_by_default", True)
-        if self.n_negatives is None:
-            object.__setattr__(self, "n_negatives", 512 if gru4rec else 20)
-        if self.negative_distribution is None:
-            object.__setattr__(self, "negative_distribution", "popularity" if gru4rec else "uniform")
+        defaults = default_negatives(self.item_space, self.loss, self.model)
+        for name, value in zip(("n_negatives", "negative_distribution", "in_batch_negatives"), defaults):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "in_batch_negatives", bool(self.in_batch_negatives))
         allowed = LEARNED_LOSSES if self.item_space == "learned" else PRETRAINED_LOSSES
         if self.loss not in allowed:
             raise ValueError(f"loss for the {self.item_space} item space must be one of {allowed}, got {self.loss!r}")

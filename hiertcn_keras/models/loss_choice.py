@@ -24,6 +24,17 @@ PRETRAINED_DEFAULT = "hinge"
 # Models whose own training is the sampled softmax, whatever the catalogue.
 SAMPLED_MODELS = ("gru4rec",)
 
+# The sampled softmax's candidates in the learned item space when none are given: M shared
+# negatives drawn by popularity^alpha plus the batch's other targets, all log-Q corrected
+# (measured against 20 uniform negatives on a 42,443-item catalogue, docs/scale.md).
+SAMPLED_NEGATIVES = 1024
+SAMPLED_DISTRIBUTION = "popularity"
+SAMPLED_IN_BATCH = True
+# `(n_negatives, negative_distribution, in_batch_negatives)` of the other cases: the pairwise
+# losses' negatives, and GRU4Rec's own sampling.
+PAIRWISE_NEGATIVES = (20, "uniform", False)
+GRU4REC_NEGATIVES = (512, "popularity", False)
+
 
 def default_loss(item_space, n_catalogue, model=None, threshold=SAMPLED_SOFTMAX_FROM):
     """The loss a model gets when none is given.
@@ -49,6 +60,29 @@ def default_loss(item_space, n_catalogue, model=None, threshold=SAMPLED_SOFTMAX_
     if model in SAMPLED_MODELS:
         return "sampled_softmax"
     return "sampled_softmax" if n_catalogue >= threshold else "softmax"
+
+
+def default_negatives(item_space, loss, model=None):
+    """The negatives a loss gets when none are given.
+
+    Args:
+        item_space: str. `learned` or `pretrained`.
+        loss: str. The (chosen or given) loss.
+        model: str or `None`. The model's name. Defaults to `None`.
+
+    Returns:
+        Tuple `(n_negatives, negative_distribution, in_batch_negatives)`.
+
+    Example:
+
+    >>> default_negatives("learned", "sampled_softmax"), default_negatives("pretrained", "hinge")
+    ((1024, 'popularity', True), (20, 'uniform', False))
+    """
+    if model in SAMPLED_MODELS:
+        return GRU4REC_NEGATIVES
+    if item_space == "learned" and loss == "sampled_softmax":
+        return SAMPLED_NEGATIVES, SAMPLED_DISTRIBUTION, SAMPLED_IN_BATCH
+    return PAIRWISE_NEGATIVES
 
 
 def describe_choice(config):
@@ -91,5 +125,6 @@ def describe_negatives(config):
     return text + ", log-Q corrected"
 
 
-__all__ = ["PRETRAINED_DEFAULT", "SAMPLED_MODELS", "SAMPLED_SOFTMAX_FROM", "default_loss", "describe_choice",
-           "describe_negatives"]
+__all__ = ["GRU4REC_NEGATIVES", "PAIRWISE_NEGATIVES", "PRETRAINED_DEFAULT", "SAMPLED_DISTRIBUTION",
+           "SAMPLED_IN_BATCH", "SAMPLED_MODELS", "SAMPLED_NEGATIVES", "SAMPLED_SOFTMAX_FROM", "default_loss",
+           "default_negatives", "describe_choice", "describe_negatives"]

@@ -170,19 +170,27 @@ class Recommender(keras.Model):
     def _with_in_batch(self, sampled, targets, weight):
         """The shared negatives plus the batch's targets as candidates, log expected-count corrected.
 
+        At most `n_negatives` of the batch's scored targets join (a random subset when the batch
+        has more), so the cost stays that of 2·M candidates whatever the batch's padding.
+
         Returns:
-            `(candidates [M + N], candidate_log_q [M + N], target_log_q [N], valid [M + N])`:
-            the padded positions' targets are not candidates (`valid` False).
+            `(candidates [M + K], candidate_log_q [M + K], target_log_q [N], valid [M + K])`,
+            K = min(M, N): slots that fell on padded positions are not candidates (`valid` False).
         """
         scored = weight > 0
-        n_batch = ops.sum(ops.cast(scored, "float32"))
         n_shared = self.model_config.n_negatives
+        k = min(n_shared, int(targets.shape[0]))
+        # Scored positions first (key ≥ 2), in random order; padding after them (key < 1).
+        noise = keras.random.uniform(ops.shape(weight), seed=self.sampler.seed_generator)
+        _, picked = ops.top_k(ops.cast(scored, "float32") * 2.0 + noise, k)
+        in_batch, in_batch_valid = ops.take(targets, picked), ops.take(scored, picked)
+        n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
 
         def log_count(ids):
             return log_expected_counts(self.sampler.log_q(ids), n_shared, self.target_prior.log_q(ids), n_batch)
 
-        candidates = ops.concatenate([sampled, targets])
-        valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), scored])
+        candidates = ops.concatenate([sampled, in_batch])
+        valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), in_batch_valid])
         return candidates, log_count(candidates), log_count(targets), valid
 
     def reset_states(self):

@@ -48,16 +48,21 @@ CASES = (
         ("tcn", "pretrained", "hinge", "uniform"),
         ("gru", "pretrained", "hinge_logsigmoid", "uniform"),
         ("hiertcn", "pretrained", "hinge", "popularity"),
+        ("hiertcn", "learned", "sampled_softmax", "in_batch"),  # the large-catalogue default
     ]
 )
-CASE_IDS = ["-".join(case[:3]) + ("-pop" if case[3] == "popularity" else "") for case in CASES]
+CASE_IDS = ["-".join(case[:3]) + {"popularity": "-pop", "in_batch": "-in-batch"}.get(case[3], "") for case in CASES]
 
 ITEM_MATRIX = np.random.default_rng(0).normal(size=(N_ITEMS, D_PRE)).astype("float32")
 ITEM_COUNTS = np.array([0, 9, 7, 5, 4, 3, 3, 2, 2, 1, 1, 0], dtype=np.int64)
 
 
 def make_config(name, space="learned", loss="softmax", negatives="uniform"):
-    return ModelConfig(model=name, item_space=space, loss=loss, negative_distribution=negatives, **TINY)
+    """`negatives`: `uniform` or `popularity` shared negatives alone, or `in_batch` (popularity and in-batch)."""
+    in_batch = negatives == "in_batch"
+    return ModelConfig(model=name, item_space=space, loss=loss,
+                       negative_distribution="popularity" if in_batch else negatives,
+                       in_batch_negatives=in_batch and loss == "sampled_softmax", **TINY)
 
 
 def make_recommender(config):
@@ -365,7 +370,9 @@ def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
 
 def _tied(name="hiertcn", loss="softmax"):
     keras.utils.set_random_seed(0)
-    config = ModelConfig(model=name, loss=loss, tied_embeddings=True, **TINY)
+    # Uniform shared negatives alone (the sampled softmax's defaults add popularity and in-batch ones).
+    config = ModelConfig(model=name, loss=loss, tied_embeddings=True, negative_distribution="uniform",
+                         in_batch_negatives=False, **TINY)
     rec = make_recommender(config)
     batch = make_batch(config)
     predict(rec, batch)  # build
@@ -465,10 +472,11 @@ def test_learned_space_ties_by_default_and_old_configs_stay_untied():
     assert (restored.tied_embeddings, restored.embedding_dropout, restored.weight_decay) == (False, 0.0, 0.0)
 
 
-def _in_batch(name="tcn"):
+def _in_batch(name="tcn", n_negatives=B * T):
     keras.utils.set_random_seed(0)
+    # By default M = 16 = every position of the tiny batch: all of its scored targets join.
     config = ModelConfig(model=name, loss="sampled_softmax", negative_distribution="popularity",
-                         in_batch_negatives=True, **TINY)
+                         in_batch_negatives=True, **{**TINY, "n_negatives": n_negatives})
     rec = make_recommender(config)
     batch = make_batch(config)
     predict(rec, batch)  # build
@@ -479,7 +487,8 @@ def _in_batch(name="tcn"):
 def test_in_batch_negatives_are_expected_count_corrected_and_exclude_the_own_target():
     rec, batch = _in_batch()
     state = seed_state_of(rec)
-    sampled = to_numpy(rec.sampler.sample(TINY["n_negatives"]))
+    m = rec.model_config.n_negatives
+    sampled = to_numpy(rec.sampler.sample(m))
     u = predict(rec, batch).reshape(-1, DIM)
     kernel, bias = (to_numpy(t) for t in rec.item_table())
     counts = ITEM_COUNTS[: N_CATALOGUE + 1].astype("float64")
@@ -489,7 +498,7 @@ def test_in_batch_negatives_are_expected_count_corrected_and_exclude_the_own_tar
     n_batch = score.sum()
     candidates = np.concatenate([sampled, targets[score]])  # padded positions are no candidates
     with np.errstate(divide="ignore"):
-        log_count = np.log(TINY["n_negatives"] * q + n_batch * p)
+        log_count = np.log(m * q + n_batch * p)
     losses = []
     for n in np.flatnonzero(score):
         t = targets[n]
@@ -500,6 +509,18 @@ def test_in_batch_negatives_are_expected_count_corrected_and_exclude_the_own_tar
         losses.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z_t)
     assert len(candidates) > len(sampled) + 1
     assert loss_of(rec, batch, seed_state=state) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_in_batch_negatives_are_at_most_m_of_the_scored_targets():
+    rec, batch = _in_batch(n_negatives=3)
+    weight = batch["score"].reshape(-1).astype("float32")
+    targets = np.where(weight > 0, batch["items"].reshape(-1), 0)  # as compute_loss passes them
+    assert weight.sum() > 3
+    sampled = rec.sampler.sample(3)
+    candidates, _, _, valid = (to_numpy(t) for t in rec._with_in_batch(sampled, targets, weight))
+    in_batch = candidates[3:]
+    assert len(in_batch) == 3 and valid.all()  # three of the scored targets, no padding
+    assert set(in_batch) <= set(targets[weight > 0])
 
 
 def test_in_batch_model_trains_finite_and_round_trips(tmp_path):
