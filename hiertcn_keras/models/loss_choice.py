@@ -3,7 +3,7 @@
 The full softmax scores every one of the C catalogue items at every position, so its step costs
 grow with C; the sampled softmax (log-Q corrected, M shared negatives) costs the same whatever
 C is, but learns less per step. Trained to convergence on a 4,817-item catalogue, the full
-softmax reached validation Recall@10 0.38 after two epochs where the default sampled softmax
+softmax reached validation Recall@10 0.38 after two epochs where the sampled softmax of the time
 (20 shared negatives) stayed near 0.07, although a short fixed-time budget favours the sampled
 softmax from about 5,000 items (`benchmarks/bench_loss_crossover.py`). So the full softmax is
 kept until its step cost, which grows with C (16.5x the sampled softmax's at 41,626 items),
@@ -12,6 +12,11 @@ docs/scale.md). The
 pretrained item space keeps its pairwise default (`hinge`, the paper's best), and `gru4rec`
 always trains with the sampled softmax, as GRU4Rec does. A loss given explicitly (`--loss`)
 always wins over this rule.
+
+The sampled softmax's candidates (`default_negatives`) are 1,024 shared negatives drawn by
+popularity^0.75 plus up to as many of the batch's other targets, every candidate log-Q corrected
+by its expected count; 20 uniform negatives, the earlier default, learned far too little per
+step on a 42,443-item catalogue (docs/scale.md, "The sampled softmax's candidates").
 """
 
 from __future__ import annotations

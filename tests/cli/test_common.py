@@ -49,3 +49,10 @@ def test_compare_and_tune_default_to_the_recency_prior_train_does_not():
     assert (fixed["recency_prior"], fixed["recency_hours"]) == (True, 3.0)
     with pytest.raises(ValueError, match="need the recency prior"):
         model_overrides(_verb_args("--no-recency-prior", "--recency-beta", "1", recency_default=True), "hiertcn")
+
+
+def test_in_batch_negatives_flag_is_passed_on_or_left_to_the_default():
+    assert model_overrides(_args(), "hiertcn")["in_batch_negatives"] is None  # the config picks
+    assert model_overrides(_args("--in-batch-negatives"), "hiertcn")["in_batch_negatives"] is True
+    off = model_overrides(_args("--no-in-batch-negatives", "--negatives", "4096"), "hiertcn")
+    assert (off["in_batch_negatives"], off["n_negatives"]) == (False, 4096)
