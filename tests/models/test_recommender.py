@@ -301,7 +301,7 @@ def test_learned_output_never_ranks_index_zero():
 @pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_trains_in_a_traced_step(jit_compile):
     keras.utils.set_random_seed(0)
-    config = make_config("hiertcn", "learned", "sampled_softmax")
+    config = make_config("hiertcn", "learned", "sampled_softmax", "in_batch")
     rec = make_recommender(config)
     batch = make_batch(config)
     state = seed_state_of(rec)
@@ -326,7 +326,8 @@ BACKEND_SCRIPT = textwrap.dedent(
     config = ModelConfig(model="hiertcn", n_items=N, n_catalogue=10, embedding_dim=8, high_units=(8, 8),
                          tcn_channels=(8, 8), kernel_size=2, batch_size=B, sessions_per_batch=S,
                          max_session_len=L, loss="sampled_softmax", n_negatives=5)
-    rec = build_recommender(config)
+    rec = build_recommender(config, item_counts=np.arange(N))  # popularity and in-batch negatives (defaults)
+    assert config.in_batch_negatives and config.negative_distribution == "popularity"
     items = np.random.default_rng(0).integers(1, 11, size=(B, S, L)).astype("int32")
     items[1, 1, 2:] = 0
     mask = items > 0
