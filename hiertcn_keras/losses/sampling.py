@@ -8,13 +8,15 @@ sampled from the catalogue (docs/concepts.md#item-spaces-and-losses), and we say
 
 `log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. In-batch negatives
 (the batch's other targets, drawn by the data itself from the unigram P) are corrected with
-`log_expected_counts`: log(M·Q(j) + n·P(j)), the expected number of times item j is among M shared
-draws and n in-batch targets (a `NegativeSampler("popularity", alpha=1)` gives log P). The sampler is a
-Keras layer so that a model holding it tracks its `SeedGenerator` (needed for JAX's stateless
-training steps, and saved with the model); it is registered and its config carries the counts.
+`log_expected_counts`: log(M·Q(j) + n·P(j)), the expected number of times item j is among M
+shared draws and n in-batch targets (a `NegativeSampler("popularity", alpha=1)` gives log P).
+The sampler is a Keras layer so that a model holding it tracks its `SeedGenerator` (needed for
+JAX's stateless training steps, and saved with the model); it is registered and its config
+carries the counts.
 
 Popularity draws use `keras.random.categorical`: O(K log C) on TensorFlow and PyTorch, but the
-JAX backend draws by Gumbel-max, which materialises [K, C] noise; keep K·C moderate there.
+JAX backend draws by Gumbel-max, which materialises [K, C] noise; keep K·C moderate there (the
+sampled softmax's default K = 1,024 on a 45k-item catalogue: 46M floats, 184 MB, per step).
 Uniform draws use `keras.random.randint` (exact and O(K) on every backend).
 """
 
