@@ -24,6 +24,7 @@ from keras import ops
 
 from hiertcn_keras.losses import NegativeSampler, full_softmax_loss, pairwise_loss, sampled_softmax_loss
 from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.models.packed_hiertcn import packed_hiertcn
 
 _NEG = -1e9
 
@@ -82,7 +83,9 @@ class Recommender(keras.Model):
         batch: dict of tensors (see `hiertcn_keras.models.user_models`).
 
     Returns:
-        u: float tensor `[B, S, L, E]` (hierarchical) or `[B, T, E]` (flat).
+        u: float tensor `[B, S, L, E]` (hierarchical), `[B, T, E]` (flat, and a packed
+        hierarchical batch: HierTCN with `packed_sessions` trains on `packed_model`, the same
+        layers over the sessions laid end to end).
     """
 
     def __init__(self, user_model, config, item_counts=None, **kwargs):
@@ -97,6 +100,9 @@ class Recommender(keras.Model):
             OutputItems(n_candidates, cfg.output_dim, tied=cfg.tied_embeddings, name="output_items")
             if cfg.item_space == "learned" else None
         )
+        # The packed training graph shares the user model's layers: kept out of Keras' tracking
+        # (object.__setattr__), so that the weights and the `.keras` file are the user model's.
+        object.__setattr__(self, "packed_model", packed_hiertcn(user_model, cfg) if cfg.packed_sessions else None)
         self.sampler = None
         if cfg.loss not in ("softmax", "l2"):
             counts = None
@@ -110,7 +116,12 @@ class Recommender(keras.Model):
             )
 
     def call(self, batch, training=False):
-        return self.user_model({key: batch[key] for key in self.input_keys}, training=training)
+        model = self.user_model
+        if "slot" in batch:  # a packed batch (`hiertcn_keras.data.session_packing`)
+            if self.packed_model is None:
+                raise ValueError(f"a packed batch needs a HierTCN with packed_sessions, got {_packing_setting(self)}")
+            model = self.packed_model
+        return model({key: batch[key] for key in model.input.keys()}, training=training)
 
     def item_table(self):
         """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`.
@@ -175,6 +186,12 @@ class Recommender(keras.Model):
         config = dict(config)
         user_model = keras.saving.deserialize_keras_object(config.pop("user_model"))
         return cls(user_model, **config)
+
+
+def _packing_setting(recommender):
+    """What a packed batch's error names: the model and its `packed_sessions` setting."""
+    cfg = recommender.model_config
+    return f"model {cfg.model!r} with packed_sessions={cfg.packed_sessions}"
 
 
 def build_recommender(config, item_matrix=None, item_counts=None, *, cls=None):
