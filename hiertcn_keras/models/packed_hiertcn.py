@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import keras
 
-from hiertcn_keras.layers import HighLevelGRU
-from hiertcn_keras.layers.session_slots import SlotBroadcast, SlotPooling
+from hiertcn_keras.layers import HighLevelGRU, SlotBroadcast, SlotPooling
 from hiertcn_keras.models.hiertcn import EMBEDDING, LOW_LEVEL, OUTPUT, PROJECTION, RESIDUAL, SESSION_INPUT
 
 

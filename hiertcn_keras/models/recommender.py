@@ -100,9 +100,10 @@ class Recommender(keras.Model):
             OutputItems(n_candidates, cfg.output_dim, tied=cfg.tied_embeddings, name="output_items")
             if cfg.item_space == "learned" else None
         )
-        # The packed training graph shares the user model's layers: kept out of Keras' tracking
-        # (object.__setattr__), so that the weights and the `.keras` file are the user model's.
-        object.__setattr__(self, "packed_model", packed_hiertcn(user_model, cfg) if cfg.packed_sessions else None)
+        # The packed training graph (built on the first packed batch) shares the user model's
+        # layers: kept out of Keras' tracking (object.__setattr__), so that the weights and the
+        # `.keras` file are the user model's.
+        object.__setattr__(self, "_packed_graph", None)
         self.sampler = None
         if cfg.loss not in ("softmax", "l2"):
             counts = None
@@ -116,12 +117,23 @@ class Recommender(keras.Model):
             )
 
     def call(self, batch, training=False):
-        model = self.user_model
-        if "slot" in batch:  # a packed batch (`hiertcn_keras.data.session_packing`)
-            if self.packed_model is None:
-                raise ValueError(f"a packed batch needs a HierTCN with packed_sessions, got {_packing_setting(self)}")
-            model = self.packed_model
+        model = self.packed_model if "slot" in batch else self.user_model
         return model({key: batch[key] for key in model.input.keys()}, training=training)
+
+    @property
+    def packed_model(self):
+        """The graph that reads packed batches (`hiertcn_keras.models.packed_hiertcn`), the user
+        model's own layers; built on first use, so a model never given a packed batch keeps a
+        single graph (its layers' `.output` stays defined).
+
+        Raises:
+            ValueError: the config does not pack sessions (`packed_sessions`, HierTCN only).
+        """
+        if not self.model_config.packed_sessions:
+            raise ValueError(f"a packed batch needs a HierTCN with packed_sessions, got {_packing_setting(self)}")
+        if self._packed_graph is None:
+            object.__setattr__(self, "_packed_graph", packed_hiertcn(self.user_model, self.model_config))
+        return self._packed_graph
 
     def item_table(self):
         """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`.
