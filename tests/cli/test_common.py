@@ -49,3 +49,13 @@ def test_compare_and_tune_default_to_the_recency_prior_train_does_not():
     assert (fixed["recency_prior"], fixed["recency_hours"]) == (True, 3.0)
     with pytest.raises(ValueError, match="need the recency prior"):
         model_overrides(_verb_args("--no-recency-prior", "--recency-beta", "1", recency_default=True), "hiertcn")
+
+
+def test_session_rows_choose_the_hiertcn_training_layout():
+    assert model_overrides(_args(), "hiertcn")["packed_sessions"] is None  # the config's default (packed)
+    assert model_overrides(_args("--session-rows", "padded"), "hiertcn")["packed_sessions"] is False
+    assert model_overrides(_args("--session-rows", "packed"), "hiertcn")["packed_sessions"] is True
+    # compare: the other models keep their layout; train: passed on, and ModelConfig refuses it.
+    assert model_overrides(_args("--session-rows", "packed", models=["hiertcn", "hiergru"]), "hiergru")[
+        "packed_sessions"] is None
+    assert model_overrides(_args("--session-rows", "packed"), "hiergru")["packed_sessions"] is True
