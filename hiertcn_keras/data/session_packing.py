@@ -5,32 +5,41 @@ row (the batch's own, see below), N sessions of the view.
 
 The queue batcher gives every row of a batch S session slots of L steps (`SessionTable.gather`,
 `[B, S, L]`). On logs whose sessions have a median of 2 clicks nearly all of those B·S·L
-positions are padding (87% on the Globo.com-shaped log of docs/scale.md). `PackedSessionTable`
-gathers the same queue plan, but lays the S sessions of each row end to end in one row of T
-steps:
+positions are padding (87.6% on the Globo.com-shaped log of docs/scale.md). `PackedSessionTable`
+gathers the same queue plan, but lays the batch's sessions end to end in B rows of T steps:
 
 - `items`, `inputs`, `mask`, `score`: the events, as `SessionTable.gather` has them (inputs
   `[0, a1..a(n-1)]` within each session), session after session;
 - `segment_start`: `True` at every session's first event (the TCN cuts its receptive field
   there, `TemporalBlock(segments=...)`);
-- `slot`: the session slot `0..S-1` of every event (0 where padded; `mask` says which);
-- `session_mask`, `user_start`, `gap`, `user` `[B, S]`: unchanged (the session GRU's inputs).
+- `slot`: the session slot of every event, numbered across the batch: `b·S + s` for slot s of
+  queue row b (0 where padded; `mask` says which);
+- `session_mask`, `user_start`, `gap`, `user` `[B, S]`: unchanged (the session GRU's inputs,
+  one row per queue, the state carried from batch to batch as before).
 
-T is the batch's longest row rounded up to a step of `ROW_BUCKETS` (capped at S·L, the padded
-layout's width), so a training run sees a handful of shapes, and XLA compiles once per shape.
-Worked example, S = 3, one row with sessions of 2, 1 and 3 events (a, b, c):
+A session is never split, but it need not sit in its queue's row: the events only meet the
+queues through `slot`. The sessions are spread over the B rows longest first, each into the
+row that is emptiest so far, so every row holds about the batch's mean (packing each queue's
+own sessions in its row would leave 41% of the positions empty at B = 64, from the spread of
+the queues' lengths). T is the fullest row rounded up to a step of `ROW_BUCKETS` (capped at
+S·L where that still holds it), so a training run sees a handful of shapes and XLA compiles
+once per shape. Worked example, B = 2, S = 2, L = 4: queue row 0 holds sessions a (3 events)
+and b (1 event), queue row 1 session c (2 events) and an empty slot. Longest first: a → row 0,
+c → row 1, b → row 1 (the emptier); within a row, sessions keep their slot order:
 
-    items:          a1 a2 b1 c1 c2 c3 0  0      (T = 8, the smallest bucket ≥ 6)
-    inputs:         0  a1 0  0  c1 c2 0  0
-    segment_start:  T  F  T  T  F  F  T  T
-    slot:           0  0  1  2  2  2  0  0
-    mask:           T  T  T  T  T  T  F  F
+    items:          a1 a2 a3 0  0  0  0  0  |  b1 c1 c2 0  0  0  0  0     (T = 8 ≥ 3)
+    inputs:         0  a1 a2 0  0  0  0  0  |  0  0  c1 0  0  0  0  0
+    segment_start:  T  F  F  T  T  T  T  T  |  T  T  F  T  T  T  T  T
+    slot:           0  0  0  0  0  0  0  0  |  1  2  2  0  0  0  0  0
+    mask:           T  T  T  F  F  F  F  F  |  T  T  T  F  F  F  F  F
 
-Every event keeps its target, its input, its session and its row, so a model that reads it
+Every event keeps its target, its input and its session, so a model that reads it
 (`hiertcn_keras.models.packed_hiertcn`) computes exactly the scores of the padded layout.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -102,6 +111,28 @@ class PackedSessionTable:
         """L of the sessions."""
         return self.sessions.max_len
 
+    def _layout(self, index):
+        """Where every event of the batch goes: `(rows, slot_of, pos, row_of, col, width)`.
+
+        `slot_of` is each event's flat slot `b·S + s`, `pos` its position in its session,
+        `(row_of, col)` its packed cell; `rows` the session rows of `index` (padding mapped).
+        """
+        table = self.sessions
+        rows = np.where(index < 0, table.n_units, index)
+        batch, slots = rows.shape
+        flat_len = self.length[rows].ravel()  # [B·S]
+        real = np.flatnonzero(flat_len)
+        packed_row, offset, fill = _spread(flat_len[real], batch)
+        width = row_width(int(fill.max()) if batch else 0, slots * table.max_len)
+        lengths = flat_len[real]
+        n = int(lengths.sum())
+        first = np.cumsum(lengths) - lengths
+        pos = np.arange(n) - np.repeat(first, lengths)
+        slot_of = np.repeat(real, lengths)
+        row_of = np.repeat(packed_row, lengths)
+        col = np.repeat(offset, lengths) + pos
+        return rows, slot_of, pos, row_of, col, width
+
     def gather(self, index):
         """The packed batch for session indices `index` (`[B, S]`, -1 = padding).
 
@@ -110,19 +141,8 @@ class PackedSessionTable:
             `[B, T]`; `session_mask`, `user_start`, `gap`, `user` `[B, S]`.
         """
         table = self.sessions
-        rows = np.where(index < 0, table.n_units, index)
+        rows, slot_of, pos, row_of, col, width = self._layout(index)
         batch, slots = rows.shape
-        lengths = self.length[rows]  # [B, S]
-        per_row = lengths.sum(axis=1)
-        width = row_width(int(per_row.max()) if batch else 0, slots * table.max_len)
-        flat_len = lengths.ravel()
-        n = int(flat_len.sum())
-        slot_of = np.repeat(np.arange(batch * slots), flat_len)  # [n] flat slot b·S + s of each event
-        first = np.cumsum(flat_len) - flat_len  # first event of each flat slot, in event order
-        pos = np.arange(n) - np.repeat(first, flat_len)  # position within its session
-        row_of = slot_of // slots
-        row_first = np.cumsum(per_row) - per_row
-        col = np.arange(n) - row_first[row_of]  # position within its packed row
         session_row = rows.ravel()[slot_of]
         items = np.zeros((batch, width), np.int32)
         inputs = np.zeros((batch, width), np.int32)
@@ -134,7 +154,7 @@ class PackedSessionTable:
         inputs[row_of, col] = np.where(pos > 0, previous, 0)
         score[row_of, col] = table.score[session_row, pos]
         segment_start[row_of, col] = pos == 0
-        slot[row_of, col] = slot_of % slots
+        slot[row_of, col] = slot_of
         return {
             "items": items,
             "inputs": inputs,
@@ -142,11 +162,24 @@ class PackedSessionTable:
             "score": score,
             "segment_start": segment_start,
             "slot": slot,
-            "session_mask": lengths > 0,
+            "session_mask": self.length[rows] > 0,
             "user_start": table.user_start[rows],
             "gap": table.gap[rows],
             "user": table.user[rows],
         }
+
+    def events_of(self, index):
+        """The view index of every cell of the packed batch for `index` (as `gather`).
+
+        Returns:
+            int64 `[B, T]`; -1 where padded.
+        """
+        rows, slot_of, pos, row_of, col, width = self._layout(index)
+        if self.sessions.event is None:
+            raise ValueError("this table was built without event indices (use SessionTable.from_view)")
+        event = np.full((rows.shape[0], width), -1, np.int64)
+        event[row_of, col] = self.sessions.event[rows.ravel()[slot_of], pos]
+        return event
 
     def element_spec(self, batch_size, units_per_batch):
         """Shapes and dtypes of a batch, T unknown (`None`): dict name → `(shape, numpy dtype)`."""
@@ -157,6 +190,35 @@ class PackedSessionTable:
 
 #: The keys of a packed batch whose second axis is T (the others are `[B, S]`).
 PACKED_KEYS = ("items", "inputs", "mask", "score", "segment_start", "slot")
+
+
+def _spread(lengths, n_rows):
+    """Sessions into rows, longest first, each into the emptiest row (ties: the lowest row).
+
+    Args:
+        lengths: int array `[G]`, events per session (in slot order).
+        n_rows: int. B.
+
+    Returns:
+        `(row, offset, fill)`: int64 `[G]` each session's row and first column, and int64
+        `[B]` the events per row. Within a row, sessions keep their slot order.
+    """
+    row = np.zeros(len(lengths), np.int64)
+    fill = np.zeros(n_rows, np.int64)
+    heap = [(0, r) for r in range(n_rows)]
+    for k in np.argsort(-lengths, kind="stable").tolist():
+        total, r = heapq.heappop(heap)
+        row[k] = r
+        heapq.heappush(heap, (total + int(lengths[k]), r))
+    for total, r in heap:
+        fill[r] = total
+    # Offsets in slot order within each row: a stable sort by row, then a running sum per row.
+    order = np.argsort(row, kind="stable")
+    ends = np.cumsum(lengths[order])
+    row_start = np.cumsum(fill) - fill
+    offset = np.empty(len(lengths), np.int64)
+    offset[order] = ends - lengths[order] - row_start[row[order]]
+    return row, offset, fill
 
 
 def padded_table(table):

@@ -1,20 +1,18 @@
 """Between packed events and session slots: AGG(session) from packed rows, and the state back to events.
 
-Shape legend: B batch rows, S session slots, T packed steps per row (the sessions of a row
-laid end to end, `hiertcn_keras.data.session_packing`), D and H feature sizes.
+Shape legend: B batch rows, S session slots per row, T packed steps per row (the batch's
+sessions laid end to end, `hiertcn_keras.data.session_packing`), D and H feature sizes.
 
-Every event of a packed row carries `slot`, the session slot `0..S-1` it belongs to, and
-`mask` (false at padding). Both layers go through the one-hot matrix `[B, T, S]` of the real
-events' slots, so they are two small batched matmuls on every backend (and their gradients
-are too):
+Every event of a packed batch carries `slot`, the flat index `b·S + s` of the session slot it
+belongs to (a session need not sit in its slot's row), and `mask` (false at padding):
 
-- `SlotPooling`: the masked mean of each slot's event vectors, `[B, T, D] → [B, S, D]`:
-  what `SessionPooling` computes on the padded `[B, S, L, D]` layout (exact zeros for an
-  empty slot);
-- `SlotBroadcast`: each event reads its slot's vector, `[B, S, H] → [B, T, H]`: what tiling
-  the state over a padded session's L steps does (`RepeatVector`).
+- `SlotPooling`: the masked mean of each slot's event vectors, `[B, T, D] → [B, S, D]` (a
+  segment sum over the B·S slots): what `SessionPooling` computes on the padded
+  `[B, S, L, D]` layout (exact zeros for an empty slot);
+- `SlotBroadcast`: each event reads its slot's vector, `[B, S, H] → [B, T, H]` (a gather):
+  what tiling the state over a padded session's L steps does (`RepeatVector`).
 
-Worked example, S = 2, one row: vectors [a, b, c, pad], slot [0, 0, 1, 0], mask [1, 1, 1, 0]:
+Worked example, B = 1, S = 2: vectors [a, b, c, pad], slot [0, 0, 1, 0], mask [1, 1, 1, 0]:
 `SlotPooling` gives [(a + b) / 2, c]; `SlotBroadcast` of [u, v] gives [u, u, v, 0].
 """
 
@@ -22,10 +20,10 @@ import keras
 from keras import ops
 
 
-def _one_hot(slot, mask, slots, dtype):
-    """float `[B, T, S]`: 1 where a real event sits in slot s."""
-    hot = ops.one_hot(ops.cast(slot, "int32"), slots, dtype=dtype)
-    return hot * ops.expand_dims(ops.cast(mask, dtype), -1)
+def _flat_ids(slot, mask, n_slots):
+    """int32 `[B·T]`: each real event's flat slot, `n_slots` (an extra, dropped segment) at padding."""
+    ids = ops.where(ops.cast(mask, "bool"), ops.cast(slot, "int32"), ops.full_like(ops.cast(slot, "int32"), n_slots))
+    return ops.reshape(ids, (-1,))
 
 
 @keras.saving.register_keras_serializable(package="hiertcn")
@@ -33,12 +31,12 @@ class SlotPooling(keras.layers.Layer):
     """Masked mean of the packed events of every session slot.
 
     Args:
-        slots: int. S.
+        slots: int. S, the session slots per row.
         **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: float tensor `[B, T, D]`, a vector per packed event.
-        slot: int tensor `[B, T]`, each event's slot in `0..S-1`.
+        inputs: float tensor `[B, T, D]`, a vector per packed event (B static).
+        slot: int tensor `[B, T]`, each event's flat slot `b·S + s` in `0..B·S-1`.
         mask: bool tensor `[B, T]`, true at real events.
 
     Returns:
@@ -60,13 +58,18 @@ class SlotPooling(keras.layers.Layer):
 
     def call(self, inputs, slot, mask):
         x = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        batch, width = x.shape[0], x.shape[-1]
+        if batch is None:
+            raise ValueError("SlotPooling needs a static batch size B (the flat slots are b·S + s)")
+        n = batch * self.slots
+        ids = _flat_ids(slot, mask, n)
         keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
         # `where`, not a multiply, so that whatever sits at padded steps (even NaN) is dropped.
-        x = ops.where(keep, x, ops.zeros_like(x))
-        hot = _one_hot(slot, mask, self.slots, x.dtype)  # [B, T, S]
-        total = ops.matmul(ops.transpose(hot, (0, 2, 1)), x)  # [B, S, D]
-        count = ops.expand_dims(ops.sum(hot, axis=1), -1)  # [B, S, 1]
-        return total / ops.maximum(count, ops.ones_like(count))
+        x = ops.reshape(ops.where(keep, x, ops.zeros_like(x)), (-1, width))
+        total = ops.segment_sum(x, ids, num_segments=n + 1)[:n]
+        count = ops.segment_sum(ops.ones_like(x[:, :1]), ids, num_segments=n + 1)[:n]
+        mean = total / ops.maximum(count, ops.ones_like(count))
+        return ops.reshape(mean, (batch, self.slots, width))
 
     def get_config(self):
         config = super().get_config()
@@ -83,7 +86,7 @@ class SlotBroadcast(keras.layers.Layer):
 
     Call arguments:
         inputs: float tensor `[B, S, H]`, a vector per slot.
-        slot: int tensor `[B, T]`, each event's slot in `0..S-1`.
+        slot: int tensor `[B, T]`, each event's flat slot `b·S + s`.
         mask: bool tensor `[B, T]`, true at real events.
 
     Returns:
@@ -97,5 +100,8 @@ class SlotBroadcast(keras.layers.Layer):
 
     def call(self, inputs, slot, mask):
         x = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
-        hot = _one_hot(slot, mask, x.shape[1], x.dtype)  # [B, T, S]
-        return ops.matmul(hot, x)
+        flat = ops.reshape(x, (-1, x.shape[-1]))  # [B·S, H], row b·S + s
+        keep = ops.cast(mask, "bool")
+        ids = ops.where(keep, ops.cast(slot, "int32"), ops.zeros_like(ops.cast(slot, "int32")))
+        out = ops.take(flat, ids, axis=0)  # [B, T, H]
+        return ops.where(ops.expand_dims(keep, -1), out, ops.zeros_like(out))

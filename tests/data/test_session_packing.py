@@ -22,18 +22,18 @@ def _view(lengths_by_user, seed=0):
 
 
 def test_worked_example_of_the_module_docstring():
-    table = PackedSessionTable(SessionTable.from_view(_view([[2, 1, 3]]), 4), slots=3)
-    batch = table.gather(np.array([[0, 1, 2]]))
-    np.testing.assert_array_equal(batch["items"], [[1, 2, 3, 4, 5, 6, 0, 0]])
-    np.testing.assert_array_equal(batch["inputs"], [[0, 1, 0, 0, 4, 5, 0, 0]])
-    np.testing.assert_array_equal(batch["segment_start"], [[1, 0, 1, 1, 0, 0, 1, 1]])
-    np.testing.assert_array_equal(batch["slot"], [[0, 0, 1, 2, 2, 2, 0, 0]])
-    np.testing.assert_array_equal(batch["mask"], [[1, 1, 1, 1, 1, 1, 0, 0]])
-    np.testing.assert_array_equal(batch["session_mask"], [[1, 1, 1]])
-    np.testing.assert_array_equal(batch["user_start"], [[1, 0, 0]])
+    table = PackedSessionTable(SessionTable.from_view(_view([[3, 1], [2]]), 4), slots=2)
+    batch = table.gather(np.array([[0, 1], [2, -1]]))  # a = 1 2 3, b = 4, c = 5 6
+    np.testing.assert_array_equal(batch["items"], [[1, 2, 3, 0, 0, 0, 0, 0], [4, 5, 6, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(batch["inputs"], [[0, 1, 2, 0, 0, 0, 0, 0], [0, 0, 5, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(batch["segment_start"], [[1, 0, 0, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(batch["slot"], [[0, 0, 0, 0, 0, 0, 0, 0], [1, 2, 2, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(batch["mask"][:, :4], [[1, 1, 1, 0], [1, 1, 1, 0]])
+    np.testing.assert_array_equal(batch["session_mask"], [[1, 1], [1, 0]])
+    np.testing.assert_array_equal(batch["user_start"], [[1, 0], [1, 0]])
 
 
-def test_every_event_of_the_padded_batch_in_the_same_order_with_its_slot():
+def test_every_event_of_the_padded_batch_once_with_its_input_slot_and_session_start():
     lengths = [[1, 4, 2], [3], [1, 1, 1, 1, 5], [2, 2], [6, 1], [1]]
     sessions = SessionTable.from_view(_view(lengths), 6)
     packed = PackedSessionTable(sessions, slots=3)
@@ -41,17 +41,26 @@ def test_every_event_of_the_padded_batch_in_the_same_order_with_its_slot():
     assert np.array_equal(QueueBatcher(packed, 3, 3, shuffle=True, seed=1).plan(0), plan)
     for index in plan:
         pad, pack = sessions.gather(index), packed.gather(index)
-        real = pad["mask"]
-        for key in ("items", "inputs", "score"):  # row-major [B, S, L] order == packed [B, T] order
-            np.testing.assert_array_equal(pack[key][pack["mask"]], pad[key][real])
-        slot_of_padded = np.broadcast_to(np.arange(3)[None, :, None], real.shape)[real]
-        np.testing.assert_array_equal(pack["slot"][pack["mask"]], slot_of_padded)
-        first = np.zeros_like(real)
-        first[..., 0] = real[..., 0]
-        np.testing.assert_array_equal(pack["segment_start"][pack["mask"]], first[real])
+        pad_event, pack_event = sessions.events_of(index), packed.events_of(index)
+        np.testing.assert_array_equal(pack_event >= 0, pack["mask"])
+        assert sorted(pack_event[pack["mask"]]) == sorted(pad_event[pad["mask"]])  # each event once
+        where = {int(e): k for k, e in zip(zip(*np.nonzero(pad["mask"])), pad_event[pad["mask"]])}
+        for b, t in zip(*np.nonzero(pack["mask"])):
+            row, s, pos = where[int(pack_event[b, t])]
+            for key in ("items", "inputs", "score"):
+                assert pack[key][b, t] == pad[key][row, s, pos], key
+            assert pack["slot"][b, t] == row * 3 + s
+            assert pack["segment_start"][b, t] == (pos == 0)
         for key in ("session_mask", "user_start", "gap", "user"):
             np.testing.assert_array_equal(pack[key], pad[key])
-        assert pack["items"].shape[1] == row_width(int(real.sum(axis=(1, 2)).max()), 3 * 6)
+
+
+def test_sessions_are_spread_so_the_rows_are_even():
+    # Queue row 0 holds 3 sessions of 4 events, row 1 one event: spread, the rows hold 8 and 5.
+    sessions = SessionTable.from_view(_view([[4, 4, 4], [1]]), 4)
+    batch = PackedSessionTable(sessions, slots=3).gather(np.array([[0, 1, 2], [3, -1, -1]]))
+    assert sorted(batch["mask"].sum(axis=1).tolist()) == [5, 8]
+    assert batch["items"].shape == (2, 8)  # the padded layout is [2, 3, 4]: 24 positions, now 16
 
 
 def test_row_width_is_a_bucket_at_least_the_longest_row_and_at_most_the_padded_width():

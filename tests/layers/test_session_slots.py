@@ -31,10 +31,11 @@ def test_pooling_equals_session_pooling_on_the_padded_layout():
     packed = np.zeros((2, 8, 5), "float32")
     slot = np.zeros((2, 8), "int32")
     keep = np.zeros((2, 8), bool)
+    # Row b of the packed batch holds the sessions of queue row 1 - b: slots are flat (b·S + s).
     for b in range(2):
-        events = padded[b][mask[b]]
+        events = padded[1 - b][mask[1 - b]]
         packed[b, : len(events)] = events
-        slot[b, : len(events)] = np.nonzero(mask[b])[0]
+        slot[b, : len(events)] = (1 - b) * 3 + np.nonzero(mask[1 - b])[0]
         keep[b, : len(events)] = True
     expected = keras.ops.convert_to_numpy(SessionPooling()(padded, mask))
     out = keras.ops.convert_to_numpy(SlotPooling(3)(packed, slot, keep))
@@ -42,11 +43,12 @@ def test_pooling_equals_session_pooling_on_the_padded_layout():
 
 
 def test_broadcast_gives_every_real_event_its_slot_vector_and_padding_zeros():
-    context = np.array([[[1.0, -2.0], [7.0, 0.5]]], "float32")
-    slot = np.array([[0, 0, 1, 0]])
-    mask = np.array([[True, True, True, False]])
+    context = np.array([[[1.0, -2.0], [7.0, 0.5]], [[3.0, 3.0], [4.0, 4.0]]], "float32")
+    slot = np.array([[0, 3, 1, 0], [2, 2, 0, 1]])  # flat slots b·S + s: events read other rows' slots
+    mask = np.array([[True, True, True, False], [True, True, True, True]])
     out = keras.ops.convert_to_numpy(SlotBroadcast()(context, slot, mask))
-    np.testing.assert_array_equal(out, [[[1.0, -2.0], [1.0, -2.0], [7.0, 0.5], [0.0, 0.0]]])
+    np.testing.assert_array_equal(out[0], [[1.0, -2.0], [4.0, 4.0], [7.0, 0.5], [0.0, 0.0]])
+    np.testing.assert_array_equal(out[1], [[3.0, 3.0], [3.0, 3.0], [1.0, -2.0], [7.0, 0.5]])
 
 
 def test_both_round_trip_through_a_keras_file(tmp_path):

@@ -48,14 +48,17 @@ def _plans(view):
 
 
 def _run(rec, batcher):
-    """Per-event u of every batch in order, and each batch's loss (state carried, reset first)."""
+    """u of every event (sorted by view index) and each batch's loss (state carried, reset first)."""
     rec.reset_states()
-    events, losses = [], []
-    for batch in batcher.batches(0):
+    events, scores, losses = [], [], []
+    for index in batcher.plan(0):
+        batch = batcher.table.gather(index)
         u = rec(batch)
-        events.append(keras.ops.convert_to_numpy(u)[batch["mask"]])
+        events.append(batcher.table.events_of(index)[batch["mask"]])
+        scores.append(keras.ops.convert_to_numpy(u)[batch["mask"]])
         losses.append(float(rec.compute_loss(batch, None, u)))
-    return np.concatenate(events), np.array(losses)
+    order = np.argsort(np.concatenate(events))
+    return np.concatenate(scores)[order], np.array(losses)
 
 
 def test_packed_scores_and_loss_equal_the_padded_layout():
@@ -96,22 +99,22 @@ def test_online_steps_give_the_packed_scores():
     rec.reset_states()
     u = keras.ops.convert_to_numpy(rec(batch))
     steps = HierarchicalSteps(rec.user_model, "hiertcn")
-    row = 0  # the first row's first user: its first sessions, folded online one by one
-    starts = np.flatnonzero(batch["segment_start"][row] & batch["mask"][row])
+    row = 0  # queue row 0's first user: its sessions (wherever they were packed) folded online one by one
     context = np.zeros((1, steps.state_size), "float32")
-    gap_decay = np.exp(-batch["gap"][row] / 3600.0)
-    for k, start in enumerate(starts):
-        if k and batch["user_start"][row, k]:
+    checked = 0
+    for s in range(S):
+        if not batch["session_mask"][row, s] or (s and batch["user_start"][row, s]):
             break
-        end = starts[k + 1] if k + 1 < len(starts) else int(batch["mask"][row].sum())
-        if k:
-            context = context * gap_decay[k]
-        online = keras.ops.convert_to_numpy(steps.low_level(batch["inputs"][row, start:end][None], context))
-        np.testing.assert_allclose(online[0], u[row, start:end], rtol=1e-5, atol=1e-5)
+        cells = np.nonzero(batch["mask"] & (batch["slot"] == row * S + s))
+        if s:
+            context = context * np.exp(-batch["gap"][row, s] / 3600.0)
+        online = keras.ops.convert_to_numpy(steps.low_level(batch["inputs"][cells][None], context))
+        np.testing.assert_allclose(online[0], u[cells], rtol=1e-5, atol=1e-5)
         items = np.zeros((1, L), "int32")
-        items[0, : end - start] = batch["items"][row, start:end]
+        items[0, : len(cells[0])] = batch["items"][cells]
         context = keras.ops.convert_to_numpy(steps.fold(context, items, np.ones((1, 1), "float32")))
-    assert k >= 1  # at least two sessions checked
+        checked += 1
+    assert checked >= 2  # at least two sessions of one user
 
 
 def test_keras_file_holds_the_user_model_only_and_reloads_the_packed_graph(tmp_path):
