@@ -60,6 +60,13 @@ SETTINGS = {
     # equal budget), converged (at most 15 epochs, patience 2).
     "fair": {"users": 1000, "drift_users": 2000, "globo_user_share": 8, "seeds": 1, "epochs": 15, "patience": 2,
              "trials": 1, "jit": False},
+    # The tuned, multi-seed suite sized for about 100 minutes of two processes on the shared
+    # 2-core machine (docs/accuracy.md, "tuned"): 3 trials per model (its defaults + 2 TPE), the
+    # neural models' chosen settings with 3 seeds, at most 15 epochs, patience 2; synthetic logs
+    # of 1,000 users (synth-20k-strong, 10 sessions per user: 250), the drift generator with
+    # 900 users, 1/16 of the Globo.com users.
+    "tuned": {"users": 1000, "drift_users": 900, "globo_user_share": 16, "seeds": 3, "epochs": 15, "patience": 2,
+              "trials": 3, "jit": False, "users_by_dataset": {"synth-20k-strong": 250}},
     "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 50, "patience": 3,
              "trials": 10},
 }
@@ -74,6 +81,11 @@ def _synthetic(name, users):
         "synth-5k-strong-3": dict(n_items=5000, p_successor=0.6, mean_sessions=3.0),
     }[name]
     return SyntheticConfig(n_users=users, seed=17, **options)
+
+
+def synthetic_users(name, setting):
+    """The number of users of synthetic dataset `name` under `setting` (`users_by_dataset` first)."""
+    return setting.get("users_by_dataset", {}).get(name, setting["users"])
 
 
 def build_dataset(name, workdir, setting):
@@ -97,7 +109,7 @@ def build_dataset(name, workdir, setting):
         from hiertcn_keras.data.synthetic import generate
         from hiertcn_keras.data.synthetic_io import save
 
-        save(generate(_synthetic(name, setting["users"])), log)
+        save(generate(_synthetic(name, synthetic_users(name, setting))), log)
     elif name == "drift":
         from hiertcn_keras.data.drift_synthetic import DriftConfig, generate_drift
         from hiertcn_keras.data.drift_synthetic_io import save_drift
@@ -227,6 +239,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="override the setting's seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the setting's maximum epochs")
     parser.add_argument("--trials", type=int, default=None, help="override the setting's trials per model")
+    parser.add_argument("--users", type=int, default=None,
+                        help="override the users of every synthetic log (not the drift generator's)")
+    parser.add_argument("--drift-users", type=int, default=None, help="override the drift generator's users")
+    parser.add_argument("--globo-share", type=int, default=None,
+                        help="override the Globo.com user share: keep users with (user_id // 10) %% SHARE == 0")
     parser.add_argument("--no-recency-prior", action="store_true",
                         help="train the neural models without the recency prior")
     parser.add_argument("--last-item-residual", action="store_true",
@@ -248,6 +265,11 @@ def main(argv=None):
     for key in ("seeds", "epochs", "trials"):
         if getattr(args, key):
             setting[key] = getattr(args, key)
+    if args.users:
+        setting["users"], setting["users_by_dataset"] = args.users, {}
+    for key, value in (("drift_users", args.drift_users), ("globo_user_share", args.globo_share)):
+        if value:
+            setting[key] = value
     models = args.models or list(NEURAL) + list(SIMPLE)
     unknown = [m for m in models if m not in NEURAL and m not in NAMES]
     if unknown:
@@ -275,7 +297,8 @@ def main(argv=None):
         labels = [f"budget: every model tuned on validation Recall@10 with at most {setting['trials']} trials "
                   f"(the first: its defaults), the neural models' chosen settings retrained with {setting['seeds']} "
                   f"seed(s), at most {setting['epochs']} epochs with early stopping (patience {setting['patience']}); "
-                  f"setting {args.setting}: synthetic logs {setting['users']} users, drift {setting['drift_users']} "
+                  f"setting {args.setting}: synthetic logs {setting['users']} users "
+                  f"{setting.get('users_by_dataset') or ''}, drift {setting['drift_users']} "
                   f"users, Globo users 1/{setting['globo_user_share']} of the slice."]
         if recency:
             labels.append("neural rows: with the recency prior (window and weight chosen on validation); "
