@@ -26,6 +26,10 @@ Usage:
 
     python benchmarks/bench_accuracy.py --setting suite --globo-log globo_dev.csv.gz --resume
     python benchmarks/bench_accuracy.py --setting quick --datasets drift --models hiertcn successor
+    python benchmarks/bench_accuracy.py --setting tuned --datasets drift --drift-users 900 --resume \
+        --models hiertcn gru4rec successor sr iknn vsknn recentpop pop --workdir W
+    python benchmarks/bench_accuracy.py --workdir W --datasets drift globo-paper \
+        --export docs/results/accuracy_suite.json      # the compact summary, nothing run
 
 Writes `WORKDIR/accuracy.json` and `WORKDIR/accuracy.md` (atomically) and prints the table.
 Logs and prepared datasets are cached in WORKDIR (default `runs/bench_accuracy`).
@@ -421,8 +425,9 @@ def main(argv=None):
         labels = [f"budget: every model tuned on validation Recall@10 with at most {setting['trials']} trials "
                   f"(the first: its defaults), the neural models' chosen settings retrained with {setting['seeds']} "
                   f"seed(s), at most {setting['epochs']} epochs with early stopping (patience {setting['patience']}); "
-                  f"setting {args.setting}: synthetic logs {setting['users']} users "
-                  f"{setting.get('users_by_dataset') or ''}, drift {setting['drift_users']} "
+                  f"setting {args.setting}: synthetic logs {setting['users']} users"
+                  + "".join(f" ({k}: {v})" for k, v in setting.get("users_by_dataset", {}).items())
+                  + f", drift {setting['drift_users']} "
                   f"users, Globo users 1/{setting['globo_user_share']} of the slice."]
         if recency:
             labels.append("neural rows: with the recency prior (window and weight chosen on validation); "
