@@ -57,7 +57,8 @@ def row_width(longest, cap):
 
     Args:
         longest: int. Events in the batch's longest row.
-        cap: int. S·L, the width of the padded layout (no row can hold more).
+        cap: int. S·L, the width of the padded layout: T stays at most that wide unless the
+            fullest row itself is wider.
 
     Returns:
         int T with `longest ≤ T ≤ max(cap, longest)`.
@@ -70,7 +71,7 @@ def row_width(longest, cap):
 
 
 class PackedSessionTable:
-    """A `SessionTable` whose batches lay the sessions of each row end to end.
+    """A `SessionTable` whose batches lay the batch's sessions end to end, spread over the rows.
 
     The queue batcher reads it as it reads the `SessionTable` (same users, same units, same
     plan); only `gather` differs.

@@ -92,8 +92,8 @@ class ModelConfig:
             end, the receptive field cut at each user boundary) instead of one window per row;
             same scores, far less padding. Defaults to `True` (`False` for configs recorded
             before it existed, whose models read one window per row).
-        packed_sessions: bool or `None`. HierTCN only: train on packed rows (the sessions of
-            each batch row laid end to end, `hiertcn_keras.models.packed_hiertcn`) instead of
+        packed_sessions: bool or `None`. HierTCN only: train on packed rows (the batch's
+            sessions laid end to end, `hiertcn_keras.models.packed_hiertcn`) instead of
             `[B, S, L]` slots; the same scores and loss (to float rounding), several times less
             work on logs of short sessions. Evaluation and serving read the padded layout either
             way. `None` packs for `hiertcn` (`False` for configs recorded before it existed).
