@@ -46,10 +46,11 @@ import numpy as np
 from hiertcn_keras.data.tensors import SessionTable
 
 #: The row widths T a packed batch takes: the smallest one that holds the batch's longest row.
-#: Steps of about 1.5×, since every new width costs an XLA compilation: on the Globo.com-shaped
-#: log of docs/scale.md an epoch at B = 64 sees 3 widths (32 for 338 of its 378 batches, 24, and
-#: 8 for the last one) and 20.0% of its positions are padding (87.6% in the `[B, S, L]` layout).
-ROW_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+#: Steps of about 1.5× from 24 up, since every new width costs an XLA compilation (24 at least,
+#: so that the last, part-empty batches of an epoch compile no width of their own): on the
+#: Globo.com-shaped log of docs/scale.md an epoch at B = 64 sees 2 widths, 32 for 338 of its
+#: 378 batches, and 20.0% of its positions are padding (87.6% in the `[B, S, L]` layout).
+ROW_BUCKETS = (24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def row_width(longest, cap):
