@@ -85,7 +85,7 @@ def test_training_records_the_chosen_prior_in_the_saved_model(tiny_data_dir, tmp
     dataset = PreparedDataset(tiny_data_dir)
     config = model_config_for(dataset, model="hiertcn", recency_prior=True, recency_hours=3.0, **TINY)
     _, _, metrics = train(tiny_data_dir, config, TrainConfig(epochs=1, verbose=0), tmp_path / "run")
-    choice = metrics["recency_choice"]
+    choice = metrics["prior_choice"]
     assert choice["hours"] == 3.0 and choice["beta"] >= 0 and choice["split"] == "valid"
     loaded, record = load_run(tmp_path / "run")  # the .keras file carries the chosen prior
     assert (loaded.model_config.recency_hours, loaded.model_config.recency_beta) == (3.0, choice["beta"])
