@@ -67,48 +67,86 @@ def choose_priors(model, dataset, *, split="valid", hours=HOURS, betas=BETAS, ga
         (the chosen setting's), `plain` (the model without priors, when it was searched),
         `no_worse`, `n_events` and `grid` (every setting's `monitor`, `recall@10` and `mrr`).
     """
-    config = model.model_config
-    view = dataset.view(split)
-    table, bias, candidates = scoring_table(model)
-    grid = _grid(config, hours, betas, gammas)
-    parts = list(scored_queries(model, view))
-    if not parts:
+    grid = _grid(model.model_config, hours, betas, gammas)
+    results, n_events = score_grid(model, dataset, grid, split=split, tie_policy=tie_policy, chunk=chunk)
+    if not n_events:
         h, b, g = grid[0]
         return {"hours": h, "beta": b, "gamma": g, "split": split, "monitor": monitor, "value": None, "plain": None,
                 "no_worse": list(no_worse), "n_events": 0, "grid": []}
-    u, targets, users, events = (np.concatenate(p) for p in zip(*parts))
-    recency = {h: RecencyPrior(h).fit(dataset) for h in dict.fromkeys(h for h, _, _ in grid) if h is not None}
-    transition = TransitionPrior().fit(dataset) if any(g for _, _, g in grid) else None
+    names = dict.fromkeys((monitor, "recall@10", "mrr"))
+    rows = [{"hours": h, "beta": b, "gamma": g, **{name: float(r[name]) for name in names}}
+            for (h, b, g), r in results.items()]
+    best, plain = pick_setting(rows, monitor=monitor, no_worse=no_worse)
+    return {"hours": None if best["hours"] is None else float(best["hours"]), "beta": float(best["beta"]),
+            "gamma": float(best["gamma"]), "split": split, "monitor": monitor, "value": best[monitor],
+            "plain": None if plain is None else plain[monitor], "no_worse": list(no_worse), "n_events": n_events,
+            "grid": rows}
+
+
+def pick_setting(rows, *, monitor="recall@10", no_worse=NO_WORSE):
+    """The setting the no-worse rule chooses among scored settings (see the module).
+
+    Args:
+        rows: list of dicts with `hours`, `beta`, `gamma` and the metrics, in grid order
+            (smaller windows and weights first).
+        monitor: str. The metric maximised.
+        no_worse: metrics a chosen setting may not lower below the plain model's
+            (`beta = gamma = 0`, when among the rows).
+
+    Returns:
+        `(chosen row, plain row or None)`.
+    """
+    zero = next((r for r in rows if r["beta"] == 0 and r["gamma"] == 0), None)
+    allowed = [r for r in rows if zero is None or all(r[name] >= zero[name] for name in no_worse)]
+    best = allowed[0] if allowed else rows[0]
+    for row in allowed[1:]:
+        if row[monitor] > best[monitor]:
+            best = row
+    return best, zero
+
+
+def score_grid(model, dataset, grid, *, split="valid", tie_policy="conservative", chunk=1024):
+    """The metrics of a split under every `(hours, beta, gamma)` setting of the priors, in one replay.
+
+    Scores are summed as `evaluate_recommender` sums them: `u · v + (beta · recency + gamma ·
+    transition) + b`.
+
+    Args:
+        model: a trained `Recommender`.
+        dataset: `PreparedDataset`.
+        grid: list of `(hours or None, beta, gamma)`.
+        split: str. Defaults to `"valid"`.
+        tie_policy: str. Defaults to `"conservative"`.
+        chunk: int. Targets scored at a time.
+
+    Returns:
+        `(results, n_events)`: `results` maps each setting to its `RankingMetrics.result()`.
+    """
+    config = model.model_config
+    view = dataset.view(split)
+    table, bias, candidates = scoring_table(model)
     metrics = {key: RankingMetrics(config.n_catalogue) for key in grid}
+    parts = list(scored_queries(model, view))
+    if not parts:
+        return {key: m.result() for key, m in metrics.items()}, 0
+    u, targets, users, events = (np.concatenate(p) for p in zip(*parts))
+    recency = {h: RecencyPrior(h).fit(dataset) for h in dict.fromkeys(h for h, b, _ in grid if b)}
+    transition = TransitionPrior().fit(dataset) if any(g for _, _, g in grid) else None
     for start in range(0, len(u), chunk):
         rows = slice(start, start + chunk)
         base = u[rows] @ table.T
-        if bias is not None:
-            base += bias
         steps = transition.log_counts(view, events[rows]) if transition is not None else None
-        for h in dict.fromkeys(h for h, _, _ in grid):
-            clicks = recency[h].log_counts(view, events[rows]) if h is not None else None
-            for b in dict.fromkeys(b for hh, b, _ in grid if hh == h):
-                scores = base + np.float32(b) * clicks if b else base
-                for g in (g for hh, bb, g in grid if hh == h and bb == b):
-                    ranks = count_ranks(scores + np.float32(g) * steps if g else scores, targets[rows],
-                                        tie_policy=tie_policy, candidates=candidates)
-                    metrics[(h, b, g)].update(ranks, users[rows])
-    results = {key: m.result() for key, m in metrics.items()}
-    zero = next((r for (h, b, g), r in results.items() if b == 0 and g == 0), None)
-    allowed = [key for key in grid
-               if zero is None or all(results[key][name] >= zero[name] for name in no_worse)]
-    best = allowed[0] if allowed else grid[0]
-    for key in allowed[1:]:
-        if results[key][monitor] > results[best][monitor]:
-            best = key
-    plain = None if zero is None else zero[monitor]
-    names = dict.fromkeys((monitor, "recall@10", "mrr"))
-    return {"hours": None if best[0] is None else float(best[0]), "beta": float(best[1]), "gamma": float(best[2]),
-            "split": split, "monitor": monitor, "value": float(results[best][monitor]), "plain": plain,
-            "no_worse": list(no_worse), "n_events": int(len(u)),
-            "grid": [{"hours": h, "beta": b, "gamma": g, **{name: float(r[name]) for name in names}}
-                     for (h, b, g), r in results.items()]}
+        clicks = {h: prior.log_counts(view, events[rows]) for h, prior in recency.items()}
+        for h, b, g in grid:
+            offsets = np.float32(b) * clicks[h] if b else None
+            if g:
+                offsets = np.float32(g) * steps if offsets is None else offsets + np.float32(g) * steps
+            scores = base + offsets if offsets is not None else base.copy()
+            if bias is not None:
+                scores += bias
+            ranks = count_ranks(scores, targets[rows], tie_policy=tie_policy, candidates=candidates)
+            metrics[(h, b, g)].update(ranks, users[rows])
+    return {key: m.result() for key, m in metrics.items()}, int(len(u))
 
 
 def choose_recency(model, dataset, **kwargs):
