@@ -171,11 +171,11 @@ def _open(args, store):
                                          session_gap=args.session_gap,
                                          retrieval=args.retrieval, unknown_items=args.unknown_items,
                                          out_of_order=args.out_of_order)
-    _warm_recency(args, recommender)
+    warm_priors(args, recommender)
     return recommender
 
 
-def _warm_recency(args, recommender):
+def warm_priors(args, recommender):
     """Warm the served priors' counters; says what it did.
 
     `--recency-from DATA|run` counts a prepared dataset's last hours into the click window and
@@ -294,7 +294,7 @@ def _open_following(args, store):
                                            retrieval=args.retrieval, unknown_items=args.unknown_items,
                                            out_of_order=args.out_of_order)
     recommender = factory(latest)
-    _warm_recency(args, recommender)  # the click window is shared by every store's recommender
+    warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
     return recommender, follower
 

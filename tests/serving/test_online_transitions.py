@@ -179,3 +179,20 @@ def test_warm_start_counts_every_pair_of_the_dataset(served, serving_data_dir):
     got = np.zeros_like(expected)
     got[indices] = counts
     np.testing.assert_array_equal(got, expected)
+
+
+def test_the_cli_warms_the_transition_counter_from_the_runs_data_unless_told(served, serving_data_dir, tmp_path,
+                                                                              capsys):
+    import argparse
+
+    from hiertcn_keras.cli.verbs_serving import warm_priors
+
+    rec = fresh(served, recency=None)
+    warm_priors(argparse.Namespace(recency_from=None, run="RUN"), rec)
+    err = capsys.readouterr().err
+    expected = warm_from_dataset(TransitionCounter(rec.catalog.n_catalogue + 1), rec.catalog, serving_data_dir)
+    assert f"transition prior: gamma {GAMMA:g}; the transition counter holds {expected['pairs']} " in err
+    assert rec.transitions.report()["pairs"] == expected["pairs"] > 0
+    other = fresh(served, recency=None)
+    warm_priors(argparse.Namespace(recency_from=str(serving_data_dir), run="RUN"), other)
+    assert f"of {serving_data_dir}" in capsys.readouterr().err and other.transitions.report()["pairs"] == expected["pairs"]
