@@ -22,6 +22,8 @@ from hiertcn_keras.serving.user_store_url import open_user_store
 from hiertcn_keras.training.evaluate import fitted_priors, prior_offsets, scored_queries, scoring_table
 from hiertcn_keras.training.trainer import load_run
 
+from .conftest import pooled_replay
+
 GAMMA = 1.5
 
 
@@ -66,16 +68,7 @@ def evaluation_scores(run_dir, data_dir):
 
 def test_served_scores_equal_the_evaluations_with_both_priors(prior_run, served, serving_data_dir, raw_log_rows):
     expected, dataset = evaluation_scores(prior_run, serving_data_dir)
-    # As for the recency prior: the evaluation's pool is the training split plus the test view
-    # (the users with a test target), so the other users' later events are left out of the replay.
-    ev = dataset.events
-    scored = np.unique(ev["user"][(ev["split"] == 2) & (ev["item"] <= dataset.n_catalogue)])
-    pooled = (ev["split"] == 0) | np.isin(ev["user"], scored)
-    user_ids = dataset.users["id"].astype(str).to_numpy()
-    first_unpooled = {}
-    for user, t in zip(user_ids[ev["user"][~pooled] - 1].tolist(), ev["timestamp"][~pooled].tolist()):
-        first_unpooled[user] = min(t, first_unpooled.get(user, t))
-    replay = [row for row in raw_log_rows if row[2] < first_unpooled.get(row[0], np.inf)]
+    replay, _ = pooled_replay(dataset, raw_log_rows)  # the evaluation's pool (see the helper)
     rec = fresh(served)
     assert rec.transitions is not None and rec.transition_gamma == GAMMA and rec.clicks is not None
     n = rec.catalog.n_catalogue
