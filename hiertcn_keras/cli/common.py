@@ -104,8 +104,9 @@ def add_model_options(p, recency_default=False):
                    help="high-level state decay exp(-gap/S) (default off)")
     g.add_argument("--last-item-residual", action=argparse.BooleanOptionalAction, default=None,
                    help="hiertcn/hiergru: add a linear map of the last clicked item's embedding to the user "
-                   "embedding, a direct 'what follows this item' path; compare applies it to those two models only "
-                   "(default off; docs/accuracy.md)")
+                   "embedding, a direct 'what follows this item' path; on by default for those two models (compare "
+                   "applies it to them only); --no-last-item-residual trains the paper's plain model "
+                   "(docs/accuracy.md)")
     add_recency_options(g, default_on=recency_default)
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=positive_int, default=50, help="maximum epochs; early stopping on the validation "

@@ -17,6 +17,8 @@ import math
 from hiertcn_keras.models.loss_choice import default_loss
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
+# The models with the last-item residual path (on by default; `ModelConfig.last_item_residual`).
+RESIDUAL_MODELS = ("hiertcn", "hiergru")
 FLAT_MODELS = ("tcn", "gru", "gru4rec")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
 ITEM_SPACES = ("learned", "pretrained")
@@ -61,10 +63,13 @@ class ModelConfig:
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
-        last_item_residual: bool. HierTCN / HierGRU only: add a linear map of the current
-            (last clicked) item's embedding to the user embedding, `u = Dense(h) + W · e_last`,
-            so the model can score "what follows this item" directly, beside the session and
-            long-term paths. Defaults to `False`.
+        last_item_residual: bool or `None`. HierTCN / HierGRU only: add a linear map of the
+            current (last clicked) item's embedding to the user embedding,
+            `u = Dense(h) + W · e_last`, so the model can score "what follows this item"
+            directly, beside the session and long-term paths. `None` turns it on for HierTCN
+            and HierGRU and off for every other model; `False` is the paper's plain model. A
+            config recorded without the field (before it existed) loads as `False`. Defaults
+            to `None`.
         dropout: float in `[0, 1)`. Dropout inside the low-level network (TCN blocks, session
             and flat GRUs, HRNN's session GRU), training only. Defaults to 0.1.
         embedding_dropout: float in `[0, 1)`. Dropout on the looked-up input item vectors
@@ -132,7 +137,7 @@ class ModelConfig:
     gru4rec_units: tuple = (100,)
     output_dim: int | None = None
     decay_bandwidth: float | None = None
-    last_item_residual: bool = False
+    last_item_residual: bool | None = None
     dropout: float = 0.1
     embedding_dropout: float = 0.1
     tied_embeddings: bool | None = None
@@ -187,7 +192,9 @@ class ModelConfig:
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
         _check_recency(self)
-        if self.last_item_residual and self.model not in ("hiertcn", "hiergru"):
+        if self.last_item_residual is None:
+            object.__setattr__(self, "last_item_residual", self.model in RESIDUAL_MODELS)
+        if self.last_item_residual and self.model not in RESIDUAL_MODELS:
             raise ValueError(f"last_item_residual needs model hiertcn or hiergru, got {self.model!r}")
 
     @property

@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from hiertcn_keras.cli.common import add_model_options, model_overrides
+from hiertcn_keras.models.config import ModelConfig
 
 
 def _args(*argv, models=None):
@@ -16,10 +17,25 @@ def _args(*argv, models=None):
     return parser.parse_args(list(argv))
 
 
-def test_last_item_residual_is_off_unless_asked():
-    assert model_overrides(_args(), "hiertcn")["last_item_residual"] is None  # the config's default (False)
+def _config(overrides):
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return ModelConfig(**{"n_items": 12, "n_catalogue": 11, **values})
+
+
+def test_last_item_residual_is_on_by_default_for_the_hierarchical_models_only():
+    assert model_overrides(_args(), "hiertcn")["last_item_residual"] is None  # the config's default
+    for model, expected in (("hiertcn", True), ("hiergru", True), ("hrnn", False), ("gru", False),
+                            ("gru4rec", False), ("tcn", False)):
+        assert _config(model_overrides(_args(), model)).last_item_residual is expected, model
     assert model_overrides(_args("--last-item-residual"), "hiertcn")["last_item_residual"] is True
-    assert model_overrides(_args("--no-last-item-residual"), "hiergru")["last_item_residual"] is False
+
+
+@pytest.mark.parametrize("models", [None, ["hiertcn", "gru", "successor"]])
+def test_no_last_item_residual_trains_the_papers_plain_model(models):
+    args = _args("--no-last-item-residual", models=models)
+    assert _config(model_overrides(args, "hiertcn")).last_item_residual is False
+    assert _config(model_overrides(args, "hiergru")).last_item_residual is False
+    assert _config(model_overrides(args, "gru")).last_item_residual is False
 
 
 @pytest.mark.parametrize("model, expected", [("hiertcn", True), ("hiergru", True), ("gru", None), ("gru4rec", None)])
