@@ -48,8 +48,10 @@ BASELINES = ("successor", "sr", "iknn", "vsknn", "sknn", "recentpop", "pop")
 
 
 def neural_runs(compare_dir):
-    """The run folders under a compare folder (those holding `model.keras`), tuning trials left out."""
-    return sorted(p.parent for p in Path(compare_dir).rglob("model.keras") if "trials" not in p.parts)
+    """The finished run folders under a compare folder (those holding `model.keras`), tuning trials
+    and unfinished runs (`*.partial`) left out."""
+    return sorted(p.parent for p in Path(compare_dir).rglob("model.keras")
+                  if "trials" not in p.parts and not any(part.endswith(".partial") for part in p.parts))
 
 
 def workdir_jobs(workdir, datasets=None):
