@@ -112,6 +112,13 @@ class ModelConfig:
             validation split after training. Defaults to `None`.
         recency_beta: float ≥ 0 or `None`. The prior's weight (0 = the plain model); `None` =
             chosen on the validation split after training. Defaults to `None`.
+        transition_prior: bool. Add the causal transition-count prior `gamma · log1p(times the
+            candidate directly followed the current item in a session, before the event)` to
+            every score in evaluation and serving (`hiertcn_keras.models.transition_prior`).
+            Defaults to `False`.
+        transition_gamma: float ≥ 0 or `None`. Its weight (0 = the plain model); `None` = chosen
+            on the validation split after training, jointly with the recency prior. Defaults to
+            `None`.
     """
 
     model: str = "hiertcn"
@@ -153,6 +160,8 @@ class ModelConfig:
     recency_prior: bool = False
     recency_hours: float | None = None
     recency_beta: float | None = None
+    transition_prior: bool = False
+    transition_gamma: float | None = None
 
     def __post_init__(self):
         if self.model not in NEURAL_MODELS:
@@ -244,7 +253,7 @@ def _check_regularisation(config):
 
 
 def _check_recency(config):
-    """Validates the recency-prior settings of a `ModelConfig`."""
+    """Validates the recency- and transition-prior settings of a `ModelConfig`."""
     hours, beta = config.recency_hours, config.recency_beta
     if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise ValueError(f"recency_hours must be a finite number of hours > 0, got {hours}")
@@ -252,3 +261,8 @@ def _check_recency(config):
         raise ValueError(f"recency_beta must be a finite number ≥ 0, got {beta}")
     if (hours is not None or beta is not None) and not config.recency_prior:
         raise ValueError("recency_hours and recency_beta need recency_prior")
+    gamma = config.transition_gamma
+    if gamma is not None and not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"transition_gamma must be a finite number ≥ 0, got {gamma}")
+    if gamma is not None and not config.transition_prior:
+        raise ValueError("transition_gamma needs transition_prior")

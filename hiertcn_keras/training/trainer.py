@@ -214,9 +214,9 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
 
 
 def _add_choice(metrics, choice):
-    """The recency prior's validation choice, without its grid, in the test metrics."""
+    """The priors' validation choice (recency and transition), without its grid, in the test metrics."""
     if choice is not None:
-        metrics["recency_choice"] = {k: v for k, v in choice.items() if k != "grid"}
+        metrics["prior_choice"] = {k: v for k, v in choice.items() if k != "grid"}
 
 
 def _convergence(history_dict, train_config, train_seconds):
