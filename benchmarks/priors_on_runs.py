@@ -8,7 +8,12 @@ alone (`gamma = 0`), the transition prior alone (`beta = 0`) and both (jointly).
 is then scored without priors and under each pick, in one replay. The table puts these rows
 (mean ± standard deviation over a model's runs, i.e. its seeds) beside the simple baselines of
 the same `compare` folder (successor counts, sequential rules, ...), whose numbers are read
-from its `table.json`.
+from its `table.json`, and one more baseline computed here, `causal successor counts`: the
+transition prior's own counts alone (the same pool: training pairs plus the evaluated view's
+pairs strictly before each event), ties and unseen successors ordered by training popularity
+as `successor` orders them. `successor` and `sr` count the training sessions only; the prior
+also counts the test period's earlier pairs, as a live system would, so the causal counts are
+the baseline with the same information as `+ transitions`.
 
 Sources:
 
@@ -96,6 +101,30 @@ def rescore(prepared, run_dir):
     return out
 
 
+def causal_counts(prepared, split="test"):
+    """`causal successor counts` on a dataset's split: `(Recall@10, MRR, events)` (see the module)."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.metrics import RankingMetrics, count_ranks
+    from hiertcn_keras.models.last_item import apply_fallback, popularity_fallback
+    from hiertcn_keras.models.transition_prior import TransitionPrior
+
+    dataset = PreparedDataset(prepared)
+    view = dataset.view(split)
+    prior = TransitionPrior().fit(dataset)
+    fallback = popularity_fallback(dataset.view("train"), dataset.n_catalogue)
+    metrics = RankingMetrics(dataset.n_catalogue)
+    candidates = np.arange(dataset.n_catalogue + 1) > 0
+    events = np.flatnonzero(view.score)
+    for start in range(0, len(events), 1024):
+        chunk = events[start : start + 1024]
+        scores = prior.counts(view, chunk)
+        scores[:, 1:] = apply_fallback(scores[:, 1:], fallback)
+        metrics.update(count_ranks(scores, view.item[chunk], tie_policy="conservative", candidates=candidates),
+                       view.user[chunk])
+    result = metrics.result()
+    return result["recall@10"], result["mrr"], result["n_events"]
+
+
 def _cell(values):
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 1:
@@ -112,7 +141,7 @@ def baseline_rows(table_path):
             if r.get("model") in BASELINES and isinstance(r.get("recall@10"), float)]
 
 
-def format_table(results, baselines):
+def format_table(results, baselines, causal=None):
     """Markdown: per dataset, each neural model's four variants, then the baselines."""
     lines = ["| dataset | model | runs | test Recall@10 | test MRR | events | chosen (hours, beta, gamma) per run |",
              "|---|---|---|---|---|---|---|"]
@@ -126,6 +155,10 @@ def format_table(results, baselines):
                 lines.append(f"| {dataset} | {model} {name} | {len(mine)} | {_cell([r[name]['test'][0] for r in mine])} | "
                              f"{_cell([r[name]['test'][1] for r in mine])} | {mine[0]['n_test']} | "
                              f"{chosen if name != 'no prior' else '–'} |")
+        if causal and dataset in causal:
+            recall, mrr, events = causal[dataset]
+            lines.append(f"| {dataset} | causal successor counts (baseline) | det. | {recall:.4f} | {mrr:.4f} | "
+                         f"{events} | – |")
         for model, recall, mrr, events in baselines.get(dataset, []):
             lines.append(f"| {dataset} | {model} (baseline) | det. | {recall:.4f} | {mrr:.4f} | {events} | – |")
     notes = ["Test split, full catalogue, conservative ties. Each neural run re-scored without retraining: the "
@@ -189,7 +222,9 @@ def main(argv=None):
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
         results.append(row)
-    table = format_table(results, {name: baseline_rows(path) for name, path in tables.items()})
+    prepared_of = {name: prepared for name, prepared, _, _ in jobs}
+    causal = {name: causal_counts(prepared) for name, prepared in prepared_of.items()}
+    table = format_table(results, {name: baseline_rows(path) for name, path in tables.items()}, causal)
     _write(out / "priors.json", json.dumps(results, indent=1))
     _write(out / "priors.md", table + "\n")
     print(table)
