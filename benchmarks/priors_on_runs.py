@@ -8,8 +8,8 @@ alone (`gamma = 0`), the transition prior alone (`beta = 0`) and both (jointly).
 is then scored without priors and under each pick, in one replay. The table puts these rows
 (mean ± standard deviation over a model's runs, i.e. its seeds) beside the simple baselines of
 the same `compare` folder (successor counts, sequential rules, ...), whose numbers are read
-from its `table.json`, and one more baseline computed here, `causal successor counts`: the
-transition prior's own counts alone (the same pool: training pairs plus the evaluated view's
+from its `table.json`, and one more baseline computed here, `causal successor counts` (the
+`livesuccessor` baseline of `compare`): the transition prior's own counts alone (the same pool: training pairs plus the evaluated view's
 pairs strictly before each event), ties and unseen successors ordered by training popularity
 as `successor` orders them. `successor` and `sr` count the training sessions only; the prior
 also counts the test period's earlier pairs, as a live system would, so the causal counts are
@@ -102,26 +102,13 @@ def rescore(prepared, run_dir):
 
 
 def causal_counts(prepared, split="test"):
-    """`causal successor counts` on a dataset's split: `(Recall@10, MRR, events)` (see the module)."""
+    """`causal successor counts` (the `livesuccessor` baseline) on a dataset's split: `(Recall@10, MRR, events)`."""
     from hiertcn_keras.data.dataset import PreparedDataset
-    from hiertcn_keras.metrics import RankingMetrics, count_ranks
-    from hiertcn_keras.models.last_item import apply_fallback, popularity_fallback
-    from hiertcn_keras.models.transition_prior import TransitionPrior
+    from hiertcn_keras.models.baselines import fit_baseline
+    from hiertcn_keras.training.evaluate import evaluate_baseline
 
     dataset = PreparedDataset(prepared)
-    view = dataset.view(split)
-    prior = TransitionPrior().fit(dataset)
-    fallback = popularity_fallback(dataset.view("train"), dataset.n_catalogue)
-    metrics = RankingMetrics(dataset.n_catalogue)
-    candidates = np.arange(dataset.n_catalogue + 1) > 0
-    events = np.flatnonzero(view.score)
-    for start in range(0, len(events), 1024):
-        chunk = events[start : start + 1024]
-        scores = prior.counts(view, chunk)
-        scores[:, 1:] = apply_fallback(scores[:, 1:], fallback)
-        metrics.update(count_ranks(scores, view.item[chunk], tie_policy="conservative", candidates=candidates),
-                       view.user[chunk])
-    result = metrics.result()
+    result = evaluate_baseline(fit_baseline("livesuccessor", dataset), dataset, split, name="livesuccessor")
     return result["recall@10"], result["mrr"], result["n_events"]
 
 
