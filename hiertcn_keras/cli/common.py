@@ -100,6 +100,11 @@ def add_model_options(p, recency_default=False):
                    help="flat TCN (--model tcn): users' histories laid end to end in each row, the receptive field "
                    "cut at every user boundary (packed, the default: same scores, little padding), or one user's "
                    "window of 500 events per row (per-user)")
+    g.add_argument("--session-rows", choices=("packed", "padded"), default=None,
+                   help="HierTCN training batches: each row's sessions laid end to end, the TCN cut at every "
+                   "session start (packed, the default: the same scores and loss, far less padding), or every "
+                   "session in its own slot of the longest session's length (padded); evaluation and serving "
+                   "are the same either way (docs/scale.md)")
     g.add_argument("--decay-bandwidth", type=positive_float, default=None, metavar="S",
                    help="high-level state decay exp(-gap/S) (default off)")
     g.add_argument("--last-item-residual", action=argparse.BooleanOptionalAction, default=None,
@@ -215,6 +220,14 @@ def _residual_for(args, model):
     return residual
 
 
+def _packed_sessions(args, model):
+    """`--session-rows` for `model`; `compare --models ...` applies it to HierTCN only."""
+    rows = getattr(args, "session_rows", None)
+    if rows is None or (model != "hiertcn" and (getattr(args, "models", None) or model is None)):
+        return None
+    return rows == "packed"
+
+
 def model_overrides(args, model):
     return {
         "model": model,
@@ -232,6 +245,7 @@ def model_overrides(args, model):
         "decay_bandwidth": args.decay_bandwidth,
         "last_item_residual": _residual_for(args, model),
         "flat_packed": None if getattr(args, "flat_rows", None) is None else args.flat_rows == "packed",
+        "packed_sessions": _packed_sessions(args, model),
         **recency_overrides(args),
         "seed": args.seed,
     }

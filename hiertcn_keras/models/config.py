@@ -92,6 +92,11 @@ class ModelConfig:
             end, the receptive field cut at each user boundary) instead of one window per row;
             same scores, far less padding. Defaults to `True` (`False` for configs recorded
             before it existed, whose models read one window per row).
+        packed_sessions: bool or `None`. HierTCN only: train on packed rows (the batch's
+            sessions laid end to end, `hiertcn_keras.models.packed_hiertcn`) instead of
+            `[B, S, L]` slots; the same scores and loss (to float rounding), several times less
+            work on logs of short sessions. Evaluation and serving read the padded layout either
+            way. `None` packs for `hiertcn` (`False` for configs recorded before it existed).
         gru_chunk_len: int. T of the flat GRU and of GRU4Rec: they read the whole history (or
             session-parallel lanes) in chunks of this many events with the state carried
             between chunks, so the forward pass equals one pass over the whole sequence
@@ -147,6 +152,7 @@ class ModelConfig:
     max_session_len: int = 20
     flat_len: int = 500
     flat_packed: bool = True
+    packed_sessions: bool | None = None
     gru_chunk_len: int = 50
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
@@ -185,6 +191,10 @@ class ModelConfig:
             raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
         if self.decay_bandwidth is not None and not (math.isfinite(self.decay_bandwidth) and self.decay_bandwidth > 0):
             raise ValueError(f"decay_bandwidth must be a finite number of seconds > 0, got {self.decay_bandwidth}")
+        if self.packed_sessions is None:
+            object.__setattr__(self, "packed_sessions", self.model == "hiertcn")
+        if self.packed_sessions and self.model != "hiertcn":
+            raise ValueError(f"packed_sessions needs model hiertcn, got {self.model!r}")
         if self.output_dim is None:
             object.__setattr__(self, "output_dim", self.embedding_dim)
         if self.tied_embeddings is None:
@@ -221,7 +231,8 @@ class ModelConfig:
 
 
 # Fields added after configs were first recorded, with the value a config without them meant.
-LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False}
+LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False,
+                 "packed_sessions": False}
 
 
 def _check_regularisation(config):

@@ -15,6 +15,7 @@ import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.packing import SegmentTable, packed_batcher
+from hiertcn_keras.data.session_packing import PackedSessionTable
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
 from hiertcn_keras.metrics import RankingMetrics, budget_from_memory, count_ranks, inner_product_ranks
 from hiertcn_keras.models.recency_prior import RecencyPrior, prior_of
@@ -37,9 +38,15 @@ def table_for(config, view):
     return FlatTable.from_view(view, config.flat_chunk_len)
 
 
-def batcher_for(config, view, *, shuffle=False, seed=0):
-    """A `QueueBatcher` over a view with the model's batch geometry."""
+def batcher_for(config, view, *, shuffle=False, seed=0, training=False):
+    """A `QueueBatcher` over a view with the model's batch geometry.
+
+    With `training=True` and `config.packed_sessions` (HierTCN) its batches lay each row's
+    sessions end to end (`PackedSessionTable`); evaluation reads the padded `[B, S, L]` slots.
+    """
     table = table_for(config, view)
+    if training and config.packed_sessions:
+        table = PackedSessionTable(table, config.sessions_per_batch)
     if isinstance(table, SegmentTable):
         return packed_batcher(table, config.batch_size, config.flat_chunk_len, shuffle=shuffle, seed=seed)
     units = config.sessions_per_batch if config.hierarchical else 1

@@ -67,6 +67,16 @@ def test_compare_and_tune_default_to_the_recency_prior_train_does_not():
         model_overrides(_verb_args("--no-recency-prior", "--recency-beta", "1", recency_default=True), "hiertcn")
 
 
+def test_session_rows_choose_the_hiertcn_training_layout():
+    assert model_overrides(_args(), "hiertcn")["packed_sessions"] is None  # the config's default (packed)
+    assert model_overrides(_args("--session-rows", "padded"), "hiertcn")["packed_sessions"] is False
+    assert model_overrides(_args("--session-rows", "packed"), "hiertcn")["packed_sessions"] is True
+    # compare: the other models keep their layout; train: passed on, and ModelConfig refuses it.
+    assert model_overrides(_args("--session-rows", "packed", models=["hiertcn", "hiergru"]), "hiergru")[
+        "packed_sessions"] is None
+    assert model_overrides(_args("--session-rows", "packed"), "hiergru")["packed_sessions"] is True
+
+
 def test_compare_and_tune_default_to_the_transition_prior_train_does_not():
     on = model_overrides(_verb_args(recency_default=True), "hiertcn")
     assert (on["transition_prior"], on["transition_gamma"]) == (True, None)  # chosen on validation
