@@ -19,8 +19,9 @@ parameters), the neural models' chosen settings are retrained with N seeds, and 
 scored on the test split with full-catalogue ranks and conservative ties; coverage and the
 generator's oracle (where known) are in the table. With `--recency-prior` (the default) the
 neural models carry the causal recency-popularity prior, its window and weight chosen on
-validation after training (`hiertcn_keras.models.recency_prior`); the same runs are also scored
-without it (`MODEL (no prior)` rows: `beta = 0`, no extra training).
+validation after training (`hiertcn_keras.models.recency_prior`), jointly with `compare`'s
+transition-count prior (`hiertcn_keras.models.transition_prior`); the same runs are also scored
+without them (`MODEL (no prior)` rows: `beta = gamma = 0`, no extra training).
 
 Usage:
 
@@ -154,7 +155,7 @@ def seed_runs(out, model, seeds):
 
 
 def without_prior(out, row, dataset):
-    """A neural row's runs scored again with the recency prior's weight set to 0 (the plain model)."""
+    """A neural row's runs scored again with the priors' weights set to 0 (the plain model)."""
     from hiertcn_keras.training.evaluate import evaluate_recommender
     from hiertcn_keras.training.seeds import summarise_seeds
     from hiertcn_keras.training.trainer import load_run
@@ -162,7 +163,9 @@ def without_prior(out, row, dataset):
     runs = []
     for run_dir, result in zip(seed_runs(out, row["model"], row["seeds"]), row["runs"]):
         model, _ = load_run(run_dir)
-        model.model_config = model.model_config.replace(recency_beta=0.0)
+        config = model.model_config
+        model.model_config = config.replace(**({"recency_beta": 0.0} if config.recency_prior else {}),
+                                            **({"transition_gamma": 0.0} if config.transition_prior else {}))
         plain = evaluate_recommender(model, dataset, "test")
         runs.append(dict(plain, **{k: result[k] for k in ("seed", "epochs_trained", "best_epoch", "still_improving",
                                                           "train_seconds") if k in result}))
