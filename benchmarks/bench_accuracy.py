@@ -328,6 +328,13 @@ def suite_summary(workdir, datasets):
     return summary
 
 
+def _summary_cell(row, key):
+    """`mean ± std`, or the mean alone for a deterministic baseline (std 0 by construction)."""
+    if row.get("deterministic") and isinstance(row.get(key), float):
+        return f"{row[key]:.4f}"
+    return _cell(row, key)
+
+
 def summary_markdown(summary):
     """The suite table of docs/accuracy.md from `suite_summary`'s output."""
     lines = ["| dataset | model | Recall@10 | MRR | seeds | scored events (coverage) | epochs (best) |",
@@ -338,7 +345,8 @@ def summary_markdown(summary):
             cov = f"{r['n_events']:,} ({r['coverage']:.1%})" if r.get("coverage") is not None else "–"
             epochs = (" / ".join(f"{e} ({b})" for e, b in zip(r["epochs"], r["best_epoch"]))
                       if r.get("epochs") else "–")
-            lines.append(f"| {entry['dataset']} | {r['model']} | {_cell(r, 'recall@10')} | {_cell(r, 'mrr')} | "
+            lines.append(f"| {entry['dataset']} | {r['model']} | {_summary_cell(r, 'recall@10')} | "
+                         f"{_summary_cell(r, 'mrr')} | "
                          f"{seeds if 'n_seeds' in r else '–'} | {cov} | {epochs} |")
     return "\n".join(lines)
 

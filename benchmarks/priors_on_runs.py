@@ -8,7 +8,12 @@ alone (`gamma = 0`), the transition prior alone (`beta = 0`) and both (jointly).
 is then scored without priors and under each pick, in one replay. The table puts these rows
 (mean ± standard deviation over a model's runs, i.e. its seeds) beside the simple baselines of
 the same `compare` folder (successor counts, sequential rules, ...), whose numbers are read
-from its `table.json`.
+from its `table.json`, and one more baseline computed here, `causal successor counts` (the
+`livesuccessor` baseline of `compare`): the transition prior's own counts alone (the same pool: training pairs plus the evaluated view's
+pairs strictly before each event), ties and unseen successors ordered by training popularity
+as `successor` orders them. `successor` and `sr` count the training sessions only; the prior
+also counts the test period's earlier pairs, as a live system would, so the causal counts are
+the baseline with the same information as `+ transitions`.
 
 Sources:
 
@@ -96,6 +101,17 @@ def rescore(prepared, run_dir):
     return out
 
 
+def causal_counts(prepared, split="test"):
+    """`causal successor counts` (the `livesuccessor` baseline) on a dataset's split: `(Recall@10, MRR, events)`."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.models.baselines import fit_baseline
+    from hiertcn_keras.training.evaluate import evaluate_baseline
+
+    dataset = PreparedDataset(prepared)
+    result = evaluate_baseline(fit_baseline("livesuccessor", dataset), dataset, split, name="livesuccessor")
+    return result["recall@10"], result["mrr"], result["n_events"]
+
+
 def _cell(values):
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 1:
@@ -112,7 +128,7 @@ def baseline_rows(table_path):
             if r.get("model") in BASELINES and isinstance(r.get("recall@10"), float)]
 
 
-def format_table(results, baselines):
+def format_table(results, baselines, causal=None):
     """Markdown: per dataset, each neural model's four variants, then the baselines."""
     lines = ["| dataset | model | runs | test Recall@10 | test MRR | events | chosen (hours, beta, gamma) per run |",
              "|---|---|---|---|---|---|---|"]
@@ -126,6 +142,10 @@ def format_table(results, baselines):
                 lines.append(f"| {dataset} | {model} {name} | {len(mine)} | {_cell([r[name]['test'][0] for r in mine])} | "
                              f"{_cell([r[name]['test'][1] for r in mine])} | {mine[0]['n_test']} | "
                              f"{chosen if name != 'no prior' else '–'} |")
+        if causal and dataset in causal:
+            recall, mrr, events = causal[dataset]
+            lines.append(f"| {dataset} | causal successor counts (baseline) | det. | {recall:.4f} | {mrr:.4f} | "
+                         f"{events} | – |")
         for model, recall, mrr, events in baselines.get(dataset, []):
             lines.append(f"| {dataset} | {model} (baseline) | det. | {recall:.4f} | {mrr:.4f} | {events} | – |")
     notes = ["Test split, full catalogue, conservative ties. Each neural run re-scored without retraining: the "
@@ -189,7 +209,9 @@ def main(argv=None):
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
         results.append(row)
-    table = format_table(results, {name: baseline_rows(path) for name, path in tables.items()})
+    prepared_of = {name: prepared for name, prepared, _, _ in jobs}
+    causal = {name: causal_counts(prepared) for name, prepared in prepared_of.items()}
+    table = format_table(results, {name: baseline_rows(path) for name, path in tables.items()}, causal)
     _write(out / "priors.json", json.dumps(results, indent=1))
     _write(out / "priors.md", table + "\n")
     print(table)

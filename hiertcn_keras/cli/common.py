@@ -69,7 +69,7 @@ def add_overwrite(p, what):
 NEURAL = ("hiertcn", "hiergru", "hrnn", "tcn", "gru", "gru4rec")
 # The simple baselines' names live in one registry (models/baselines.py); listed here without
 # importing it so that `hiertcn --help` stays fast.
-SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "sr", "iknn", "vsknn")
+SIMPLE = ("mv", "maxitem", "pop", "sknn", "recentpop", "successor", "livesuccessor", "sr", "iknn", "vsknn")
 
 
 def add_model_options(p, recency_default=False):

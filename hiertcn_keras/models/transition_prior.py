@@ -101,7 +101,7 @@ class _PairIndex:
         self.group_first = np.flatnonzero(group_start)  # first pair of each (a, b) group
         self.group_b = b[self.group_first]
         group_a = a[self.group_first]
-        rows = int(a.max()) + 2 if len(a) else 1
+        rows = int(a.max()) + 2 if len(a) else 2
         self.a_ptr = np.searchsorted(group_a, np.arange(rows))  # groups of a: a_ptr[a] .. a_ptr[a + 1]
         self.keys = group * self.stride + np.searchsorted(self.times, tb)
 
@@ -154,11 +154,24 @@ class TransitionPrior:
         """
         from hiertcn_keras.data.dataset import EventView
 
-        self.n_catalogue = int(dataset.n_catalogue if n_catalogue is None else n_catalogue)
         try:
-            self._train = dataset.view("train")
+            train = dataset.view("train")
         except ValueError:  # a held-out log has no training split
-            self._train = EventView.from_arrays([], [], [], timestamp=np.zeros(0), split="train")
+            train = EventView.from_arrays([], [], [], timestamp=np.zeros(0), split="train")
+        return self.fit_view(train, dataset.n_catalogue if n_catalogue is None else n_catalogue)
+
+    def fit_view(self, train_view, n_catalogue):
+        """Remembers a training view's events (the pool before every scored view).
+
+        Args:
+            train_view: `EventView`. The training events, sorted by (user, time).
+            n_catalogue: int. Successors counted are items `1..n_catalogue`.
+
+        Returns:
+            `self`.
+        """
+        self.n_catalogue = int(n_catalogue)
+        self._train = train_view
         self._cache = (None, None)
         return self
 

@@ -33,8 +33,10 @@ def test_the_table_has_the_four_variants_per_model_and_the_baselines():
     runs = [{"dataset": "d", "model": "hiertcn", "n_test": 100, "no prior": variant(0.25, 0, 0, 0.4, 0.3),
              "+ recency": variant(0.25, 0, 0, 0.4, 0.3), "+ transitions": variant(0.25, 0, 16, 0.5 + s, 0.4),
              "+ both": variant(168, 1, 32, 0.6, 0.45)} for s in (0.0, 0.02)]
-    table = bench.format_table(runs, {"d": [("successor", 0.52, 0.44, 100)]})
+    table = bench.format_table(runs, {"d": [("successor", 0.52, 0.44, 100)]}, {"d": (0.55, 0.45, 100)})
     assert "| d | hiertcn no prior | 2 | 0.4000 ± 0.0000 | 0.3000 ± 0.0000 | 100 | – |" in table
     assert "| d | hiertcn + transitions | 2 | 0.5100 ± 0.0141 |" in table
     assert "| d | hiertcn + both | 2 | 0.6000 ± 0.0000 | 0.4500 ± 0.0000 | 100 | 168, 1, 32; 168, 1, 32 |" in table
     assert "| d | successor (baseline) | det. | 0.5200 | 0.4400 | 100 | – |" in table
+    assert "| d | causal successor counts (baseline) | det. | 0.5500 | 0.4500 | 100 | – |" in table
+
