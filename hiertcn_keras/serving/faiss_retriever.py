@@ -16,7 +16,8 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
   * The coarse quantizer (which chooses the cells a query scans) is a flat scan of the
     centroids below 1,024 cells and an HNSW graph over them from 1,024 cells
     (`IndexIVFFlat(IndexHNSWFlat(d, 32), d, nlist)`, `efSearch = max(64, 2·nprobe)`); the
-    k-means itself assigns with a flat scan, and the graph is built once over its centroids.
+    k-means itself, and the assignment of every item to its cell, use a flat scan; the graph is
+    built once over the centroids and used for the queries.
   * Codes: full float32 vectors below 200,000 items; 8-bit scalar codes from 200,000 items
     (a quarter of the memory scanned per probe). With 8-bit codes the index returns `4·k`
     candidates (plus the excluded items) and they are re-scored exactly by inner product, so
@@ -153,6 +154,7 @@ class FaissRetriever:
         width = self.dim + (self.bias is not None)
         self._max_norm = None
         self._coarse = None
+        self._clustering_index = None
         self.fetch_per_k = 1
         started = time.perf_counter()
         if kind == "ivf":
@@ -183,8 +185,14 @@ class FaissRetriever:
             index = faiss.IndexHNSWFlat(width + 1, int(m), faiss.METRIC_L2)
             index.hnsw.efSearch = int(ef_search)
             params = {"m": int(m), "ef_search": int(ef_search), "metric": "L2 reduction of inner product"}
+        if self._clustering_index is not None:
+            # Items are assigned to their cells by the flat scan of the centroids (exact, and one
+            # matrix product per chunk), not through the graph; queries then go through the graph.
+            index.quantizer = self._clustering_index
         for start in range(1, self.n + 1, chunk_rows):
             index.add(self._rows(table, np.arange(start, min(self.n + 1, start + chunk_rows))))
+        if self._clustering_index is not None:
+            index.quantizer = self._coarse
         self.index = index
         if kind == "ivf":
             self.set_nprobe(nprobe or max(16, nlist // 8))

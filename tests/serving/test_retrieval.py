@@ -145,7 +145,17 @@ def test_an_hnsw_quantizer_and_8_bit_codes_with_every_cell_probed_equal_exact_se
     retriever = build_retriever("ivf", table, bias, threads=1, nlist=32, nprobe=32, quantizer="hnsw", codes=codes,
                                 n_recall_queries=50)
     assert retriever.report["quantizer"] == "hnsw" and retriever.report["codes"] == codes
-    assert retriever.index.quantizer.ntotal == 32  # the graph holds the k-means centroids
+    graph = faiss.downcast_index(retriever.index.quantizer)
+    assert isinstance(graph, faiss.IndexHNSWFlat) and graph.ntotal == 32  # the graph holds the k-means centroids
+    # Every item sits in the cell of its best centroid by inner product (assigned by a flat scan).
+    rows = np.concatenate([table[1:], bias[1:, None]], axis=1)
+    centroids = graph.reconstruct_n(0, 32)
+    invlists = retriever.index.invlists
+    cell_of = np.empty(3000, np.int64)
+    for cell in range(32):
+        ids = faiss.rev_swig_ptr(invlists.get_ids(cell), invlists.list_size(cell)).copy()
+        cell_of[ids] = cell
+    np.testing.assert_array_equal(cell_of, np.argmax(rows @ centroids.T, axis=1))
     assert retriever.report["index_bytes"] >= 3000 * (9 if codes == "sq8" else 36)
     queries = np.random.default_rng(5).normal(size=(6, 8)).astype(np.float32)
     exclude = [{1, 2}, set(), {3}, set(), set(), {4, 5, 6}]
@@ -153,11 +163,10 @@ def test_an_hnsw_quantizer_and_8_bit_codes_with_every_cell_probed_equal_exact_se
     got_i, got_s = retriever.search(queries, 10, exclude=exclude)
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
-    graph = faiss.downcast_index(retriever.index.quantizer).hnsw
     retriever.set_nprobe(3)
-    assert retriever.nprobe == 3 and graph.efSearch == 64
+    assert retriever.nprobe == 3 and graph.hnsw.efSearch == 64
     retriever.set_nprobe(40)
-    assert retriever.nprobe == 32 and graph.efSearch == 64
+    assert retriever.nprobe == 32 and graph.hnsw.efSearch == 64
 
 
 def test_nprobe_is_calibrated_to_the_recall_target_and_reported_on_held_out_queries():
