@@ -66,6 +66,7 @@ def recall_at_k(approx, exact, k=10):
 HNSW_QUANTIZER_FROM_CELLS = 1024
 SQ8_FROM_ITEMS = 200_000
 SQ8_FETCH_PER_K = 4
+PQ_FETCH_PER_K = 10
 
 
 def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
@@ -75,15 +76,15 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
         n: int. Items indexed.
         nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
         quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
-        codes: `auto`, `flat` or `sq8` (`auto`: `sq8` from 200,000 items).
+        codes: `auto`, `flat`, `sq8` or `pq4` (`auto`: `sq8` from 200,000 items).
 
     Returns:
         dict with `nlist`, `quantizer`, `codes`.
     """
     if quantizer not in ("auto", "flat", "hnsw"):
         raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw', got {quantizer!r}")
-    if codes not in ("auto", "flat", "sq8"):
-        raise ValueError(f"codes must be 'auto', 'flat' or 'sq8', got {codes!r}")
+    if codes not in ("auto", "flat", "sq8", "pq4"):
+        raise ValueError(f"codes must be 'auto', 'flat', 'sq8' or 'pq4', got {codes!r}")
     nlist = int(nlist or max(1, min(n // 39, round(4 * math.sqrt(n)))))
     if nlist < 1:
         raise ValueError(f"nlist must be ≥ 1, got {nlist}")
@@ -109,7 +110,9 @@ class FaissRetriever:
             other half reports the recall). Not together with `nprobe`.
         quantizer: `auto`, `flat` or `hnsw`. `ivf`: how a query's cells are chosen (see
             `ivf_plan`).
-        codes: `auto`, `flat` or `sq8`. `ivf`: how vectors are stored (see `ivf_plan`).
+        codes: `auto`, `flat`, `sq8` or `pq4`. `ivf`: how vectors are stored (see `ivf_plan`;
+            `pq4`: product quantization with 4-bit codes per pair of dimensions, scanned with
+            SIMD lookup tables, `IndexIVFPQFastScan`).
         train_per_cell: int. `ivf`: catalogue rows drawn per cell to train the coarse
             quantizer (k-means). Defaults to 39, faiss's floor (256 is its ceiling). The
             k-means cost grows with it: 553 s for 1M rows × 128 d at 256 on one core.
@@ -155,16 +158,23 @@ class FaissRetriever:
         self._max_norm = None
         self._coarse = None
         self._clustering_index = None
+        self._pad = 0
         self.fetch_per_k = 1
         started = time.perf_counter()
         if kind == "ivf":
             plan = ivf_plan(self.n, nlist, quantizer, codes)
             nlist = plan["nlist"]
+            if plan["codes"] == "pq4":
+                self._pad = width % 2  # a zero column: two dimensions per 4-bit sub-quantizer
+                width += self._pad
             if plan["quantizer"] == "hnsw":
                 coarse = faiss.IndexHNSWFlat(width, 32, faiss.METRIC_INNER_PRODUCT)
             else:
                 coarse = faiss.IndexFlatIP(width)
-            if plan["codes"] == "sq8":
+            if plan["codes"] == "pq4":
+                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // 2, 4, faiss.METRIC_INNER_PRODUCT)
+                self.fetch_per_k = PQ_FETCH_PER_K
+            elif plan["codes"] == "sq8":
                 index = faiss.IndexIVFScalarQuantizer(coarse, width, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                       faiss.METRIC_INNER_PRODUCT)
                 self.fetch_per_k = SQ8_FETCH_PER_K
@@ -286,6 +296,8 @@ class FaissRetriever:
         if self._max_norm is not None:
             slack = np.maximum(self._max_norm ** 2 - np.sum(rows.astype(np.float64) ** 2, axis=1), 0.0)
             rows = np.concatenate([rows, np.sqrt(slack).astype(np.float32)[:, None]], axis=1)
+        if self._pad:
+            rows = np.concatenate([rows, np.zeros((len(rows), self._pad), np.float32)], axis=1)
         return np.ascontiguousarray(rows)
 
     def _queries(self, queries):
@@ -293,6 +305,8 @@ class FaissRetriever:
             queries = np.concatenate([queries, np.ones((len(queries), 1), np.float32)], axis=1)
         if self._max_norm is not None:
             queries = np.concatenate([queries, np.zeros((len(queries), 1), np.float32)], axis=1)
+        if self._pad:
+            queries = np.concatenate([queries, np.zeros((len(queries), self._pad), np.float32)], axis=1)
         return np.ascontiguousarray(queries)
 
     def measure_recall(self, table, queries, k=10, exact=None):
