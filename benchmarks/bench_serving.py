@@ -181,7 +181,7 @@ def main(argv=None):
                         help="ivf: calibrate nprobe to this recall@10 on the model's own user vectors (e.g. 0.99)")
     parser.add_argument("--quantizer", choices=["auto", "flat", "hnsw"], default="auto",
                         help="ivf: coarse quantizer (default: the retriever's rule, HNSW from 1,024 cells)")
-    parser.add_argument("--codes", choices=["auto", "flat", "sq8"], default="auto",
+    parser.add_argument("--codes", choices=["auto", "flat", "sq8", "pq4"], default="auto",
                         help="ivf: stored vectors (default: the retriever's rule, 8-bit from 200,000 items)")
     args = parser.parse_args(argv)
 
