@@ -42,9 +42,11 @@ def _add_common(p):
     p.add_argument("--out-of-order", choices=("reject", "skip", "clamp"), default="reject",
                    help="events older than the user's last: an error (default), skipped, or taken as at the last time")
     p.add_argument("--recency-from", metavar="DATA", default=None,
-                   help="a run trained with the recency prior is served with it, counting every user's events live; "
-                   "this warms the click counter with the last hours of a prepared dataset (DATA, or `run` for the "
-                   "run's own prepared data). Default: the counter starts empty")
+                   help="a run trained with the recency or transition prior is served with it, counting every "
+                   "user's events live; this warms the click counter with the last hours of a prepared dataset "
+                   "(DATA, or `run` for the run's own prepared data) and the transition counter with all its "
+                   "within-session pairs. Default: the click counter starts empty, the transition counter holds "
+                   "the pairs of the run's prepared data")
 
 
 def _add_serve(sub):
@@ -194,30 +196,43 @@ def _open(args, store):
                                          session_gap=args.session_gap,
                                          retrieval=args.retrieval, retrieval_options=retrieval_options(args),
                                          unknown_items=args.unknown_items, out_of_order=args.out_of_order)
-    _warm_recency(args, recommender)
+    warm_priors(args, recommender)
     return recommender
 
 
-def _warm_recency(args, recommender):
-    """`--recency-from`: count a prepared dataset's tail into the recommender's click window; says what it did."""
+def warm_priors(args, recommender):
+    """Warm the served priors' counters; says what it did.
+
+    `--recency-from DATA|run` counts a prepared dataset's last hours into the click window and
+    its within-session pairs into the transition counter. Without it the click window starts
+    empty and the transition counter counts the run's own prepared data (its all-time counts are
+    what the weight was chosen on).
+    """
     import sys
 
-    from hiertcn_keras.serving.click_window import warm_from_dataset
+    from hiertcn_keras.serving import click_window, transition_counter
 
-    window = recommender.clicks
-    if window is None:
+    window, pairs = recommender.clicks, recommender.transitions
+    if window is None and pairs is None:
         if args.recency_from is not None:
-            raise ValueError(f"--recency-from: {args.run} was not trained with the recency prior (or its weight is 0)")
+            raise ValueError(f"--recency-from: {args.run} was not trained with the recency or transition prior "
+                             "(or their weights are 0)")
         return
-    line = f"recency prior: window {window.hours:g} h, beta {recommender.recency_beta:g}; "
-    if args.recency_from is None:
-        print(line + "the click counter starts empty (--recency-from DATA|run warms it)", file=sys.stderr)
-        return
-    data = recommender.run.data_dir if args.recency_from == "run" else args.recency_from
-    report = warm_from_dataset(window, recommender.catalog, data)
-    print(line + f"the click counter holds {report['events']} events of {report['path']} "
-          f"(times {report['from']} to {report['to']}; {report['skipped_items']} of items outside the catalogue "
-          "skipped)", file=sys.stderr)
+    data = recommender.run.data_dir if args.recency_from in (None, "run") else args.recency_from
+    if window is not None:
+        line = f"recency prior: window {window.hours:g} h, beta {recommender.recency_beta:g}; "
+        if args.recency_from is None:
+            print(line + "the click counter starts empty (--recency-from DATA|run warms it)", file=sys.stderr)
+        else:
+            report = click_window.warm_from_dataset(window, recommender.catalog, data)
+            print(line + f"the click counter holds {report['events']} events of {report['path']} "
+                  f"(times {report['from']} to {report['to']}; {report['skipped_items']} of items outside the "
+                  "catalogue skipped)", file=sys.stderr)
+    if pairs is not None:
+        report = transition_counter.warm_from_dataset(pairs, recommender.catalog, data)
+        print(f"transition prior: gamma {recommender.transition_gamma:g}; the transition counter holds "
+              f"{report['pairs']} within-session pairs of {report['path']} (times {report['from']} to {report['to']}; "
+              f"{report['skipped_items']} of items outside the catalogue skipped)", file=sys.stderr)
 
 
 def cmd_serve(args):
@@ -304,7 +319,7 @@ def _open_following(args, store):
                                            retrieval=args.retrieval, retrieval_options=retrieval_options(args),
                                            unknown_items=args.unknown_items, out_of_order=args.out_of_order)
     recommender = factory(latest)
-    _warm_recency(args, recommender)  # the click window is shared by every store's recommender
+    warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
     return recommender, follower
 

@@ -140,7 +140,7 @@ def test_recommend_serves_the_recency_prior_and_warms_it_from_data(prior_run, tw
     assert warm != cold  # the data's last 3 h of clicks moved the scores
     assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history),
                  "--recency-from", str(serving_data_dir)]) == 2
-    assert "not trained with the recency prior" in capsys.readouterr().err
+    assert "not trained with the recency or transition prior" in capsys.readouterr().err
 
 
 def test_ivf_flags_are_checked_before_anything_is_loaded(learned_run, tmp_path, capsys):
