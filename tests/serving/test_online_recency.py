@@ -135,8 +135,11 @@ def test_faiss_with_the_prior_rescores_the_hot_items_and_matches_exact(served, r
     missed = 0
     for user in users:
         want, got = exact.recommend(user, k=5), everywhere.recommend(user, k=5)  # every cell probed: exact
-        assert got.items == want.items
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5, rtol=0)
+        # The same items, except that which of the items tied exactly at the k-th score is kept is
+        # unspecified (the twin items of this store tie).
+        above = sum(score > want.scores[-1] + 1e-5 for score in want.scores)
+        assert got.items[:above] == want.items[:above]
         # One cell of two: the cold items of the other cell are missed, never a hot item, and
         # what is returned is scored exactly and ordered as the exact ranking orders it.
         full = exact.recommend(user, k=n, exclude_seen=False)
