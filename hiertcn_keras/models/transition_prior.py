@@ -101,7 +101,7 @@ class _PairIndex:
         self.group_first = np.flatnonzero(group_start)  # first pair of each (a, b) group
         self.group_b = b[self.group_first]
         group_a = a[self.group_first]
-        rows = int(a.max()) + 2 if len(a) else 1
+        rows = int(a.max()) + 2 if len(a) else 2
         self.a_ptr = np.searchsorted(group_a, np.arange(rows))  # groups of a: a_ptr[a] .. a_ptr[a + 1]
         self.keys = group * self.stride + np.searchsorted(self.times, tb)
 

@@ -91,6 +91,13 @@ def test_counts_equal_a_loop_over_pairs_on_a_random_log():
     assert got.sum() > 50
 
 
+def test_no_pair_anywhere_counts_nothing():
+    empty = types.SimpleNamespace(view=lambda split: EventView.from_arrays([], [], [], timestamp=np.zeros(0)),
+                                  n_items=6, n_catalogue=4)
+    view = EventView.from_arrays([1, 2], [1, 2], [0, 1], timestamp=[0, 1])  # two one-event sessions
+    assert not TransitionPrior().fit(empty).counts(view, [0, 1]).any()
+
+
 def test_transition_prior_of_a_config_and_its_checks():
     base = ModelConfig(n_items=6, n_catalogue=4)
     assert transition_prior_of(base, DATASET) is None
