@@ -19,13 +19,18 @@ parameters), the neural models' chosen settings are retrained with N seeds, and 
 scored on the test split with full-catalogue ranks and conservative ties; coverage and the
 generator's oracle (where known) are in the table. With `--recency-prior` (the default) the
 neural models carry the causal recency-popularity prior, its window and weight chosen on
-validation after training (`hiertcn_keras.models.recency_prior`); the same runs are also scored
-without it (`MODEL (no prior)` rows: `beta = 0`, no extra training).
+validation after training (`hiertcn_keras.models.recency_prior`), jointly with `compare`'s
+transition-count prior (`hiertcn_keras.models.transition_prior`); the same runs are also scored
+without them (`MODEL (no prior)` rows: `beta = gamma = 0`, no extra training).
 
 Usage:
 
     python benchmarks/bench_accuracy.py --setting suite --globo-log globo_dev.csv.gz --resume
     python benchmarks/bench_accuracy.py --setting quick --datasets drift --models hiertcn successor
+    python benchmarks/bench_accuracy.py --setting tuned --datasets drift --drift-users 900 --resume \
+        --models hiertcn gru4rec successor sr iknn vsknn recentpop pop --workdir W
+    python benchmarks/bench_accuracy.py --workdir W --datasets drift globo-paper \
+        --export docs/results/accuracy_suite.json      # the compact summary, nothing run
 
 Writes `WORKDIR/accuracy.json` and `WORKDIR/accuracy.md` (atomically) and prints the table.
 Logs and prepared datasets are cached in WORKDIR (default `runs/bench_accuracy`).
@@ -60,6 +65,13 @@ SETTINGS = {
     # equal budget), converged (at most 15 epochs, patience 2).
     "fair": {"users": 1000, "drift_users": 2000, "globo_user_share": 8, "seeds": 1, "epochs": 15, "patience": 2,
              "trials": 1, "jit": False},
+    # The tuned, multi-seed suite sized for about 100 minutes of two processes on the shared
+    # 2-core machine (docs/accuracy.md, "tuned"): 3 trials per model (its defaults + 2 TPE), the
+    # neural models' chosen settings with 3 seeds, at most 15 epochs, patience 2; synthetic logs
+    # of 1,000 users (synth-20k-strong, 10 sessions per user: 250), the drift generator with
+    # 900 users, 1/16 of the Globo.com users.
+    "tuned": {"users": 1000, "drift_users": 900, "globo_user_share": 16, "seeds": 3, "epochs": 15, "patience": 2,
+              "trials": 3, "jit": False, "users_by_dataset": {"synth-20k-strong": 250}},
     "full": {"users": 3000, "drift_users": 3000, "globo_user_share": 1, "seeds": 3, "epochs": 50, "patience": 3,
              "trials": 10},
 }
@@ -74,6 +86,11 @@ def _synthetic(name, users):
         "synth-5k-strong-3": dict(n_items=5000, p_successor=0.6, mean_sessions=3.0),
     }[name]
     return SyntheticConfig(n_users=users, seed=17, **options)
+
+
+def synthetic_users(name, setting):
+    """The number of users of synthetic dataset `name` under `setting` (`users_by_dataset` first)."""
+    return setting.get("users_by_dataset", {}).get(name, setting["users"])
 
 
 def build_dataset(name, workdir, setting):
@@ -97,7 +114,7 @@ def build_dataset(name, workdir, setting):
         from hiertcn_keras.data.synthetic import generate
         from hiertcn_keras.data.synthetic_io import save
 
-        save(generate(_synthetic(name, setting["users"])), log)
+        save(generate(_synthetic(name, synthetic_users(name, setting))), log)
     elif name == "drift":
         from hiertcn_keras.data.drift_synthetic import DriftConfig, generate_drift
         from hiertcn_keras.data.drift_synthetic_io import save_drift
@@ -138,7 +155,7 @@ def seed_runs(out, model, seeds):
 
 
 def without_prior(out, row, dataset):
-    """A neural row's runs scored again with the recency prior's weight set to 0 (the plain model)."""
+    """A neural row's runs scored again with the priors' weights set to 0 (the plain model)."""
     from hiertcn_keras.training.evaluate import evaluate_recommender
     from hiertcn_keras.training.seeds import summarise_seeds
     from hiertcn_keras.training.trainer import load_run
@@ -146,7 +163,9 @@ def without_prior(out, row, dataset):
     runs = []
     for run_dir, result in zip(seed_runs(out, row["model"], row["seeds"]), row["runs"]):
         model, _ = load_run(run_dir)
-        model.model_config = model.model_config.replace(recency_beta=0.0)
+        config = model.model_config
+        model.model_config = config.replace(**({"recency_beta": 0.0} if config.recency_prior else {}),
+                                            **({"transition_gamma": 0.0} if config.transition_prior else {}))
         plain = evaluate_recommender(model, dataset, "test")
         runs.append(dict(plain, **{k: result[k] for k in ("seed", "epochs_trained", "best_epoch", "still_improving",
                                                           "train_seconds") if k in result}))
@@ -217,6 +236,132 @@ def format_table(rows, labels):
     return "\n".join(lines + [""] + [f"- {n}" for n in notes + list(labels)])
 
 
+# The row fields kept in the committed summary (docs/results/accuracy_suite.json).
+SUMMARY_KEYS = ("model", "n_seeds", "seeds", "deterministic", "recall@10", "recall@10_std", "mrr", "mrr_std",
+                "recall@1", "recall@20", "ndcg@10", "n_events", "n_targets", "coverage", "epochs", "best_epoch",
+                "still_improving", "train_seconds")
+
+
+def chosen_settings(out, model):
+    """The tuned setting of `model` in a `compare --tune` folder: the best trial's parameters and,
+    for the neural models, each seed's recency window and weight (`{}` when nothing is recorded)."""
+    trials = Path(out) / f"{model}-tune" / "trials.json"
+    chosen = {}
+    if trials.is_file():
+        done = [t for t in json.loads(trials.read_text()) if t.get("state") == "COMPLETE" and t.get("value") is not None]
+        if done:
+            best = max(done, key=lambda t: t["value"])
+            chosen = {"trial": best["number"], "validation": best["value"], "params": best.get("params", {}),
+                      "trials": len(done)}
+    if model in NEURAL:
+        priors = []
+        for run_dir in [Path(out) / f"{model}-tune" / "best", *sorted(Path(out).glob(f"{model}.seed-*"))]:
+            config = run_dir / "config.json"
+            if config.is_file():
+                values = json.loads(config.read_text())["model"]
+                priors.append({"run": run_dir.relative_to(out).as_posix(), "recency_hours": values.get("recency_hours"),
+                               "recency_beta": values.get("recency_beta"),
+                               "last_item_residual": values.get("last_item_residual")})
+        chosen["runs"] = priors
+    return chosen
+
+
+def verdict(rows, model="hiertcn", metrics=("recall@10", "mrr")):
+    """HierTCN against the best simple baseline (per metric) and every other neural model.
+
+    A gap counts only beyond two standard deviations of the difference (`seeds.winner`).
+
+    Returns:
+        dict: per metric a list of `{"against", "gap", "outcome"}` (`win`, `tie` or `lose`),
+        `overall` (`wins`: every comparison won; `loses`: any lost; else `ties`) and
+        `oracle_share` (HierTCN's Recall@10 over the oracle's, `None` without an oracle).
+    """
+    from hiertcn_keras.training.seeds import winner
+
+    ours = next((r for r in rows if r["model"] == model), None)
+    if ours is None:
+        return {}
+    simple = [r for r in rows if r.get("deterministic")]
+    neural = [r for r in rows if "n_seeds" in r and not r.get("deterministic") and r["model"] != model
+              and not r["model"].endswith("(no prior)")]
+    out, outcomes = {}, []
+    for metric in metrics:
+        against = ([max(simple, key=lambda r: r.get(metric, -1.0))] if simple else []) + neural
+        out[metric] = []
+        for other in against:
+            name = winner(ours, other, metric)
+            outcome = "win" if name == model else "lose" if name == other["model"] else "tie"
+            out[metric].append({"against": other["model"], "gap": ours[metric] - other[metric], "outcome": outcome})
+            outcomes.append(outcome)
+    out["overall"] = ("wins" if outcomes and all(o == "win" for o in outcomes)
+                      else "loses" if "lose" in outcomes else "ties")
+    oracle = next((r for r in rows if r["model"].startswith("oracle")), None)
+    out["oracle_share"] = ours["recall@10"] / oracle["recall@10"] if oracle and oracle.get("recall@10") else None
+    return out
+
+
+def suite_summary(workdir, datasets):
+    """The compact, machine-readable suite: per finished dataset its size, rows, chosen settings
+    and HierTCN's verdict (`verdict`). Datasets without `rows.json` are left out."""
+    from hiertcn_keras.data.dataset import PreparedDataset
+
+    summary = []
+    for name in datasets:
+        folder = Path(workdir) / name
+        saved = folder / "rows.json"
+        if not saved.is_file():
+            continue
+        stored = json.loads(saved.read_text())
+        dataset = PreparedDataset(folder / "prepared")
+        sizes = json.loads((folder / "settings.json").read_text())
+        rows = [{k: r[k] for k in SUMMARY_KEYS if k in r} for r in stored["rows"]]
+        for row in rows:
+            base = row["model"].removesuffix(" (no prior)")
+            if not row["model"].endswith("(no prior)") and (row.get("n_seeds") or row.get("deterministic")):
+                row["chosen"] = chosen_settings(folder / "compare", base)
+        users = (synthetic_users(name, sizes) if name.startswith("synth") else sizes["drift_users"]
+                 if name == "drift" else f"1/{sizes['globo_user_share']} of the slice")
+        summary.append({"dataset": name, "users_setting": users, "events": int(len(dataset.events["item"])),
+                        "users": int(dataset.n_users), "catalogue": int(dataset.n_catalogue),
+                        "protocol": dataset.protocol, "budget": stored["stamp"], "rows": rows,
+                        "verdict": verdict(rows)})
+    return summary
+
+
+def _summary_cell(row, key):
+    """`mean ± std`, or the mean alone for a deterministic baseline (std 0 by construction)."""
+    if row.get("deterministic") and isinstance(row.get(key), float):
+        return f"{row[key]:.4f}"
+    return _cell(row, key)
+
+
+def summary_markdown(summary):
+    """The suite table of docs/accuracy.md from `suite_summary`'s output."""
+    lines = ["| dataset | model | Recall@10 | MRR | seeds | scored events (coverage) | epochs (best) |",
+             "|---|---|---|---|---|---|---|"]
+    for entry in summary:
+        for r in entry["rows"]:
+            seeds = "det." if r.get("deterministic") else str(r.get("n_seeds", "–"))
+            cov = f"{r['n_events']:,} ({r['coverage']:.1%})" if r.get("coverage") is not None else "–"
+            epochs = (" / ".join(f"{e} ({b})" for e, b in zip(r["epochs"], r["best_epoch"]))
+                      if r.get("epochs") else "–")
+            lines.append(f"| {entry['dataset']} | {r['model']} | {_summary_cell(r, 'recall@10')} | "
+                         f"{_summary_cell(r, 'mrr')} | "
+                         f"{seeds if 'n_seeds' in r else '–'} | {cov} | {epochs} |")
+    return "\n".join(lines)
+
+
+def export_summary(workdir, datasets, path):
+    """Writes `suite_summary` to `path` (JSON, atomically) and returns the Markdown table."""
+    from hiertcn_keras.artifacts import atomic
+
+    summary = suite_summary(workdir, datasets)
+    atomic.write_json(path, {"about": "tuned, multi-seed accuracy suite (benchmarks/bench_accuracy.py); test "
+                             "split, full catalogue, conservative ties; mean and std over seeds",
+                             "datasets": summary})
+    return summary_markdown(summary)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setting", choices=tuple(SETTINGS), default="suite",
@@ -227,6 +372,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=None, help="override the setting's seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override the setting's maximum epochs")
     parser.add_argument("--trials", type=int, default=None, help="override the setting's trials per model")
+    parser.add_argument("--users", type=int, default=None,
+                        help="override the users of every synthetic log (not the drift generator's)")
+    parser.add_argument("--drift-users", type=int, default=None, help="override the drift generator's users")
+    parser.add_argument("--globo-share", type=int, default=None,
+                        help="override the Globo.com user share: keep users with (user_id // 10) %% SHARE == 0")
     parser.add_argument("--no-recency-prior", action="store_true",
                         help="train the neural models without the recency prior")
     parser.add_argument("--last-item-residual", action="store_true",
@@ -235,11 +385,17 @@ def main(argv=None):
                         help="a Globo.com click log in the generic format (user_id,item_id,timestamp); "
                         "the globo-* datasets are skipped without it")
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "bench_accuracy"))
+    parser.add_argument("--export", default=None, metavar="JSON",
+                        help="run nothing: write the finished datasets of WORKDIR (those of --datasets with a "
+                        "rows.json) as one compact JSON summary with HierTCN's verdicts, and print its table")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the rows of datasets already finished with the same setting and models")
     args = parser.parse_args(argv)
     global GLOBO
     GLOBO = Path(args.globo_log) if args.globo_log else None
+    if args.export:
+        print(export_summary(args.workdir, args.datasets, args.export))
+        return
 
     from hiertcn_keras.artifacts import atomic
     from hiertcn_keras.models.baselines import NAMES
@@ -248,6 +404,11 @@ def main(argv=None):
     for key in ("seeds", "epochs", "trials"):
         if getattr(args, key):
             setting[key] = getattr(args, key)
+    if args.users:
+        setting["users"], setting["users_by_dataset"] = args.users, {}
+    for key, value in (("drift_users", args.drift_users), ("globo_user_share", args.globo_share)):
+        if value:
+            setting[key] = value
     models = args.models or list(NEURAL) + list(SIMPLE)
     unknown = [m for m in models if m not in NEURAL and m not in NAMES]
     if unknown:
@@ -275,7 +436,9 @@ def main(argv=None):
         labels = [f"budget: every model tuned on validation Recall@10 with at most {setting['trials']} trials "
                   f"(the first: its defaults), the neural models' chosen settings retrained with {setting['seeds']} "
                   f"seed(s), at most {setting['epochs']} epochs with early stopping (patience {setting['patience']}); "
-                  f"setting {args.setting}: synthetic logs {setting['users']} users, drift {setting['drift_users']} "
+                  f"setting {args.setting}: synthetic logs {setting['users']} users"
+                  + "".join(f" ({k}: {v})" for k, v in setting.get("users_by_dataset", {}).items())
+                  + f", drift {setting['drift_users']} "
                   f"users, Globo users 1/{setting['globo_user_share']} of the slice."]
         if recency:
             labels.append("neural rows: with the recency prior (window and weight chosen on validation); "

@@ -80,7 +80,7 @@ def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None, checkpoint
     keras.utils.set_random_seed(seed)
     dataset = PreparedDataset(data)
     config = model_config_for(dataset, model="hiertcn", loss=loss, seed=seed, batch_size=batch_size, **overrides)
-    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=seed)
+    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=seed, training=True)
     steps_per_epoch = batcher.n_batches(0)
     model = build_recommender(config, item_counts=dataset.item_counts("train"))
     epochs = itertools.count()

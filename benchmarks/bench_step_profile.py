@@ -9,6 +9,12 @@ For each batch size, on the dataset's own queue batches, in one process and in t
 - `step adam`: the training step `train` runs (Adam, or AdamW with weight decay);
 - `step adam, no XLA`: the same step without XLA (with `--no-jit-variant`).
 
+Each is timed for every `--layouts` (default both, in this order): `padded`, the `[B, S, L]`
+session slots, and `packed`, the batch's sessions laid end to end (`packed_sessions`, what
+`train` runs for HierTCN); the two read the same queue plan, so the same events, and the run
+ends with the ratio of their events per CPU-second. Every batch shape of the timed batches is
+compiled before the timing (packed batches take a few widths).
+
 Per variant: CPU milliseconds per step (`time.process_time`: this process' CPU time over all
 its threads, so other work on a shared machine does not count) after `--warmup` untimed
 (compiling) steps, scored events per step and events per CPU-second. The differences between
@@ -51,7 +57,7 @@ PARTS = ("gather", "forward", "sgd", "adam")
 
 def _batches(config, dataset, n):
     """`n` real training batches of the first epoch, and the CPU seconds the batcher took."""
-    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=0)
+    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=0, training=True)
     started = time.process_time()
     out = []
     for batch in batcher.batches(0):
@@ -61,21 +67,45 @@ def _batches(config, dataset, n):
     return out, time.process_time() - started, batcher.n_batches(0)
 
 
-def _time(fn, batches, warmup):
+def _width(batch):
+    """The batch's shape key: one XLA compilation per distinct key."""
+    return tuple(np.shape(value) for value in batch.values())
+
+
+def _time(fn, batches, warmup, compile_cpu=None):
+    """CPU seconds of `fn` over the timed batches, after the warm-up and one call per new shape.
+
+    The CPU seconds of those untimed (compiling) calls are appended to `compile_cpu`.
+    """
+    started = time.process_time()
     for batch in batches[:warmup]:
         fn(batch)
+    seen = {_width(batch) for batch in batches[:warmup]}
+    for batch in batches[warmup:]:  # compile every shape of the timed batches first (packed rows)
+        if _width(batch) not in seen:
+            seen.add(_width(batch))
+            fn(batch)
+    if compile_cpu is not None:
+        compile_cpu.append(time.process_time() - started)
     started = time.process_time()
     for batch in batches[warmup:]:
         fn(batch)
     return time.process_time() - started
 
 
-def profile(dataset, batch_size, steps, warmup, overrides, no_jit_variant, parts=PARTS):
-    """Rows of `{variant, cpu_ms_per_step, events_per_step, events_per_cpu_s}` for one batch size."""
-    config = model_config_for(dataset, model="hiertcn", batch_size=batch_size, **overrides)
+def profile(dataset, batch_size, steps, warmup, overrides, no_jit_variant, parts=PARTS, layout="padded"):
+    """Rows of `{variant, cpu_ms_per_step, events_per_step, events_per_cpu_s}` for one batch size.
+
+    `layout`: `"padded"` (`[B, S, L]` slots) or `"packed"` (each row's sessions end to end,
+    `hiertcn_keras.data.session_packing`); both use the same queue plan, so the same events.
+    """
+    config = model_config_for(dataset, model="hiertcn", batch_size=batch_size,
+                              packed_sessions=layout == "packed", **overrides)
     batches, gather_s, steps_per_epoch = _batches(config, dataset, warmup + steps)
     events = sum(int(np.asarray(b["score"]).sum()) for b in batches[warmup:])
+    positions = sum(int(np.asarray(b["mask"]).size) for b in batches[warmup:])
     n = len(batches) - warmup
+    shapes = len({_width(b) for b in batches})
     rows = [("gather", gather_s * (n / len(batches)))] if "gather" in parts else []
 
     def model_for(optimizer, jit):
@@ -92,14 +122,29 @@ def profile(dataset, batch_size, steps, warmup, overrides, no_jit_variant, parts
         sgd = model_for(keras.optimizers.SGD(config.learning_rate), True)
         rows.append(("step sgd", _time(lambda b: sgd.train_on_batch(b), batches, warmup)))
     adam = model_for(make_optimizer(config), True)
-    rows.append(("step adam", _time(lambda b: adam.train_on_batch(b), batches, warmup)))
+    compile_cpu = []
+    rows.append(("step adam", _time(lambda b: adam.train_on_batch(b), batches, warmup, compile_cpu)))
     if no_jit_variant:
         eager = model_for(make_optimizer(config), False)
         rows.append(("step adam, no XLA", _time(lambda b: eager.train_on_batch(b), batches, warmup)))
-    return [{"batch_size": batch_size, "variant": name, "cpu_ms_per_step": round(1000 * cpu / n, 1),
+    return [{"batch_size": batch_size, "layout": layout, "variant": name, "positions_per_step": round(positions / n),
+             "padding_share": round(1 - events / positions, 3) if positions else None, "shapes": shapes, "cpu_ms_per_step": round(1000 * cpu / n, 1),
              "events_per_step": round(events / n, 1), "events_per_cpu_s": round(events / cpu) if cpu else None,
-             "steps_per_epoch": steps_per_epoch, "loss": config.loss, "n_negatives": config.n_negatives}
+             "steps_per_epoch": steps_per_epoch, "loss": config.loss, "n_negatives": config.n_negatives,
+             "adam_warmup_cpu_s": round(compile_cpu[0], 1)}
             for name, cpu in rows]
+
+
+def _print_ratios(rows):
+    """Packed over padded events per CPU-second, per batch size, negatives count and part."""
+    padded = {(r["batch_size"], r["n_negatives"], r["variant"]): r for r in rows if r["layout"] == "padded"}
+    for row in rows:
+        key = (row["batch_size"], row["n_negatives"], row["variant"])
+        if row["layout"] == "packed" and key in padded and padded[key]["events_per_cpu_s"]:
+            print(f"packed / padded, B = {key[0]}, {key[2]}: "
+                  f"{row['events_per_cpu_s'] / padded[key]['events_per_cpu_s']:.2f}x events per CPU-second "
+                  f"({row['shapes']} batch shapes compiled; the untimed warm-up and compiling Adam steps took "
+                  f"{row['adam_warmup_cpu_s']} CPU-s, padded {padded[key]['adam_warmup_cpu_s']})")
 
 
 def main(argv=None):
@@ -118,6 +163,8 @@ def main(argv=None):
     parser.add_argument("--negatives-list", type=int, nargs="+", default=None, metavar="M",
                         help="time the step once per negatives count (instead of --negatives)")
     parser.add_argument("--no-jit-variant", action="store_true", help="also time the step without XLA")
+    parser.add_argument("--layouts", nargs="+", choices=("padded", "packed"), default=["padded", "packed"],
+                        help="batch layouts to time, in this order (default both: the ratio is printed)")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args(argv)
 
@@ -145,20 +192,23 @@ def _run(args, data):
     negatives = args.negatives_list or [args.negatives]
     print(f"{len(dataset.view('train')):,} training events, catalogue {dataset.n_catalogue:,}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    print("| B | negatives | part | CPU ms/step | events/step | events per CPU-s | steps/epoch |")
-    print("|---:|---:|---|---:|---:|---:|---:|")
+    print("| B | layout | negatives | part | CPU ms/step | events/step | positions/step (padding) | events per CPU-s | steps/epoch |")
+    print("|---:|---|---:|---|---:|---:|---:|---:|---:|")
     rows = []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
         for batch_size in args.batch_sizes:
             for m in negatives:
                 overrides = {"loss": args.loss, "n_negatives": m}
-                for row in profile(dataset, batch_size, args.steps, args.warmup, overrides, args.no_jit_variant,
-                                   args.parts):
-                    rows.append(row)
-                    print(f"| {row['batch_size']} | {row['n_negatives']} | {row['variant']} | {row['cpu_ms_per_step']:,} | "
-                          f"{row['events_per_step']:,} | {row['events_per_cpu_s']:,} | {row['steps_per_epoch']:,} |",
-                          flush=True)
+                for layout in args.layouts:
+                    for row in profile(dataset, batch_size, args.steps, args.warmup, overrides, args.no_jit_variant,
+                                       args.parts, layout):
+                        rows.append(row)
+                        print(f"| {row['batch_size']} | {layout} | {row['n_negatives']} | {row['variant']} | "
+                              f"{row['cpu_ms_per_step']:,} | {row['events_per_step']:,} | "
+                              f"{row['positions_per_step']:,} ({row['padding_share']:.0%}) | "
+                              f"{row['events_per_cpu_s']:,} | {row['steps_per_epoch']:,} |", flush=True)
+    _print_ratios(rows)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("JSON " + json.dumps(rows))
     if args.json:

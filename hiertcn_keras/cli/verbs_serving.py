@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from hiertcn_keras.cli.common import (formatter, non_negative_float, port_number, positive_float, positive_int,
-                                     unix_seconds)
+                                     recall_fraction, unix_seconds)
 from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option
 
 ORDER = 40
@@ -30,14 +30,23 @@ def _add_common(p):
                    help="idle gap that starts a session (default: the one the run's data was prepared with)")
     p.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact",
                    help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
+    p.add_argument("--recall-target", type=recall_fraction, default=None, metavar="R",
+                   help="ivf: scan the fewest cells (nprobe) whose recall@10 against exact search reaches R on "
+                   "the model's own user vectors (calibrated on half of 1,000 sampled queries, reported on the "
+                   "other half; default 0.99 unless --nprobe is given)")
+    p.add_argument("--nprobe", type=positive_int, default=None, help="ivf: scan this many cells per query instead")
+    p.add_argument("--nlist", type=positive_int, default=None,
+                   help="ivf: cells (default 4·√N items, at most N / 39; docs/serving.md has the rule)")
     p.add_argument("--unknown-items", choices=("reject", "skip"), default="reject",
                    help="unknown item ids: an error (default) or skipped and counted")
     p.add_argument("--out-of-order", choices=("reject", "skip", "clamp"), default="reject",
                    help="events older than the user's last: an error (default), skipped, or taken as at the last time")
     p.add_argument("--recency-from", metavar="DATA", default=None,
-                   help="a run trained with the recency prior is served with it, counting every user's events live; "
-                   "this warms the click counter with the last hours of a prepared dataset (DATA, or `run` for the "
-                   "run's own prepared data). Default: the counter starts empty")
+                   help="a run trained with the recency or transition prior is served with it, counting every "
+                   "user's events live; this warms the click counter with the last hours of a prepared dataset "
+                   "(DATA, or `run` for the run's own prepared data) and the transition counter with all its "
+                   "within-session pairs. Default: the click counter starts empty, the transition counter holds "
+                   "the pairs of the run's prepared data")
 
 
 def _add_serve(sub):
@@ -158,6 +167,24 @@ def _add_recommend(sub):
     p.set_defaults(func=cmd_recommend)
 
 
+def retrieval_options(args):
+    """`build_retriever` options from `--recall-target`, `--nprobe`, `--nlist` (checked against `--retrieval`)."""
+    given = [flag for flag, value in (("--recall-target", args.recall_target), ("--nprobe", args.nprobe),
+                                      ("--nlist", args.nlist)) if value is not None]
+    if args.retrieval != "ivf":
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to --retrieval ivf")
+        return {}
+    if args.nprobe is not None and args.recall_target is not None:
+        raise ValueError("give --nprobe or --recall-target, not both")
+    options = {"nlist": args.nlist} if args.nlist is not None else {}
+    if args.nprobe is not None:
+        options["nprobe"] = args.nprobe
+    else:
+        options["recall_target"] = args.recall_target if args.recall_target is not None else 0.99
+    return options
+
+
 def _open(args, store):
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
     from hiertcn_keras.serving.store_follower import is_store_directory
@@ -167,32 +194,45 @@ def _open(args, store):
                          "here give one store (e.g. its LATEST one)")
     recommender = OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
                                          session_gap=args.session_gap,
-                                         retrieval=args.retrieval, unknown_items=args.unknown_items,
-                                         out_of_order=args.out_of_order)
-    _warm_recency(args, recommender)
+                                         retrieval=args.retrieval, retrieval_options=retrieval_options(args),
+                                         unknown_items=args.unknown_items, out_of_order=args.out_of_order)
+    warm_priors(args, recommender)
     return recommender
 
 
-def _warm_recency(args, recommender):
-    """`--recency-from`: count a prepared dataset's tail into the recommender's click window; says what it did."""
+def warm_priors(args, recommender):
+    """Warm the served priors' counters; says what it did.
+
+    `--recency-from DATA|run` counts a prepared dataset's last hours into the click window and
+    its within-session pairs into the transition counter. Without it the click window starts
+    empty and the transition counter counts the run's own prepared data (its all-time counts are
+    what the weight was chosen on).
+    """
     import sys
 
-    from hiertcn_keras.serving.click_window import warm_from_dataset
+    from hiertcn_keras.serving import click_window, transition_counter
 
-    window = recommender.clicks
-    if window is None:
+    window, pairs = recommender.clicks, recommender.transitions
+    if window is None and pairs is None:
         if args.recency_from is not None:
-            raise ValueError(f"--recency-from: {args.run} was not trained with the recency prior (or its weight is 0)")
+            raise ValueError(f"--recency-from: {args.run} was not trained with the recency or transition prior "
+                             "(or their weights are 0)")
         return
-    line = f"recency prior: window {window.hours:g} h, beta {recommender.recency_beta:g}; "
-    if args.recency_from is None:
-        print(line + "the click counter starts empty (--recency-from DATA|run warms it)", file=sys.stderr)
-        return
-    data = recommender.run.data_dir if args.recency_from == "run" else args.recency_from
-    report = warm_from_dataset(window, recommender.catalog, data)
-    print(line + f"the click counter holds {report['events']} events of {report['path']} "
-          f"(times {report['from']} to {report['to']}; {report['skipped_items']} of items outside the catalogue "
-          "skipped)", file=sys.stderr)
+    data = recommender.run.data_dir if args.recency_from in (None, "run") else args.recency_from
+    if window is not None:
+        line = f"recency prior: window {window.hours:g} h, beta {recommender.recency_beta:g}; "
+        if args.recency_from is None:
+            print(line + "the click counter starts empty (--recency-from DATA|run warms it)", file=sys.stderr)
+        else:
+            report = click_window.warm_from_dataset(window, recommender.catalog, data)
+            print(line + f"the click counter holds {report['events']} events of {report['path']} "
+                  f"(times {report['from']} to {report['to']}; {report['skipped_items']} of items outside the "
+                  "catalogue skipped)", file=sys.stderr)
+    if pairs is not None:
+        report = transition_counter.warm_from_dataset(pairs, recommender.catalog, data)
+        print(f"transition prior: gamma {recommender.transition_gamma:g}; the transition counter holds "
+              f"{report['pairs']} within-session pairs of {report['path']} (times {report['from']} to {report['to']}; "
+              f"{report['skipped_items']} of items outside the catalogue skipped)", file=sys.stderr)
 
 
 def cmd_serve(args):
@@ -276,10 +316,10 @@ def _open_following(args, store):
     except LookupError as error:
         raise ValueError(str(error)) from None
     factory = DatedRecommenderFactory.open(args.run, store, data_dir=args.data, session_gap=args.session_gap,
-                                           retrieval=args.retrieval, unknown_items=args.unknown_items,
-                                           out_of_order=args.out_of_order)
+                                           retrieval=args.retrieval, retrieval_options=retrieval_options(args),
+                                           unknown_items=args.unknown_items, out_of_order=args.out_of_order)
     recommender = factory(latest)
-    _warm_recency(args, recommender)  # the click window is shared by every store's recommender
+    warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
     return recommender, follower
 

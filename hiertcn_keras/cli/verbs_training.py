@@ -323,10 +323,11 @@ def cmd_compare(args):
     else:
         labels = [f"budget: untuned, at most {args.epochs} epochs (patience {args.patience} on validation "
                   f"{args.monitor}), seeds {', '.join(map(str, seeds))}"]
-    if args.recency_prior and any(name in NEURAL for name in args.models):
-        labels.append("neural models: with the recency prior, window and weight chosen on validation among settings "
-                      "that lower neither Recall@10 nor MRR there (beta 0 = the plain model; --no-recency-prior "
-                      "turns it off)")
+    priors = [name for name, on in (("recency", args.recency_prior), ("transition", args.transition_prior)) if on]
+    if priors and any(name in NEURAL for name in args.models):
+        labels.append(f"neural models: with the {' and '.join(priors)} prior{'s' if len(priors) > 1 else ''}, "
+                      "weights chosen jointly on validation among settings that lower neither Recall@10 nor MRR "
+                      "there (weight 0 = the plain model; --no-recency-prior / --no-transition-prior turn them off)")
     table = comparison.format_comparison(rows, labels=[*labels, *table_warnings(rows)])
     comparison.write_comparison(out, rows, table)
     print(table)

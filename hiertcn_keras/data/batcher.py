@@ -162,6 +162,8 @@ class QueueBatcher:
             yield self.table.gather(index)
 
     def element_spec(self):
-        """Shapes and dtypes of a batch: dict name → `(shape, numpy dtype)`."""
+        """Shapes and dtypes of a batch: dict name → `(shape, numpy dtype)` (`None`: varies)."""
+        if hasattr(self.table, "element_spec"):  # packed sessions: T varies from batch to batch
+            return self.table.element_spec(self.batch_size, self.units_per_batch)
         sample = self.table.gather(np.full((self.batch_size, self.units_per_batch), -1))
         return {key: (value.shape, value.dtype) for key, value in sample.items()}

@@ -5,6 +5,7 @@ from hiertcn_keras.layers.item_embedding import ItemEmbedding
 from hiertcn_keras.layers.session_distributed import SessionDistributed
 from hiertcn_keras.layers.session_parallel_gru import ResettingGRUCell, SessionParallelGRU
 from hiertcn_keras.layers.session_pooling import SessionPooling
+from hiertcn_keras.layers.session_slots import SlotBroadcast, SlotPooling
 from hiertcn_keras.layers.tcn import TCN
 from hiertcn_keras.layers.temporal_block import TemporalBlock
 
@@ -16,6 +17,8 @@ __all__ = [
     "SessionDistributed",
     "SessionParallelGRU",
     "SessionPooling",
+    "SlotBroadcast",
+    "SlotPooling",
     "TCN",
     "TemporalBlock",
 ]

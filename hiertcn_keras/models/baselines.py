@@ -12,6 +12,7 @@ accept to the classes; `PARAMS` of each class lists its tunable parameters and c
 | `mv`        | `MovingAverage`    | mean item vector of the user's last W items (paper baseline)  |
 | `maxitem`   | `MaxItem`          | best match with one of the last W items (paper baseline)      |
 | `successor` | `SuccessorCounts`  | how often c followed the previous item                        |
+| `livesuccessor` | `LiveSuccessorCounts` | the same, counted live: every session before the event     |
 | `sr`        | `SequentialRules`  | rules a → b within a window, 1/distance weights               |
 | `iknn`      | `ItemKNN`          | session co-occurrence cosine with the previous item           |
 | `sknn`      | `SessionKNN`       | cosine session kNN, query extended by the user's past sessions|
@@ -21,13 +22,14 @@ accept to the classes; `PARAMS` of each class lists its tunable parameters and c
 from __future__ import annotations
 
 from hiertcn_keras.models.item_knn import ItemKNN
+from hiertcn_keras.models.live_successor import LiveSuccessorCounts
 from hiertcn_keras.models.recent_popularity import RecentPopularity
 from hiertcn_keras.models.sequential_rules import SequentialRules, SuccessorCounts
 from hiertcn_keras.models.simple_baselines import MaxItem, MovingAverage, Pop, SessionKNN
 from hiertcn_keras.models.vsknn import VSKNN
 
 BASELINES = {cls.name: cls for cls in (Pop, RecentPopularity, MovingAverage, MaxItem, SuccessorCounts,
-                                       SequentialRules, ItemKNN, SessionKNN, VSKNN)}
+                                       LiveSuccessorCounts, SequentialRules, ItemKNN, SessionKNN, VSKNN)}
 NAMES = tuple(BASELINES)
 # Baselines that rank in an item-vector space (learned or co-occurrence vectors).
 VECTOR_BASELINES = ("mv", "maxitem")

@@ -17,6 +17,8 @@ import math
 from hiertcn_keras.models.loss_choice import default_loss, default_negatives
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
+# The models with the last-item residual path (on by default; `ModelConfig.last_item_residual`).
+RESIDUAL_MODELS = ("hiertcn", "hiergru")
 FLAT_MODELS = ("tcn", "gru", "gru4rec")
 NEURAL_MODELS = HIERARCHICAL_MODELS + FLAT_MODELS
 ITEM_SPACES = ("learned", "pretrained")
@@ -69,10 +71,13 @@ class ModelConfig:
         output_dim: int or `None`. User-embedding size; the pretrained space forces the item
             vectors' dimension. Defaults to `embedding_dim`.
         decay_bandwidth: float or `None`. Optional high-level state decay (seconds).
-        last_item_residual: bool. HierTCN / HierGRU only: add a linear map of the current
-            (last clicked) item's embedding to the user embedding, `u = Dense(h) + W · e_last`,
-            so the model can score "what follows this item" directly, beside the session and
-            long-term paths. Defaults to `False`.
+        last_item_residual: bool or `None`. HierTCN / HierGRU only: add a linear map of the
+            current (last clicked) item's embedding to the user embedding,
+            `u = Dense(h) + W · e_last`, so the model can score "what follows this item"
+            directly, beside the session and long-term paths. `None` turns it on for HierTCN
+            and HierGRU and off for every other model; `False` is the paper's plain model. A
+            config recorded without the field (before it existed) loads as `False`. Defaults
+            to `None`.
         dropout: float in `[0, 1)`. Dropout inside the low-level network (TCN blocks, session
             and flat GRUs, HRNN's session GRU), training only. Defaults to 0.1.
         embedding_dropout: float in `[0, 1)`. Dropout on the looked-up input item vectors
@@ -95,6 +100,11 @@ class ModelConfig:
             end, the receptive field cut at each user boundary) instead of one window per row;
             same scores, far less padding. Defaults to `True` (`False` for configs recorded
             before it existed, whose models read one window per row).
+        packed_sessions: bool or `None`. HierTCN only: train on packed rows (the batch's
+            sessions laid end to end, `hiertcn_keras.models.packed_hiertcn`) instead of
+            `[B, S, L]` slots; the same scores and loss (to float rounding), several times less
+            work on logs of short sessions. Evaluation and serving read the padded layout either
+            way. `None` packs for `hiertcn` (`False` for configs recorded before it existed).
         gru_chunk_len: int. T of the flat GRU and of GRU4Rec: they read the whole history (or
             session-parallel lanes) in chunks of this many events with the state carried
             between chunks, so the forward pass equals one pass over the whole sequence
@@ -110,6 +120,13 @@ class ModelConfig:
             validation split after training. Defaults to `None`.
         recency_beta: float ≥ 0 or `None`. The prior's weight (0 = the plain model); `None` =
             chosen on the validation split after training. Defaults to `None`.
+        transition_prior: bool. Add the causal transition-count prior `gamma · log1p(times the
+            candidate directly followed the current item in a session, before the event)` to
+            every score in evaluation and serving (`hiertcn_keras.models.transition_prior`).
+            Defaults to `False`.
+        transition_gamma: float ≥ 0 or `None`. Its weight (0 = the plain model); `None` = chosen
+            on the validation split after training, jointly with the recency prior. Defaults to
+            `None`.
     """
 
     model: str = "hiertcn"
@@ -134,7 +151,7 @@ class ModelConfig:
     gru4rec_units: tuple = (100,)
     output_dim: int | None = None
     decay_bandwidth: float | None = None
-    last_item_residual: bool = False
+    last_item_residual: bool | None = None
     dropout: float = 0.1
     embedding_dropout: float = 0.1
     tied_embeddings: bool | None = None
@@ -144,6 +161,7 @@ class ModelConfig:
     max_session_len: int = 20
     flat_len: int = 500
     flat_packed: bool = True
+    packed_sessions: bool | None = None
     gru_chunk_len: int = 50
     learning_rate: float = 3e-3
     weight_decay: float = 0.0
@@ -151,6 +169,8 @@ class ModelConfig:
     recency_prior: bool = False
     recency_hours: float | None = None
     recency_beta: float | None = None
+    transition_prior: bool = False
+    transition_gamma: float | None = None
 
     def __post_init__(self):
         if self.model not in NEURAL_MODELS:
@@ -180,6 +200,10 @@ class ModelConfig:
             raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
         if self.decay_bandwidth is not None and not (math.isfinite(self.decay_bandwidth) and self.decay_bandwidth > 0):
             raise ValueError(f"decay_bandwidth must be a finite number of seconds > 0, got {self.decay_bandwidth}")
+        if self.packed_sessions is None:
+            object.__setattr__(self, "packed_sessions", self.model == "hiertcn")
+        if self.packed_sessions and self.model != "hiertcn":
+            raise ValueError(f"packed_sessions needs model hiertcn, got {self.model!r}")
         if self.output_dim is None:
             object.__setattr__(self, "output_dim", self.embedding_dim)
         if self.tied_embeddings is None:
@@ -189,7 +213,9 @@ class ModelConfig:
         _check_recency(self)
         if self.in_batch_negatives and self.loss != "sampled_softmax":
             raise ValueError(f"in_batch_negatives needs loss sampled_softmax, got {self.loss!r}")
-        if self.last_item_residual and self.model not in ("hiertcn", "hiergru"):
+        if self.last_item_residual is None:
+            object.__setattr__(self, "last_item_residual", self.model in RESIDUAL_MODELS)
+        if self.last_item_residual and self.model not in RESIDUAL_MODELS:
             raise ValueError(f"last_item_residual needs model hiertcn or hiergru, got {self.model!r}")
 
     @property
@@ -217,7 +243,7 @@ class ModelConfig:
 
 # Fields added after configs were first recorded, with the value a config without them meant.
 LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False,
-                 "in_batch_negatives": False}
+                 "packed_sessions": False, "in_batch_negatives": False}
 
 
 def _check_regularisation(config):
@@ -238,7 +264,7 @@ def _check_regularisation(config):
 
 
 def _check_recency(config):
-    """Validates the recency-prior settings of a `ModelConfig`."""
+    """Validates the recency- and transition-prior settings of a `ModelConfig`."""
     hours, beta = config.recency_hours, config.recency_beta
     if hours is not None and not (math.isfinite(hours) and hours > 0):
         raise ValueError(f"recency_hours must be a finite number of hours > 0, got {hours}")
@@ -246,3 +272,8 @@ def _check_recency(config):
         raise ValueError(f"recency_beta must be a finite number ≥ 0, got {beta}")
     if (hours is not None or beta is not None) and not config.recency_prior:
         raise ValueError("recency_hours and recency_beta need recency_prior")
+    gamma = config.transition_gamma
+    if gamma is not None and not (math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"transition_gamma must be a finite number ≥ 0, got {gamma}")
+    if gamma is not None and not config.transition_prior:
+        raise ValueError("transition_gamma needs transition_prior")

@@ -9,7 +9,8 @@ computed together online.
   every step's input item; a causal TCN applied to every session slot (short-term interest);
   a Dense to the output space.
 - **HierGRU**: the same, with a 2-layer session GRU (the GRU inside a session) as the low level.
-- **Last-item residual** (`ModelConfig.last_item_residual`, off by default): both add
+- **Last-item residual** (`ModelConfig.last_item_residual`, on by default; off in the
+  paper's plain model and in configs recorded before it existed): both add
   `W · e_last` (a bias-free Dense of the current step's input item embedding) to the output,
   a direct "what follows this item" path beside the session and long-term ones.
 

@@ -26,6 +26,7 @@ from keras import ops
 from hiertcn_keras.losses import (NegativeSampler, full_softmax_loss, log_expected_counts, pairwise_loss,
                                   sampled_softmax_loss)
 from hiertcn_keras.models.config import ModelConfig
+from hiertcn_keras.models.packed_hiertcn import packed_hiertcn
 
 _NEG = -1e9
 
@@ -84,7 +85,9 @@ class Recommender(keras.Model):
         batch: dict of tensors (see `hiertcn_keras.models.user_models`).
 
     Returns:
-        u: float tensor `[B, S, L, E]` (hierarchical) or `[B, T, E]` (flat).
+        u: float tensor `[B, S, L, E]` (hierarchical), `[B, T, E]` (flat, and a packed
+        hierarchical batch: HierTCN with `packed_sessions` trains on `packed_model`, the same
+        layers over the sessions laid end to end).
     """
 
     def __init__(self, user_model, config, item_counts=None, **kwargs):
@@ -99,6 +102,10 @@ class Recommender(keras.Model):
             OutputItems(n_candidates, cfg.output_dim, tied=cfg.tied_embeddings, name="output_items")
             if cfg.item_space == "learned" else None
         )
+        # The packed training graph (built on the first packed batch) shares the user model's
+        # layers: kept out of Keras' tracking (object.__setattr__), so that the weights and the
+        # `.keras` file are the user model's.
+        object.__setattr__(self, "_packed_graph", None)
         self.sampler = None
         if cfg.loss not in ("softmax", "l2"):
             counts = None
@@ -120,7 +127,23 @@ class Recommender(keras.Model):
             )
 
     def call(self, batch, training=False):
-        return self.user_model({key: batch[key] for key in self.input_keys}, training=training)
+        model = self.packed_model if "slot" in batch else self.user_model
+        return model({key: batch[key] for key in model.input.keys()}, training=training)
+
+    @property
+    def packed_model(self):
+        """The graph that reads packed batches (`hiertcn_keras.models.packed_hiertcn`), the user
+        model's own layers; built on first use, so a model never given a packed batch keeps a
+        single graph (its layers' `.output` stays defined).
+
+        Raises:
+            ValueError: the config does not pack sessions (`packed_sessions`, HierTCN only).
+        """
+        if not self.model_config.packed_sessions:
+            raise ValueError(f"a packed batch needs a HierTCN with packed_sessions, got {_packing_setting(self)}")
+        if self._packed_graph is None:
+            object.__setattr__(self, "_packed_graph", packed_hiertcn(self.user_model, self.model_config))
+        return self._packed_graph
 
     def item_table(self):
         """The scoring table as tensors: `(W [n_catalogue + 1, E], bias [n_catalogue + 1] or None)`.
@@ -214,6 +237,12 @@ class Recommender(keras.Model):
         config = dict(config)
         user_model = keras.saving.deserialize_keras_object(config.pop("user_model"))
         return cls(user_model, **config)
+
+
+def _packing_setting(recommender):
+    """What a packed batch's error names: the model and its `packed_sessions` setting."""
+    cfg = recommender.model_config
+    return f"model {cfg.model!r} with packed_sessions={cfg.packed_sessions}"
 
 
 def build_recommender(config, item_matrix=None, item_counts=None, *, cls=None):

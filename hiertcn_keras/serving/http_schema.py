@@ -181,6 +181,8 @@ class HealthResponse(BaseModel):
                                     "the directory followed; null for a fixed item table")
     recency: dict | None = Field(None, description="the served recency prior (window hours, beta, events kept in "
                                  "the live click counter, newest event time); null when the run has none")
+    transitions: dict | None = Field(None, description="the served transition prior (gamma, pairs counted live and "
+                                     "warm, distinct pairs, newest pair time); null when the run has none")
 
 
 class ReloadResponse(BaseModel):

@@ -4,7 +4,7 @@
     GET    /users/{user}/recommendations?k=10&exclude_seen=true&at=SECONDS
     GET    /users/{user}/state               the stored state's counters and open session
     DELETE /users/{user}/state               forget the user (the next event starts from zero)
-    GET    /healthz                          model, catalogue, retrieval (with its recall@10), item store, recency prior
+    GET    /healthz                          model, catalogue, retrieval (with its recall@10), item store, priors
     GET    /metrics                          Prometheus text: requests, events, latencies
     POST   /admin/reload                     swap in the store a directory's LATEST names (localhost only)
     GET    /docs, /openapi.json              the HTTP reference (every body and status)
@@ -408,7 +408,8 @@ def create_app(recommender, *, max_body_bytes=1 << 20, max_events=1000, max_k=10
                     "fingerprint": run.fingerprint, "n_catalogue": catalog.n_catalogue, "item_vectors": catalog.source,
                     "retrieval": rec.retriever.report, "session_gap": run.rules.session_gap,
                     "max_session_len": run.rules.max_session_len, "store": repr(rec.store),
-                    "item_store": item_store, "recency": rec.recency_report()}
+                    "item_store": item_store, "recency": rec.recency_report(),
+                    "transitions": rec.transition_report()}
 
     @app.post("/admin/reload", name="reload", response_model=schema.ReloadResponse,
               responses={403: {"model": schema.ErrorResponse, "description": "not from this machine"},

@@ -31,6 +31,11 @@ A run trained with the recency prior (`recency_prior` with a chosen `recency_bet
 served with it: every kept event of every user is counted in a live `click_window.ClickWindow`
 (after its batch is written), and ranking adds `beta · log1p(clicks in [at − hours, at))` to
 `u · v + b`, the evaluation's formula (`at = None`: the window ends at the newest event seen).
+A run with the transition prior (`transition_prior` with a chosen `transition_gamma` > 0) is
+served with it likewise: every kept event that continues a session is counted as the pair
+(the session's previous kept item → its item) in a live `transition_counter.TransitionCounter`,
+and ranking adds `gamma · log1p(n(current item → c))` for the user's current item (the open
+session's last item; none when `at` starts a new session).
 
 These are the offline model's numbers for the same history (tested per event, to 1e-5).
 With `prepare --min-session-len` > 1, a session shorter than that is never folded (prepare
@@ -51,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from hiertcn_keras.models.recency_prior import prior_enabled
+from hiertcn_keras.models.transition_prior import transition_enabled
 from hiertcn_keras.serving import sessionizer
 from hiertcn_keras.serving.click_window import ClickWindow
 from hiertcn_keras.serving.event_checks import check_timestamp
@@ -58,6 +64,7 @@ from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
 from hiertcn_keras.serving.online_model import OnlineModel
 from hiertcn_keras.serving.retrievers import build_retriever
 from hiertcn_keras.serving.serving_run import ServingRun
+from hiertcn_keras.serving.transition_counter import TransitionCounter, merge_boosts
 from hiertcn_keras.serving.user_state import UserState
 from hiertcn_keras.serving.user_step import ReferenceStep, UserStep
 from hiertcn_keras.serving.user_store_url import open_user_store
@@ -159,6 +166,9 @@ class OnlineRecommender:
         recency: `"auto"` (default: a `ClickWindow` when the run's configuration has the
             recency prior with a weight > 0), `None` (rank by `u · v + b` only), or a
             `ClickWindow` to share (recommenders of one server that replace each other).
+        transitions: `"auto"` (default: a `TransitionCounter` when the run's configuration has
+            the transition prior with a weight > 0), `None` (no transition prior), or a
+            `TransitionCounter` to share.
 
     Example:
 
@@ -170,7 +180,8 @@ class OnlineRecommender:
     """
 
     def __init__(self, run, catalog, store, *, retrieval="exact", retrieval_options=None,
-                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled", recency="auto"):
+                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled", recency="auto",
+                 transitions="auto"):
         if unknown_items not in UNKNOWN_ITEMS:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEMS}, got {unknown_items!r}")
         if out_of_order not in sessionizer.OUT_OF_ORDER:
@@ -224,6 +235,14 @@ class OnlineRecommender:
         if recency is not None and not self.recency_beta:
             raise ValueError("a click window was given but the run's configuration has no recency prior")
         self.clicks = recency
+        self.transition_gamma = float(config.transition_gamma) if transition_enabled(config) else 0.0
+        if isinstance(transitions, str) and transitions == "auto":
+            transitions = TransitionCounter(catalog.n_catalogue + 1) if self.transition_gamma else None
+        elif transitions is not None and not isinstance(transitions, TransitionCounter):
+            raise ValueError(f"transitions must be 'auto', None or a TransitionCounter, got {transitions!r}")
+        if transitions is not None and not self.transition_gamma:
+            raise ValueError("a transition counter was given but the run's configuration has no transition prior")
+        self.transitions = transitions
 
     @classmethod
     def open(cls, run_dir, *, items=None, store=None, data_dir=None, session_gap=None, **kwargs):
@@ -356,9 +375,12 @@ class OnlineRecommender:
         finally:
             for lock in reversed(locks):
                 lock.release()
-        if self.clicks is not None and clicks:  # written: now they are everyone's recent clicks
-            items, times = zip(*clicks)
-            counts["recency_counted"] += self.clicks.add(items, times)
+        if clicks:  # written: now they are everyone's recent clicks and pairs
+            items, times, previous = zip(*clicks)
+            if self.clicks is not None:
+                counts["recency_counted"] += self.clicks.add(items, times)
+            if self.transitions is not None:
+                counts["transitions_counted"] += self.transitions.add(previous, items, times)
         with self._counter_lock:
             self.counters.update(counts)
         return BatchResult(observations, stop if stop is not None else error)
@@ -378,7 +400,9 @@ class OnlineRecommender:
         Returns:
             `(observations, counters, stop, changed, clicks)`: `stop` is `None` or `(index,
             error)`; `changed` maps each updated user to `(new state, the version read)`;
-            `clicks` lists `(item index, time)` of the kept events (the recency prior's clicks).
+            `clicks` lists `(item index, time, previous item)` of the kept events (the recency
+            prior's clicks; with the session's previous kept item, 0 at a session start, the
+            transition prior's pairs).
         """
         current, versions, changed, clicks = {}, {}, {}, []
         observations, counts = [], collections.Counter()
@@ -422,7 +446,8 @@ class OnlineRecommender:
             current[user] = new
             changed[user] = (new, versions[user])
             if decision.kept:
-                clicks.append((index, decision.timestamp))
+                previous = old.session[-1] if decision.kind != "new_session" and old.session else 0
+                clicks.append((index, decision.timestamp, previous))
             counts["accepted"] += 1
             counts[decision.kind] += 1
             observations.append(observation)
@@ -478,7 +503,8 @@ class OnlineRecommender:
                 the gap, the next event would open a new session, so rank from there.
 
         Returns:
-            `(embedding float32 [E], the open session's items)`.
+            `(embedding float32 [E], the open session's items, the current item)`: the current
+            item is the open session's last item, 0 when the next event starts a session.
         """
         state = self.state_of(user)
         context, session = state.context, state.session
@@ -489,7 +515,8 @@ class OnlineRecommender:
             if len(session) >= self.rules.min_session_len:
                 finished, gap = session, float(at) - state.last_kept_timestamp
             session = []
-        return self.step(context, finished, gap, session).embedding, state.session
+        current = session[-1] if session else 0
+        return self.step(context, finished, gap, session).embedding, state.session, current
 
     def recommend(self, user, k=10, *, exclude_seen=True, at=None):
         """Top-k items for a user.
@@ -506,9 +533,10 @@ class OnlineRecommender:
             `Recommendations`.
         """
         user = str(user)
-        u, seen = self._query(user, at)
+        u, seen, current = self._query(user, at)
         exclude = [set(seen)] if exclude_seen else None
-        indices, scores = self.retriever.search(u[None], k, exclude=exclude, boost=self.recency_boost(at))
+        boost = merge_boosts(self.recency_boost(at), self.transition_boost(current, at))
+        indices, scores = self.retriever.search(u[None], k, exclude=exclude, boost=boost)
         return Recommendations(user, self.catalog.ids_of(indices[0]), scores[0], indices[0], u)
 
     def warm(self):
@@ -545,6 +573,19 @@ class OnlineRecommender:
             self._count("recency_past_horizon")
         return indices, values
 
+    def transition_boost(self, item, at=None):
+        """The served transition prior for a current item at `at`: `(indices, gamma · log1p(n))`, or `None`.
+
+        `None` when the run has no transition prior or there is no current item (0). Counts
+        `transitions_past_horizon` when `at` reaches back past what the counter keeps exactly.
+        """
+        if self.transitions is None or item <= 0:
+            return None
+        indices, values, exact = self.transitions.offsets(self.transition_gamma, item, at)
+        if not exact:
+            self._count("transitions_past_horizon")
+        return indices, values
+
     def top_k(self, embeddings, k=10, exclude=None, at=None):
         """Rank the catalogue for given embeddings `[Q, E]` (at time `at`, see `recommend`): `(indices, scores)`."""
         return self.retriever.search(embeddings, k, exclude=exclude, boost=self.recency_boost(at))
@@ -554,6 +595,12 @@ class OnlineRecommender:
         if self.clicks is None:
             return None
         return {"beta": self.recency_beta, **self.clicks.report()}
+
+    def transition_report(self):
+        """The served transition prior for logs and `/healthz`: `None`, or its weight and counts."""
+        if self.transitions is None:
+            return None
+        return {"gamma": self.transition_gamma, **self.transitions.report()}
 
     def close(self):
         self.store.close()

@@ -132,8 +132,10 @@ class DatedRecommenderFactory:
         run.recommender.user_model.get_layer("item_embedding").table.assign(catalog.table)
         retriever = CandidateRetriever(catalog.table, candidates, "exact")
         recommender = OnlineRecommender(run, catalog, self.store, retrieval=retriever, **kwargs)
-        # One click window for the recency prior, kept across stores (the clicks did not change).
+        # One click window for the recency prior and one transition counter, kept across stores
+        # (the clicks did not change).
         self.kwargs.setdefault("recency", recommender.clicks)
+        self.kwargs.setdefault("transitions", recommender.transitions)
         if self.retrieval != "exact":
             options = dict(self.retrieval_options)
             options.setdefault("recall_queries", recommender.sample_queries())

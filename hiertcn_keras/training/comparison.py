@@ -75,6 +75,17 @@ def _list_cell(values):
     return "/".join(str(v) for v in values)
 
 
+def display_name(row):
+    """A row's name in the table: `MODEL + priors` when a seed's scores carried a prior (weight > 0).
+
+    A neural model with the recency or transition prior is a hybrid of the network and counts
+    (`hiertcn_keras.models.recency_prior`, `hiertcn_keras.models.transition_prior`); its row says so.
+    """
+    runs = row.get("runs") or [row]
+    with_prior = any(run.get("recency_beta") or run.get("transition_gamma") for run in runs)
+    return f"{row['model']} + priors" if with_prior else row["model"]
+
+
 def format_comparison(rows, metrics=TABLE_METRICS, *, title=None, labels=()):
     """Markdown table of comparison rows, with the notes a reader needs below it.
 
@@ -96,7 +107,7 @@ def format_comparison(rows, metrics=TABLE_METRICS, *, title=None, labels=()):
         coverage = f"{r['coverage']:.1%}" if isinstance(r.get("coverage"), float) else "–"
         train_s = f"{r['train_seconds']:.0f}" if isinstance(r.get("train_seconds"), float) else "–"
         lines.append(
-            f"| {r['model']}{mark} | {seeds} | " + " | ".join(_cell(r, m) for m in metrics)
+            f"| {display_name(r)}{mark} | {seeds} | " + " | ".join(_cell(r, m) for m in metrics)
             + f" | {r.get('n_events', '–')} | {coverage} | {_list_cell(r.get('epochs'))} | "
             f"{_list_cell(r.get('best_epoch'))} | {train_s} |"
         )
@@ -114,9 +125,12 @@ def format_comparison(rows, metrics=TABLE_METRICS, *, title=None, labels=()):
                      "(targets outside the training catalogue cannot be ranked).")
     best, clear = best_row([r for r in rows if "n_seeds" in r])
     if best is not None:
-        notes.append(f"best Recall@10: {best['model']}" + (
+        notes.append(f"best Recall@10: {display_name(best)}" + (
             " (ahead of every other row by more than two standard deviations)." if clear
             else " (not ahead of every other row by two standard deviations: no clear winner)."))
+    if any(display_name(r) != r["model"] for r in rows):
+        notes.append("MODEL + priors: the network's scores plus count priors chosen on validation (recency "
+                     "popularity and/or transition counts): a hybrid of the network and counts.")
     notes.extend(labels)
     return "\n".join(lines + [""] + notes)
 

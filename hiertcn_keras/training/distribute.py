@@ -69,6 +69,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from hiertcn_keras.data.session_packing import padded_table
 from hiertcn_keras.models.recommender import Recommender, build_recommender
 from hiertcn_keras.training.train_config import STRATEGIES
 
@@ -250,13 +251,15 @@ def replica_dataset(batcher, layout, input_context, epochs, *, prefetch=2):
     per_pipeline = layout.n_replicas // input_context.num_input_pipelines
     first = input_context.input_pipeline_id * per_pipeline
     local = [layout.rows(r) for r in range(first, first + per_pipeline)]
-    sample = batcher.table.gather(np.full((layout.rows_per_replica, batcher.units_per_batch), -1))
+    # Every replica's block must have one shape: packed sessions train padded here.
+    table = padded_table(batcher.table)
+    sample = table.gather(np.full((layout.rows_per_replica, batcher.units_per_batch), -1))
     signature = {key: tf.TensorSpec(value.shape, tf.as_dtype(value.dtype)) for key, value in sample.items()}
 
     def generator():
         for index in batcher.plan(next(epochs)):
             for rows in local:
-                yield batcher.table.gather(index[rows])
+                yield table.gather(index[rows])
 
     return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(prefetch)
 

@@ -3,8 +3,8 @@
 Every scored target is ranked against the whole catalogue (items `1..n_catalogue`; index 0 is
 never a candidate) with an explicit tie policy (`conservative` by default: ties count against
 the model; `optimistic` is the official code's). Ranks are counted, not sorted, in chunks that
-keep memory bounded whatever the catalogue size. A model with the recency prior on adds it to
-its scores (`hiertcn_keras.models.recency_prior`). Neural models replay each evaluated user's
+keep memory bounded whatever the catalogue size. A model with the recency or transition prior on
+adds it to its scores (`hiertcn_keras.models.recency_prior`, `hiertcn_keras.models.transition_prior`). Neural models replay each evaluated user's
 whole visible history through the same queue batches as training, with the high-level state
 carried between batches and reset exactly at user starts.
 """
@@ -15,8 +15,11 @@ import numpy as np
 
 from hiertcn_keras.data.batcher import QueueBatcher
 from hiertcn_keras.data.packing import SegmentTable, packed_batcher
+from hiertcn_keras.data.session_packing import PackedSessionTable
 from hiertcn_keras.data.tensors import FlatTable, SessionTable
 from hiertcn_keras.metrics import RankingMetrics, budget_from_memory, count_ranks, inner_product_ranks
+from hiertcn_keras.models.recency_prior import RecencyPrior, prior_of
+from hiertcn_keras.models.transition_prior import transition_prior_of
 from hiertcn_keras.training.memory_check import available_bytes
 
 
@@ -35,9 +38,15 @@ def table_for(config, view):
     return FlatTable.from_view(view, config.flat_chunk_len)
 
 
-def batcher_for(config, view, *, shuffle=False, seed=0):
-    """A `QueueBatcher` over a view with the model's batch geometry."""
+def batcher_for(config, view, *, shuffle=False, seed=0, training=False):
+    """A `QueueBatcher` over a view with the model's batch geometry.
+
+    With `training=True` and `config.packed_sessions` (HierTCN) its batches lay each row's
+    sessions end to end (`PackedSessionTable`); evaluation reads the padded `[B, S, L]` slots.
+    """
     table = table_for(config, view)
+    if training and config.packed_sessions:
+        table = PackedSessionTable(table, config.sessions_per_batch)
     if isinstance(table, SegmentTable):
         return packed_batcher(table, config.batch_size, config.flat_chunk_len, shuffle=shuffle, seed=seed)
     units = config.sessions_per_batch if config.hierarchical else 1
@@ -128,7 +137,7 @@ def offset_ranks(u, table, bias, offsets, targets, candidates, tie_policy, chunk
 
     Args:
         u: float `[n, E]`; table: float `[C + 1, E]`; bias: float `[C + 1]` or `None`.
-        offsets: float `[n, C + 1]` added to the scores (the recency prior).
+        offsets: float `[n, C + 1]` added to the scores (the priors).
         targets: int `[n]`; candidates: bool `[C + 1]`; tie_policy: str.
 
     Returns:
@@ -144,12 +153,27 @@ def offset_ranks(u, table, bias, offsets, targets, candidates, tie_policy, chunk
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+def fitted_priors(config, dataset):
+    """The priors a `ModelConfig` applies, fitted on a dataset: a list of 0, 1 or 2 objects."""
+    return [p for p in (prior_of(config, dataset), transition_prior_of(config, dataset)) if p is not None]
+
+
+def prior_offsets(priors, view, events):
+    """The sum of the priors' offsets of `events`: float32 `[N, C + 1]`."""
+    total = priors[0].offsets(view, events)
+    for prior in priors[1:]:
+        total += prior.offsets(view, events)
+    return total
+
+
 def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservative", averaging="event",
                          return_ranks=False, memory_budget_bytes=None):
     """Rank every scored target of `split` with a trained `Recommender`.
 
     A model whose configuration turns the recency prior on with a chosen `recency_beta` > 0
-    adds `beta · log1p(window clicks)` to every score (`hiertcn_keras.models.recency_prior`).
+    adds `beta · log1p(window clicks)` to every score (`hiertcn_keras.models.recency_prior`);
+    one with the transition prior and a chosen `transition_gamma` > 0 adds
+    `gamma · log1p(n(current item → candidate))` (`hiertcn_keras.models.transition_prior`).
 
     Args:
         model: `hiertcn_keras.models.recommender.Recommender`.
@@ -165,29 +189,30 @@ def evaluate_recommender(model, dataset, split="test", *, tie_policy="conservati
     Returns:
         dict of metrics (`recall@K`, `mrr`, `mrp`, `ndcg@10`, `n_events`, ...).
     """
-    from hiertcn_keras.models.recency_prior import prior_of
-
     config = model.model_config
     budget = evaluation_budget(memory_budget_bytes)
     view = dataset.view(split)
     table, bias, candidates = scoring_table(model)
-    prior = prior_of(config, dataset)
+    priors = fitted_priors(config, dataset)
     metrics = _metrics(config.n_catalogue, averaging)
     collected = []
     for u, targets, users, events in scored_queries(model, view):
-        if prior is None:
+        if not priors:
             ranks = inner_product_ranks(u, table, targets, item_bias=bias, candidates=candidates,
                                         tie_policy=tie_policy, memory_budget_bytes=budget)
         else:
-            ranks = offset_ranks(u, table, bias, prior.offsets(view, events), targets, candidates, tie_policy)
+            ranks = offset_ranks(u, table, bias, prior_offsets(priors, view, events), targets, candidates, tie_policy)
         metrics.update(ranks, users)
         if return_ranks:
             collected.append((ranks, users, targets))
     result = metrics.result()
     result.update(tie_policy=tie_policy, split=split, model=config.model, protocol=dataset.protocol,
                   averaging=averaging, **coverage(dataset, split, result["n_events"]))
-    if prior is not None:
-        result.update(recency_hours=prior.hours, recency_beta=prior.beta)
+    for prior in priors:
+        if isinstance(prior, RecencyPrior):
+            result.update(recency_hours=prior.hours, recency_beta=prior.beta)
+        else:
+            result.update(transition_gamma=prior.gamma)
     if return_ranks:
         arrays = tuple(np.concatenate(parts) for parts in zip(*collected)) if collected else (np.zeros(0),) * 3
         return result, arrays

@@ -46,7 +46,7 @@ def training_data(dataset, model_config, *, seed=0, first_epoch=0):
         structure holding only padding (calling the model on it builds every weight and
         changes nothing).
     """
-    batcher = batcher_for(model_config, dataset.view("train"), shuffle=True, seed=seed)
+    batcher = batcher_for(model_config, dataset.view("train"), shuffle=True, seed=seed, training=True)
     return training_batches(batcher, first_epoch=first_epoch), padding_batch(batcher)
 
 

@@ -208,15 +208,15 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
     work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
                                   overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     train_view = dataset.view("train")
-    batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed)
+    batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed, training=True)
     padding = padding_batch(batcher)
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 
 
 def _add_choice(metrics, choice):
-    """The recency prior's validation choice, without its grid, in the test metrics."""
+    """The priors' validation choice (recency and transition), without its grid, in the test metrics."""
     if choice is not None:
-        metrics["recency_choice"] = {k: v for k, v in choice.items() if k != "grid"}
+        metrics["prior_choice"] = {k: v for k, v in choice.items() if k != "grid"}
 
 
 def _convergence(history_dict, train_config, train_seconds):

@@ -167,10 +167,16 @@ def test_recency_flags_set_the_model_config_and_contradictions_exit_2(prepared, 
     from hiertcn_keras.cli.common import recency_overrides
 
     def parsed(**values):
-        return argparse.Namespace(**{"recency_prior": None, "recency_hours": None, "recency_beta": None, **values})
+        return argparse.Namespace(**{"recency_prior": None, "recency_hours": None, "recency_beta": None,
+                                     "transition_prior": None, "transition_gamma": None, **values})
 
-    assert recency_overrides(parsed()) == {"recency_prior": None, "recency_hours": None, "recency_beta": None}
+    assert recency_overrides(parsed()) == {"recency_prior": None, "recency_hours": None, "recency_beta": None,
+                                           "transition_prior": None, "transition_gamma": None}
     assert recency_overrides(parsed(recency_beta=0.5))["recency_prior"] is True  # a weight asks for the prior
+    assert recency_overrides(parsed(transition_gamma=0.5))["transition_prior"] is True
     assert cli.main(["train", "--data", str(prepared), "--out", str(tmp_path / "run"), "--no-recency-prior",
                      "--recency-hours", "1"]) == 2
     assert "need the recency prior" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(prepared), "--out", str(tmp_path / "run"), "--no-transition-prior",
+                     "--transition-gamma", "1"]) == 2
+    assert "needs the transition prior" in capsys.readouterr().err

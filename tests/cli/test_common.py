@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from hiertcn_keras.cli.common import add_model_options, model_overrides
+from hiertcn_keras.models.config import ModelConfig
 
 
 def _args(*argv, models=None):
@@ -16,10 +17,25 @@ def _args(*argv, models=None):
     return parser.parse_args(list(argv))
 
 
-def test_last_item_residual_is_off_unless_asked():
-    assert model_overrides(_args(), "hiertcn")["last_item_residual"] is None  # the config's default (False)
+def _config(overrides):
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return ModelConfig(**{"n_items": 12, "n_catalogue": 11, **values})
+
+
+def test_last_item_residual_is_on_by_default_for_the_hierarchical_models_only():
+    assert model_overrides(_args(), "hiertcn")["last_item_residual"] is None  # the config's default
+    for model, expected in (("hiertcn", True), ("hiergru", True), ("hrnn", False), ("gru", False),
+                            ("gru4rec", False), ("tcn", False)):
+        assert _config(model_overrides(_args(), model)).last_item_residual is expected, model
     assert model_overrides(_args("--last-item-residual"), "hiertcn")["last_item_residual"] is True
-    assert model_overrides(_args("--no-last-item-residual"), "hiergru")["last_item_residual"] is False
+
+
+@pytest.mark.parametrize("models", [None, ["hiertcn", "gru", "successor"]])
+def test_no_last_item_residual_trains_the_papers_plain_model(models):
+    args = _args("--no-last-item-residual", models=models)
+    assert _config(model_overrides(args, "hiertcn")).last_item_residual is False
+    assert _config(model_overrides(args, "hiergru")).last_item_residual is False
+    assert _config(model_overrides(args, "gru")).last_item_residual is False
 
 
 @pytest.mark.parametrize("model, expected", [("hiertcn", True), ("hiergru", True), ("gru", None), ("gru4rec", None)])
@@ -56,3 +72,26 @@ def test_in_batch_negatives_flag_is_passed_on_or_left_to_the_default():
     assert model_overrides(_args("--in-batch-negatives"), "hiertcn")["in_batch_negatives"] is True
     off = model_overrides(_args("--no-in-batch-negatives", "--negatives", "4096"), "hiertcn")
     assert (off["in_batch_negatives"], off["n_negatives"]) == (False, 4096)
+
+
+def test_session_rows_choose_the_hiertcn_training_layout():
+    assert model_overrides(_args(), "hiertcn")["packed_sessions"] is None  # the config's default (packed)
+    assert model_overrides(_args("--session-rows", "padded"), "hiertcn")["packed_sessions"] is False
+    assert model_overrides(_args("--session-rows", "packed"), "hiertcn")["packed_sessions"] is True
+    # compare: the other models keep their layout; train: passed on, and ModelConfig refuses it.
+    assert model_overrides(_args("--session-rows", "packed", models=["hiertcn", "hiergru"]), "hiergru")[
+        "packed_sessions"] is None
+    assert model_overrides(_args("--session-rows", "packed"), "hiergru")["packed_sessions"] is True
+
+
+def test_compare_and_tune_default_to_the_transition_prior_train_does_not():
+    on = model_overrides(_verb_args(recency_default=True), "hiertcn")
+    assert (on["transition_prior"], on["transition_gamma"]) == (True, None)  # chosen on validation
+    assert model_overrides(_verb_args("--no-transition-prior", recency_default=True), "hiertcn")["transition_prior"] is False
+    assert model_overrides(_verb_args(recency_default=False), "hiertcn")["transition_prior"] is None  # config: off
+    explicit = model_overrides(_verb_args("--transition-prior", recency_default=False), "hiertcn")
+    assert (explicit["transition_prior"], explicit["transition_gamma"]) == (True, None)
+    fixed = model_overrides(_verb_args("--transition-gamma", "2", recency_default=False), "hiertcn")
+    assert (fixed["transition_prior"], fixed["transition_gamma"]) == (True, 2.0)
+    with pytest.raises(ValueError, match="needs the transition prior"):
+        model_overrides(_verb_args("--no-transition-prior", "--transition-gamma", "1", recency_default=True), "hiertcn")

@@ -21,10 +21,14 @@ def test_compare_with_seeds_writes_the_uncertainty_table(tmp_path, capsys):
     assert 0 < successor["coverage"] <= 1 and oracle["model"] == "oracle (generator)"
     table = (out / "table.md").read_text()
     assert "± " in table and "det." in table and "budget: untuned, at most 1 epochs" in table
-    # compare's default: the recency prior, chosen on validation (beta 0 allowed), recorded in each run.
-    assert "with the recency prior" in table
+    # compare's default: the recency and transition priors, chosen on validation (weights 0 allowed),
+    # recorded in each run.
+    assert "with the recency and transition priors" in table
     config = json.loads((out / "gru" / "seed-0" / "config.json").read_text())["model"]
     assert config["recency_prior"] and config["recency_hours"] is not None and config["recency_beta"] >= 0
+    assert config["transition_prior"] and config["transition_gamma"] >= 0
+    with_prior = any(run.get("recency_beta") or run.get("transition_gamma") for run in gru["runs"])
+    assert ("| gru + priors" in table) == with_prior
     assert table.strip() in capsys.readouterr().out
 
 

@@ -13,7 +13,8 @@ N_ITEMS, N_CAT = 8, 6  # item 7 is outside the catalogue
 
 
 def test_registry_names_params_and_constructors():
-    assert set(baselines.NAMES) == {"pop", "recentpop", "mv", "maxitem", "successor", "sr", "iknn", "sknn", "vsknn"}
+    assert set(baselines.NAMES) == {"pop", "recentpop", "mv", "maxitem", "successor", "livesuccessor", "sr", "iknn",
+                                    "sknn", "vsknn"}
     for name, cls in baselines.BASELINES.items():
         assert cls.name == name and issubclass(cls, SimpleBaseline)
         space = baselines.search_space(name)

@@ -74,7 +74,7 @@ def test_new_models_name_the_high_level_gru(tmp_path):
 def _residual_config(model="hiertcn", **changes):
     return ModelConfig(model=model, n_items=12, n_catalogue=11, loss="softmax", embedding_dim=4,
                        high_units=(3,), tcn_channels=(4,), low_gru_units=(4,), kernel_size=2, batch_size=2,
-                       sessions_per_batch=3, max_session_len=4, output_dim=4, last_item_residual=True, **changes)
+                       sessions_per_batch=3, max_session_len=4, output_dim=4, **{"last_item_residual": True, **changes})
 
 
 def test_last_item_residual_adds_a_map_of_the_current_item_and_round_trips(tmp_path):
@@ -117,4 +117,23 @@ def test_last_item_residual_is_refused_for_models_without_a_session_level():
     with pytest.raises(ValueError, match="last_item_residual needs model hiertcn or hiergru"):
         _residual_config("gru")
     recorded = {k: v for k, v in _residual_config().to_dict().items() if k != "last_item_residual"}
-    assert not ModelConfig.from_dict(recorded).last_item_residual  # configs recorded before it: off
+    assert ModelConfig.from_dict(recorded).last_item_residual is False  # configs recorded before it: off
+
+
+@pytest.mark.parametrize("model, expected", [("hiertcn", True), ("hiergru", True), ("hrnn", False),
+                                             ("gru", False), ("gru4rec", False), ("tcn", False)])
+def test_last_item_residual_is_the_default_of_the_models_with_a_session_level(model, expected):
+    config = ModelConfig(model=model, n_items=12, n_catalogue=11)
+    assert config.last_item_residual is expected
+    assert ModelConfig.from_dict(config.to_dict()).last_item_residual is expected  # recorded, round-trips
+    plain = config.replace(last_item_residual=False)
+    assert ModelConfig.from_dict(plain.to_dict()).last_item_residual is False
+
+
+def test_the_papers_plain_model_has_no_residual_layer_and_loads_as_saved(tmp_path):
+    recommender = build_recommender(_residual_config(last_item_residual=False))
+    assert RESIDUAL not in [layer.name for layer in recommender.user_model.layers]
+    recommender.save(tmp_path / "plain.keras")
+    loaded = keras.models.load_model(tmp_path / "plain.keras")
+    assert loaded.model_config.last_item_residual is False
+    assert RESIDUAL not in [layer.name for layer in loaded.user_model.layers]

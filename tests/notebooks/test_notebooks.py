@@ -138,6 +138,8 @@ def test_hiertcn_vs_others(executed):
         assert re.search(rf"^{model}\s+0\.\d+", text, re.M), model
     assert "paper (Pinterest)" in text and "paper (XING)" in text
     assert "one seed (0), no tuning" in text
+    # The measured suite, read from docs/results/accuracy_suite.json: a verdict line per dataset.
+    assert re.search(r"^drift \([\d,]+ users, [\d,]+ events\): HierTCN (wins|ties|loses); recall@10: ", text, re.M)
 
 
 def test_training_time_and_memory(executed):

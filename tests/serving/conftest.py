@@ -51,6 +51,27 @@ def raw_rows():
     return rows
 
 
+def pooled_replay(dataset, rows):
+    """The raw rows a replay checked against the test evaluation's priors may hold.
+
+    The evaluation's count pool (the priors') is the training split plus the test view, which
+    holds only the users with a test target: the later events of the other users are not in
+    it. Online every user's kept event counts, so those users' rows from their first unpooled
+    event on are left out (they change no checked user's state, only the counts).
+
+    Returns:
+        `(rows kept, whether any row was left out)`.
+    """
+    ev = dataset.events
+    scored = np.unique(ev["user"][(ev["split"] == 2) & (ev["item"] <= dataset.n_catalogue)])
+    pooled = (ev["split"] == 0) | np.isin(ev["user"], scored)
+    user_ids = dataset.users["id"].astype(str).to_numpy()
+    first_unpooled = {}
+    for user, t in zip(user_ids[ev["user"][~pooled] - 1].tolist(), ev["timestamp"][~pooled].tolist()):
+        first_unpooled[user] = min(t, first_unpooled.get(user, t))
+    return [row for row in rows if row[2] < first_unpooled.get(row[0], np.inf)], bool(first_unpooled)
+
+
 @pytest.fixture(scope="session")
 def raw_log_rows():
     return raw_rows()

@@ -43,3 +43,17 @@ def test_format_marks_and_warnings(tmp_path):
     assert json.loads(json_path.read_text())[0]["model"] == "gru"
     assert md_path.read_text() == table + "\n"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["table.json", "table.md"]  # no temporary left
+
+
+def test_a_row_whose_scores_carried_a_prior_is_named_a_hybrid():
+    def neural(name, seed):
+        weights = {"hiertcn": {"transition_gamma": 2.0} if seed else {}, "gru": {"recency_beta": 0.0}}[name]
+        return dict(fake_neural(name, seed), **weights)
+
+    rows = compare_models(["hiertcn", "gru"], [0, 1], run_neural=neural, neural={"hiertcn", "gru"}, n_targets=100,
+                          log=None, run_baseline=None)
+    table = format_comparison(rows)
+    assert "| hiertcn + priors ↑ |" in table and "| gru ↑ |" in table  # weight 0: the plain model
+    assert rows[0]["model"] == "hiertcn"  # the row's key is unchanged (runs are found by it)
+    assert "a hybrid of the network and counts" in table
+    assert "a hybrid" not in format_comparison(rows[1:])
