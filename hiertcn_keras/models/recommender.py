@@ -197,16 +197,18 @@ class Recommender(keras.Model):
         has more), so the cost stays that of 2·M candidates whatever the batch's padding.
 
         Returns:
-            `(candidates [M + K], candidate_log_q [M + K], target_log_q [N], valid [M + K])`,
-            K = min(M, N): slots that fell on padded positions are not candidates (`valid` False).
+            `(candidates [2M], candidate_log_q [2M], target_log_q [N], valid [2M])`: in-batch
+            slots beyond the batch's scored positions are not candidates (`valid` False).
         """
         scored = weight > 0
         n_shared = self.model_config.n_negatives
-        k = min(n_shared, int(targets.shape[0]))
-        # Scored positions first (key ≥ 2), in random order; padding after them (key < 1).
+        # Scored positions first (key ≥ 2), in random order, then padding (key < 1); M never-valid
+        # slots appended so that top-M has a static size whatever the batch's (maybe unknown) size.
         noise = keras.random.uniform(ops.shape(weight), seed=self.sampler.seed_generator)
-        _, picked = ops.top_k(ops.cast(scored, "float32") * 2.0 + noise, k)
-        in_batch, in_batch_valid = ops.take(targets, picked), ops.take(scored, picked)
+        keys = ops.concatenate([ops.cast(scored, "float32") * 2.0 + noise, ops.full((n_shared,), -1.0)])
+        _, picked = ops.top_k(keys, n_shared)
+        in_batch = ops.take(ops.concatenate([targets, ops.zeros((n_shared,), dtype=targets.dtype)]), picked)
+        in_batch_valid = ops.take(ops.concatenate([scored, ops.zeros((n_shared,), dtype="bool")]), picked)
         n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
 
         def log_count(ids):

@@ -139,7 +139,7 @@ def estimate_step(config, *, batch_bytes=None, item_dim=None):
     if config.loss == "softmax":
         columns = catalogue_rows
     elif config.loss == "sampled_softmax":  # in-batch negatives: up to M of the batch's targets too
-        columns = config.n_negatives + 1 + (min(config.n_negatives, positions) if config.in_batch_negatives else 0)
+        columns = config.n_negatives + 1 + (config.n_negatives if config.in_batch_negatives else 0)
     else:  # pairwise losses of the pretrained space: a score per negative
         columns = config.n_negatives + 1
     logits = _SOFTMAX_BUFFERS * 4 * positions * columns
