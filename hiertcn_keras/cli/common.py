@@ -43,6 +43,8 @@ positive_float = _checked(float, lambda v: v > 0, "a finite number > 0",
                           "argparse type: a finite number > 0 (NaN and infinities refused).")
 non_negative_float = _checked(float, lambda v: v >= 0, "a finite number ≥ 0", "argparse type: a finite number ≥ 0.")
 dropout_rate = _checked(float, lambda v: 0 <= v < 1, "a number in [0, 1)", "argparse type: a dropout rate in [0, 1).")
+recall_fraction = _checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]",
+                           "argparse type: a fraction in (0, 1] (a recall target).")
 open_fraction = _checked(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1",
                          "argparse type: a number strictly between 0 and 1 (a quantile).")
 
