@@ -28,6 +28,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -51,12 +52,12 @@ def replay(recommender, events, warmup, k=10, batch=1):
     """Time observe + top-k per request of `batch` events; returns timings and the embeddings queried.
 
     Returns:
-        `(total, observe, search, queries, n_events, cpu)`: per-request seconds (arrays), the
-        queried embeddings `[n, E]`, the number of timed events and the process CPU seconds
-        they took (on a shared machine, waiting for the core is in the wall times, not here).
+        `(total, observe, search, queries, n_events, cpu)`: per-request wall seconds (arrays),
+        the queried embeddings `[n, E]`, the number of timed events and the process CPU
+        seconds of each request (on a shared machine, waiting for the core is in the wall
+        times, not here: a request's CPU time is what it takes on a core of its own).
     """
-    total, observe_s, search_s, queries, n_events = [], [], [], [], 0
-    cpu = 0.0
+    total, observe_s, search_s, queries, n_events, cpu_s = [], [], [], [], 0, []
     for start in range(0, len(events), batch):
         chunk = events[start : start + batch]
         cpu_started = time.process_time()
@@ -73,13 +74,13 @@ def replay(recommender, events, warmup, k=10, batch=1):
         done = time.perf_counter()
         cpu_done = time.process_time()
         if start >= warmup:
-            cpu += cpu_done - cpu_started
+            cpu_s.append(cpu_done - cpu_started)
             total.append(done - started)
             observe_s.append(mid - started)
             search_s.append(done - mid)
             queries.extend(obs.embedding for obs in observations if obs.embedding is not None)
             n_events += len(chunk)
-    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, cpu
+    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, np.asarray(cpu_s)
 
 
 def calls_per_request(events, rules, index_of, batch, warmup):
@@ -140,7 +141,8 @@ def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, prof
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(profile)
     record = {"n_items": n_items, "retrieval": label, "events": n_events, "batch": batch,
               "events_per_s": round(n_events / total.sum(), 1), **percentiles_ms(total),
-              "events_per_cpu_s": round(n_events / cpu, 1),
+              "events_per_cpu_s": round(n_events / cpu.sum(), 1),
+              **{f"cpu_{key}": value for key, value in percentiles_ms(cpu).items()},
               "observe_events_per_s": round(n_events / observe_s.sum(), 1),
               "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
               "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
@@ -167,13 +169,20 @@ def main(argv=None):
                         help="ivf: replay once per nprobe on the same index (default: the retriever's own)")
     parser.add_argument("--ivf-train-per-cell", type=int, default=None,
                         help="ivf: k-means training rows per cell (default 256, faiss's ceiling; 39 is its floor)")
-    parser.add_argument("--steps", nargs="+", default=["reference", "compiled"], choices=["reference", "compiled"],
-                        help="user updates to replay: before (reference) and after (compiled); default both")
+    parser.add_argument("--steps", nargs="*", default=["reference", "compiled"], choices=["reference", "compiled"],
+                        help="user updates to replay one event per request: before (reference) and after (compiled); "
+                        "default both; none (`--steps` alone) with --batch replays only the batched requests")
     parser.add_argument("--batch", type=int, default=0,
                         help="also replay the compiled step in requests of this many events (default 0: no)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the batched replays (--batch) and print their N most expensive functions")
     parser.add_argument("--nlist", type=int, default=None, help="ivf: cells (default: the retriever's 4·√N)")
+    parser.add_argument("--recall-target", type=float, default=None,
+                        help="ivf: calibrate nprobe to this recall@10 on the model's own user vectors (e.g. 0.99)")
+    parser.add_argument("--quantizer", choices=["auto", "flat", "hnsw"], default="auto",
+                        help="ivf: coarse quantizer (default: the retriever's rule, HNSW from 1,024 cells)")
+    parser.add_argument("--codes", choices=["auto", "flat", "sq8", "pq4"], default="auto",
+                        help="ivf: stored vectors (default: the retriever's rule, 8-bit from 200,000 items)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
@@ -182,7 +191,7 @@ def main(argv=None):
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
     from hiertcn_keras.serving.user_step import ReferenceStep
 
-    rows, results, ratios = [], [], []
+    rows, results, ratios, build_rows = [], [], [], []
     with temp_dir(keep=args.keep, prefix="hiertcn-bench-serving-") as tmp:
         for n_items in args.items:
             started = time.perf_counter()
@@ -196,10 +205,19 @@ def main(argv=None):
                     options["train_per_cell"] = args.ivf_train_per_cell
                 if kind == "ivf" and args.nlist:
                     options["nlist"] = args.nlist
+                if kind == "ivf":
+                    options.update(quantizer=args.quantizer, codes=args.codes)
+                    if args.recall_target is not None:
+                        options["recall_target"] = args.recall_target
+                rss_before = _rss_bytes()
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options)
                 rec.step.warm()  # every bucket of steps × rows, outside the timings
                 open_s = time.perf_counter() - started
+                if kind != "exact":
+                    build = rec.retriever.report
+                    build_rows.append({**build, "rss_growth_bytes": _rss_bytes() - rss_before})
+                    print(f"{n_items:,} / {kind} index: {json.dumps(build_rows[-1])}", file=sys.stderr, flush=True)
                 steps = {"compiled": rec.step, "reference": ReferenceStep(rec.model)}
                 # Several nprobe values share one index; each replay renames the users, so every
                 # replay starts from empty user states, as the first one does.
@@ -216,8 +234,8 @@ def main(argv=None):
                 replay_id = 0
                 for probe in probes:
                     if probe is not None:
-                        rec.retriever.index.nprobe = min(probe, rec.retriever.index.nlist)
-                    label = kind if probe is None else f"{kind} nprobe {rec.retriever.index.nprobe}"
+                        rec.retriever.set_nprobe(probe)
+                    label = kind if kind != "ivf" else f"{kind} nprobe {rec.retriever.nprobe}"
                     by_step = {}
                     for step, batch in variants:
                         rec.step = steps[step]
@@ -227,9 +245,11 @@ def main(argv=None):
                                           profile=args.profile if batch > 1 else 0)
                         record["step"] = step
                         results.append(record)
+                        print(f"result: {json.dumps(record)}", file=sys.stderr, flush=True)
                         by_step[(step, batch)] = record
                         rows.append([f"{n_items:,} / {label}", step if batch == 1 else f"{step}, {batch}/request",
-                                     record["p50_ms"], record["p90_ms"], record["p99_ms"], record["events_per_s"],
+                                     record["p50_ms"], record["p90_ms"], record["p99_ms"], record["cpu_p50_ms"],
+                                     record["cpu_p99_ms"], record["events_per_s"],
                                      record["events_per_cpu_s"], record["observe_events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
                                      record.get("recall@10_replay", "exact"),
                                      rec.retriever.report.get("recall@10", "–")])
@@ -244,7 +264,8 @@ def main(argv=None):
                         ratios.append(ratio)
                 rec.close()
                 print(f"done {n_items:,} / {kind}", file=sys.stderr, flush=True)
-    print(format_table(["items / retrieval", "user update", "p50 ms", "p90 ms", "p99 ms", "events/s",
+    print(format_table(["items / retrieval", "user update", "p50 ms", "p90 ms", "p99 ms", "CPU p50 ms", "CPU p99 ms",
+                        "events/s",
                         "events per CPU-s", "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
                         "recall@10 (build)"], rows))
     for ratio in ratios:
@@ -255,8 +276,23 @@ def main(argv=None):
         print(f"{ratio['n_items']:,} / {ratio['retrieval']}: compiled ÷ reference = {ratio['events_per_s_ratio']}× "
               f"events/s (observe + top-10), {ratio['events_per_cpu_s_ratio']}× events per CPU-second, "
               f"{ratio['observe_events_per_s_ratio']}× observe-only events/s")
+    for build in build_rows:
+        print(f"{build['n_items']:,} items, {build['kind']} index: built in {build['build_seconds']:g} s wall, "
+              f"{build['build_cpu_seconds']:g} s CPU "
+              + (f"(+ nprobe calibration {build['calibration_seconds']:g} s wall, {build['calibration_cpu_seconds']:g} s "
+                 "CPU), " if "calibration_seconds" in build else ", ")
+              + f"its arrays {build['index_bytes'] / 2**20:,.1f} MiB, process memory grew "
+              f"{build['rss_growth_bytes'] / 2**20:,.1f} MiB while the recommender opened; "
+              + ", ".join(f"{key} {build[key]}" for key in ("nlist", "quantizer", "codes", "nprobe", "recall@10")
+                          if key in build))
     emit_json({"benchmark": "serving", "machine": machine(), "core": core, "load_average": os.getloadavg(),
-               "results": results, "ratios": ratios}, args.json)
+               "results": results, "ratios": ratios, "indexes": build_rows}, args.json)
+
+
+def _rss_bytes():
+    """This process's resident memory now (Linux `/proc/self/statm`), in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ For each batch size, on the dataset's own queue batches, in one process and in t
 - `step adam`: the training step `train` runs (Adam, or AdamW with weight decay);
 - `step adam, no XLA`: the same step without XLA (with `--no-jit-variant`).
 
+Each is timed for every `--layouts` (default both, in this order): `padded`, the `[B, S, L]`
+session slots, and `packed`, the batch's sessions laid end to end (`packed_sessions`, what
+`train` runs for HierTCN); the two read the same queue plan, so the same events, and the run
+ends with the ratio of their events per CPU-second. Every batch shape of the timed batches is
+compiled before the timing (packed batches take a few widths).
+
 Per variant: CPU milliseconds per step (`time.process_time`: this process' CPU time over all
 its threads, so other work on a shared machine does not count) after `--warmup` untimed
 (compiling) steps, scored events per step and events per CPU-second. The differences between
@@ -66,7 +72,12 @@ def _width(batch):
     return tuple(np.shape(value) for value in batch.values())
 
 
-def _time(fn, batches, warmup):
+def _time(fn, batches, warmup, compile_cpu=None):
+    """CPU seconds of `fn` over the timed batches, after the warm-up and one call per new shape.
+
+    The CPU seconds of those untimed (compiling) calls are appended to `compile_cpu`.
+    """
+    started = time.process_time()
     for batch in batches[:warmup]:
         fn(batch)
     seen = {_width(batch) for batch in batches[:warmup]}
@@ -74,6 +85,8 @@ def _time(fn, batches, warmup):
         if _width(batch) not in seen:
             seen.add(_width(batch))
             fn(batch)
+    if compile_cpu is not None:
+        compile_cpu.append(time.process_time() - started)
     started = time.process_time()
     for batch in batches[warmup:]:
         fn(batch)
@@ -109,14 +122,16 @@ def profile(dataset, batch_size, steps, warmup, overrides, no_jit_variant, parts
         sgd = model_for(keras.optimizers.SGD(config.learning_rate), True)
         rows.append(("step sgd", _time(lambda b: sgd.train_on_batch(b), batches, warmup)))
     adam = model_for(make_optimizer(config), True)
-    rows.append(("step adam", _time(lambda b: adam.train_on_batch(b), batches, warmup)))
+    compile_cpu = []
+    rows.append(("step adam", _time(lambda b: adam.train_on_batch(b), batches, warmup, compile_cpu)))
     if no_jit_variant:
         eager = model_for(make_optimizer(config), False)
         rows.append(("step adam, no XLA", _time(lambda b: eager.train_on_batch(b), batches, warmup)))
     return [{"batch_size": batch_size, "layout": layout, "variant": name, "positions_per_step": round(positions / n),
              "padding_share": round(1 - events / positions, 3) if positions else None, "shapes": shapes, "cpu_ms_per_step": round(1000 * cpu / n, 1),
              "events_per_step": round(events / n, 1), "events_per_cpu_s": round(events / cpu) if cpu else None,
-             "steps_per_epoch": steps_per_epoch, "loss": config.loss, "n_negatives": config.n_negatives}
+             "steps_per_epoch": steps_per_epoch, "loss": config.loss, "n_negatives": config.n_negatives,
+             "adam_warmup_cpu_s": round(compile_cpu[0], 1)}
             for name, cpu in rows]
 
 
@@ -128,7 +143,8 @@ def _print_ratios(rows):
         if row["layout"] == "packed" and key in padded and padded[key]["events_per_cpu_s"]:
             print(f"packed / padded, B = {key[0]}, {key[2]}: "
                   f"{row['events_per_cpu_s'] / padded[key]['events_per_cpu_s']:.2f}x events per CPU-second "
-                  f"({row['shapes']} batch shapes compiled)")
+                  f"({row['shapes']} batch shapes compiled; the untimed warm-up and compiling Adam steps took "
+                  f"{row['adam_warmup_cpu_s']} CPU-s, padded {padded[key]['adam_warmup_cpu_s']})")
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from hiertcn_keras.cli.common import (formatter, non_negative_float, port_number, positive_float, positive_int,
-                                     unix_seconds)
+                                     recall_fraction, unix_seconds)
 from hiertcn_keras.cli.log_options import add_bad_rows_option, add_column_options, add_format_option
 
 ORDER = 40
@@ -30,6 +30,13 @@ def _add_common(p):
                    help="idle gap that starts a session (default: the one the run's data was prepared with)")
     p.add_argument("--retrieval", choices=("exact", "ivf", "hnsw"), default="exact",
                    help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
+    p.add_argument("--recall-target", type=recall_fraction, default=None, metavar="R",
+                   help="ivf: scan the fewest cells (nprobe) whose recall@10 against exact search reaches R on "
+                   "the model's own user vectors (calibrated on half of 1,000 sampled queries, reported on the "
+                   "other half; default 0.99 unless --nprobe is given)")
+    p.add_argument("--nprobe", type=positive_int, default=None, help="ivf: scan this many cells per query instead")
+    p.add_argument("--nlist", type=positive_int, default=None,
+                   help="ivf: cells (default 4·√N items, at most N / 39; docs/serving.md has the rule)")
     p.add_argument("--unknown-items", choices=("reject", "skip"), default="reject",
                    help="unknown item ids: an error (default) or skipped and counted")
     p.add_argument("--out-of-order", choices=("reject", "skip", "clamp"), default="reject",
@@ -160,6 +167,24 @@ def _add_recommend(sub):
     p.set_defaults(func=cmd_recommend)
 
 
+def retrieval_options(args):
+    """`build_retriever` options from `--recall-target`, `--nprobe`, `--nlist` (checked against `--retrieval`)."""
+    given = [flag for flag, value in (("--recall-target", args.recall_target), ("--nprobe", args.nprobe),
+                                      ("--nlist", args.nlist)) if value is not None]
+    if args.retrieval != "ivf":
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to --retrieval ivf")
+        return {}
+    if args.nprobe is not None and args.recall_target is not None:
+        raise ValueError("give --nprobe or --recall-target, not both")
+    options = {"nlist": args.nlist} if args.nlist is not None else {}
+    if args.nprobe is not None:
+        options["nprobe"] = args.nprobe
+    else:
+        options["recall_target"] = args.recall_target if args.recall_target is not None else 0.99
+    return options
+
+
 def _open(args, store):
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
     from hiertcn_keras.serving.store_follower import is_store_directory
@@ -169,8 +194,8 @@ def _open(args, store):
                          "here give one store (e.g. its LATEST one)")
     recommender = OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
                                          session_gap=args.session_gap,
-                                         retrieval=args.retrieval, unknown_items=args.unknown_items,
-                                         out_of_order=args.out_of_order)
+                                         retrieval=args.retrieval, retrieval_options=retrieval_options(args),
+                                         unknown_items=args.unknown_items, out_of_order=args.out_of_order)
     warm_priors(args, recommender)
     return recommender
 
@@ -291,8 +316,8 @@ def _open_following(args, store):
     except LookupError as error:
         raise ValueError(str(error)) from None
     factory = DatedRecommenderFactory.open(args.run, store, data_dir=args.data, session_gap=args.session_gap,
-                                           retrieval=args.retrieval, unknown_items=args.unknown_items,
-                                           out_of_order=args.out_of_order)
+                                           retrieval=args.retrieval, retrieval_options=retrieval_options(args),
+                                           unknown_items=args.unknown_items, out_of_order=args.out_of_order)
     recommender = factory(latest)
     warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)

@@ -27,7 +27,7 @@ once per shape. Worked example, B = 2, S = 2, L = 4: queue row 0 holds sessions 
 and b (1 event), queue row 1 session c (2 events) and an empty slot. Longest first: a → row 0,
 c → row 1, b → row 1 (the emptier); within a row, sessions keep their slot order:
 
-    items:          a1 a2 a3 0  0  0  0  0  |  b1 c1 c2 0  0  0  0  0     (T = 8 ≥ 3)
+    items:          a1 a2 a3 0  0  0  0  0  |  b1 c1 c2 0  0  0  0  0     (T = S·L = 8)
     inputs:         0  a1 a2 0  0  0  0  0  |  0  0  c1 0  0  0  0  0
     segment_start:  T  F  F  T  T  T  T  T  |  T  T  F  T  T  T  T  T
     slot:           0  0  0  0  0  0  0  0  |  1  2  2  0  0  0  0  0
@@ -46,11 +46,12 @@ import numpy as np
 from hiertcn_keras.data.tensors import SessionTable
 
 #: The row widths T a packed batch takes: the smallest one that holds the batch's longest row.
-#: Steps of about 1.5× from 24 up, since every new width costs an XLA compilation (24 at least,
-#: so that the last, part-empty batches of an epoch compile no width of their own): on the
-#: Globo.com-shaped log of docs/scale.md an epoch at B = 64 sees 2 widths, 32 for 338 of its
-#: 378 batches, and 20.0% of its positions are padding (87.6% in the `[B, S, L]` layout).
-ROW_BUCKETS = (24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+#: Steps of about 1.5× from 32 up, since every new width costs an XLA compilation (and makes the
+#: first steps' time, from which `train` estimates the epoch, include one): on the Globo.com-shaped
+#: log of docs/scale.md every batch of an epoch at B = 16, 32 or 64 is 32 wide (one compilation;
+#: 22% of the positions are padding, against 87.5% in the `[B, S, L]` layout, and 16-20% with a
+#: 24 step as well, which takes a second compilation).
+ROW_BUCKETS = (32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def row_width(longest, cap):

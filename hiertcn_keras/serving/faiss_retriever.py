@@ -6,10 +6,27 @@ faiss (a well-kept library for approximate nearest neighbours) searches by inner
 score `u · w + b` (the learned item space's output layer) is an inner product in E + 1
 dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item spaces.
 
-- `ivf`: `IndexIVFFlat` over a flat inner-product quantizer; `nlist` cells (default
-  `4·√N`, at most N / 39 so each cell trains on ≥ 39 points; trained on up to 256 points per
-  cell) and `nprobe` cells visited per query (default
-  `max(16, nlist / 8)`).
+- `ivf`: an inverted file (`IndexIVFFlat`, or `IndexIVFScalarQuantizer` with 8-bit codes):
+  `nlist` cells found by spherical k-means, `nprobe` of them scanned per query. The parameters
+  follow from N (`ivf_plan`, the documented rule):
+
+  * `nlist = 4·√N` (the square-root rule; at most N / 39 so each cell trains on ≥ 39 points),
+    trained on `train_per_cell` sampled rows per cell (default 39, faiss's floor: the k-means
+    cost grows with it and the recall barely does).
+  * The coarse quantizer (which chooses the cells a query scans) is a flat scan of the
+    centroids below 1,024 cells and an HNSW graph over them from 1,024 cells
+    (`IndexIVFFlat(IndexHNSWFlat(d, 32), d, nlist)`, `efSearch = max(64, 2·nprobe)`); the
+    k-means itself, and the assignment of every item to its cell, use a flat scan; the graph is
+    built once over the centroids and used for the queries.
+  * Codes: full float32 vectors below 200,000 items; 8-bit scalar codes from 200,000 items
+    (a quarter of the memory scanned per probe). With 8-bit codes the index returns `4·k`
+    candidates (plus the excluded items) and they are re-scored exactly by inner product, so
+    the scores returned and their order are always exact; only which items are candidates is
+    approximate.
+  * `nprobe`: given, or calibrated (`recall_target`, e.g. 0.99): the smallest nprobe whose
+    recall@10 against exact search on half of the recall queries reaches the target
+    (doubling, then bisection), with the recall reported on the other, held-out half. With
+    neither, `max(16, nlist / 8)`.
 - `hnsw`: `IndexHNSWFlat` with `m` links per node (default 32) and `ef_search` (default 256),
   over the L2 reduction of inner-product search (Bachrach et al., RecSys 2014): items
   `[x, √(M² − |x|²)]` (M the largest item norm), queries `[u, 0]`, so that
@@ -19,9 +36,12 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
 Measured (`benchmarks/bench_serving.py`, untrained HierTCN, clustered unit item vectors,
 queries = the model's user embeddings): at 100k items IVF reached recall@10 0.998 and HNSW
 only 0.73 (0.99 at 20k); prefer IVF unless a measurement on your data says otherwise. Both
-numbers are printed when an index is built.
+numbers are printed when an index is built. At 1M items the rule above (4,000 cells, HNSW
+quantizer, 8-bit codes) calibrated nprobe 131 for recall@10 0.99 (0.998 held out), index
+arrays 133 MiB; the search then cost about 1.2 ms of CPU per query (docs/serving.md).
 
-Excluded items are filtered after an over-fetched search (`k + |exclude|`). With the served
+Excluded items are filtered after an over-fetched search (`k`, 4·k with 8-bit codes or 10·k
+with 4-bit PQ codes, plus `|exclude|`). With the served
 recency prior the candidates found are united with the hot items (those clicked in the window)
 and the union is re-scored exactly (see `search`). At build time the
 index's recall@10 against exact search is measured on `recall_queries` and kept in `report`;
@@ -46,6 +66,38 @@ def recall_at_k(approx, exact, k=10):
     return float(np.mean(hits) / k) if hits else float("nan")
 
 
+HNSW_QUANTIZER_FROM_CELLS = 1024
+SQ8_FROM_ITEMS = 200_000
+SQ8_FETCH_PER_K = 4
+PQ_FETCH_PER_K = 10
+
+
+def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
+    """The IVF parameters for `n` items, by the rule in the module docstring.
+
+    Args:
+        n: int. Items indexed.
+        nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
+        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
+        codes: `auto`, `flat`, `sq8` or `pq4` (`auto`: `sq8` from 200,000 items).
+
+    Returns:
+        dict with `nlist`, `quantizer`, `codes`.
+    """
+    if quantizer not in ("auto", "flat", "hnsw"):
+        raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw', got {quantizer!r}")
+    if codes not in ("auto", "flat", "sq8", "pq4"):
+        raise ValueError(f"codes must be 'auto', 'flat', 'sq8' or 'pq4', got {codes!r}")
+    nlist = int(nlist or max(1, min(n // 39, round(4 * math.sqrt(n)))))
+    if nlist < 1:
+        raise ValueError(f"nlist must be ≥ 1, got {nlist}")
+    if quantizer == "auto":
+        quantizer = "hnsw" if nlist >= HNSW_QUANTIZER_FROM_CELLS else "flat"
+    if codes == "auto":
+        codes = "sq8" if n >= SQ8_FROM_ITEMS else "flat"
+    return {"nlist": nlist, "quantizer": quantizer, "codes": codes}
+
+
 class FaissRetriever:
     """faiss inner-product index over candidate rows `1..N`.
 
@@ -53,21 +105,34 @@ class FaissRetriever:
         table: float array `[N + 1, E]` (row 0 unused).
         bias: float array `[N + 1]` or `None`.
         kind: str. `ivf` or `hnsw`.
-        nlist, nprobe: ints for `ivf` (defaults above).
+        nlist: int for `ivf` (default: `ivf_plan`).
+        nprobe: int for `ivf`, or `None` (calibrated to `recall_target` when given, else
+            `max(16, nlist / 8)`).
+        recall_target: float in (0, 1] or `None`. `ivf`: choose the smallest nprobe whose
+            recall@10 against exact search reaches it on half of the recall queries (the
+            other half reports the recall). Not together with `nprobe`.
+        quantizer: `auto`, `flat` or `hnsw`. `ivf`: how a query's cells are chosen (see
+            `ivf_plan`).
+        codes: `auto`, `flat`, `sq8` or `pq4`. `ivf`: how vectors are stored (see `ivf_plan`;
+            `pq4`: product quantization with 4-bit codes per pair of dimensions, scanned with
+            SIMD lookup tables, `IndexIVFPQFastScan`).
         train_per_cell: int. `ivf`: catalogue rows drawn per cell to train the coarse
-            quantizer (k-means). Defaults to 256, faiss's own ceiling; 39 is its floor. The
+            quantizer (k-means). Defaults to 39, faiss's floor (256 is its ceiling). The
             k-means cost grows with it: 553 s for 1M rows × 128 d at 256 on one core.
         m, ef_search: ints for `hnsw` (defaults above).
-        recall_queries: float array `[Q, E]` or `None`: queries for the build-time recall@10.
+        recall_queries: float array `[Q, E]` or `None`: queries for the build-time recall@10
+            (and the nprobe calibration).
         n_recall_queries: int. Catalogue vectors drawn when `recall_queries` is `None`.
             Defaults to 1000.
         seed: int. Training sample and recall-query draws. Defaults to 0.
-        threads: int or `None`. faiss OpenMP threads (`None` leaves faiss's default).
+        threads: int or `None`. faiss OpenMP threads (`None` leaves faiss's default; 1 for
+            one worker per core).
         chunk_rows: int. Rows added per batch (bounds the float32 copy). Defaults to 262144.
     """
 
-    def __init__(self, table, bias=None, *, kind="hnsw", nlist=None, nprobe=None, train_per_cell=256, m=32,
-                 ef_search=256, recall_queries=None, n_recall_queries=1000, seed=0, threads=None, chunk_rows=262144):
+    def __init__(self, table, bias=None, *, kind="hnsw", nlist=None, nprobe=None, recall_target=None,
+                 quantizer="auto", codes="auto", train_per_cell=39, m=32, ef_search=256, recall_queries=None,
+                 n_recall_queries=1000, seed=0, threads=None, chunk_rows=262144):
         try:
             import faiss
         except ImportError as error:
@@ -76,6 +141,15 @@ class FaissRetriever:
             raise ValueError(f"kind must be 'ivf' or 'hnsw', got {kind!r}")
         if not 39 <= int(train_per_cell) <= 256:
             raise ValueError(f"train_per_cell must be in [39, 256] (faiss's range), got {train_per_cell}")
+        if recall_target is not None:
+            if kind != "ivf":
+                raise ValueError("recall_target calibrates an IVF index's nprobe; give kind='ivf'")
+            if nprobe is not None:
+                raise ValueError("give nprobe or recall_target, not both")
+            if not 0.0 < float(recall_target) <= 1.0:
+                raise ValueError(f"recall_target must be in (0, 1], got {recall_target}")
+        if nprobe is not None and int(nprobe) < 1:
+            raise ValueError(f"nprobe must be ≥ 1, got {nprobe}")
         if threads is not None:
             faiss.omp_set_num_threads(int(threads))
         self.kind = kind
@@ -85,27 +159,57 @@ class FaissRetriever:
         self.bias = None if bias is None else np.asarray(bias, dtype=np.float32)
         width = self.dim + (self.bias is not None)
         self._max_norm = None
-        started = time.perf_counter()
+        self._coarse = None
+        self._clustering_index = None
+        self._pad = 0
+        self.fetch_per_k = 1
+        started, cpu_started = time.perf_counter(), time.process_time()
         if kind == "ivf":
-            nlist = int(nlist or max(1, min(self.n // 39, round(4 * math.sqrt(self.n)))))
-            nprobe = int(nprobe or max(16, nlist // 8))
-            quantizer = faiss.IndexFlatIP(width)
-            index = faiss.IndexIVFFlat(quantizer, width, nlist, faiss.METRIC_INNER_PRODUCT)
+            plan = ivf_plan(self.n, nlist, quantizer, codes)
+            nlist = plan["nlist"]
+            if plan["codes"] == "pq4":
+                self._pad = width % 2  # a zero column: two dimensions per 4-bit sub-quantizer
+                width += self._pad
+            if plan["quantizer"] == "hnsw":
+                coarse = faiss.IndexHNSWFlat(width, 32, faiss.METRIC_INNER_PRODUCT)
+            else:
+                coarse = faiss.IndexFlatIP(width)
+            if plan["codes"] == "pq4":
+                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // 2, 4, faiss.METRIC_INNER_PRODUCT)
+                self.fetch_per_k = PQ_FETCH_PER_K
+            elif plan["codes"] == "sq8":
+                index = faiss.IndexIVFScalarQuantizer(coarse, width, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                      faiss.METRIC_INNER_PRODUCT)
+                self.fetch_per_k = SQ8_FETCH_PER_K
+            else:
+                index = faiss.IndexIVFFlat(coarse, width, nlist, faiss.METRIC_INNER_PRODUCT)
+            if plan["quantizer"] == "hnsw":
+                # k-means assigns with a flat scan; the graph is built once, over its centroids.
+                self._clustering_index = faiss.IndexFlatIP(width)
+                index.clustering_index = self._clustering_index
+            self._coarse = coarse
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(self.n, size=min(self.n, int(train_per_cell) * nlist), replace=False)) + 1
             index.train(self._rows(table, sample))
-            index.nprobe = min(nprobe, nlist)
-            params = {"nlist": nlist, "nprobe": index.nprobe}
+            params = {**plan, "train_rows": int(len(sample))}
         else:
             self._max_norm = max(float(np.linalg.norm(self._rows(table, np.arange(start, min(self.n + 1, start + chunk_rows))),
                                                       axis=1).max()) for start in range(1, self.n + 1, chunk_rows))
             index = faiss.IndexHNSWFlat(width + 1, int(m), faiss.METRIC_L2)
             index.hnsw.efSearch = int(ef_search)
             params = {"m": int(m), "ef_search": int(ef_search), "metric": "L2 reduction of inner product"}
+        if self._clustering_index is not None:
+            # Items are assigned to their cells by the flat scan of the centroids (exact, and one
+            # matrix product per chunk), not through the graph; queries then go through the graph.
+            index.quantizer = self._clustering_index
         for start in range(1, self.n + 1, chunk_rows):
             index.add(self._rows(table, np.arange(start, min(self.n + 1, start + chunk_rows))))
+        if self._clustering_index is not None:
+            index.quantizer = self._coarse
         self.index = index
-        build_seconds = time.perf_counter() - started
+        if kind == "ivf":
+            self.set_nprobe(nprobe or max(16, nlist // 8))
+        build_seconds, build_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 
         if recall_queries is None:
             rng = np.random.default_rng(seed + 1)
@@ -114,8 +218,81 @@ class FaissRetriever:
             query_source = "catalogue vectors"
         else:
             query_source = "given queries"
-        self.report = {"kind": kind, "n_items": self.n, **params, "build_seconds": round(build_seconds, 3)}
-        self.report.update(self.measure_recall(table, recall_queries), recall_query_source=query_source)
+        self.report = {"kind": kind, "n_items": self.n, **params, "build_seconds": round(build_seconds, 3),
+                       "build_cpu_seconds": round(build_cpu_seconds, 3),
+                       "index_bytes": self.index_bytes()}
+        recall_queries = check_queries(recall_queries, self.dim)
+        exact, _ = ExactRetriever(table, self.bias).search(recall_queries, 10)
+        if recall_target is not None:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            calibration = self.calibrate(recall_queries[0::2], exact[0::2], float(recall_target))
+            recall_queries, exact = recall_queries[1::2], exact[1::2]
+            self.report.update(calibration, calibration_seconds=round(time.perf_counter() - started, 3),
+                               calibration_cpu_seconds=round(time.process_time() - cpu_started, 3))
+            query_source = "given queries, held out from the calibration" if query_source == "given queries" \
+                else "catalogue vectors, held out from the calibration"
+        if kind == "ivf":
+            self.report["nprobe"] = int(self.index.nprobe)
+        self.report.update(self.measure_recall(table, recall_queries, exact=exact), recall_query_source=query_source)
+
+    @property
+    def nprobe(self):
+        """Cells scanned per query (`ivf`)."""
+        return int(self.index.nprobe)
+
+    def set_nprobe(self, nprobe):
+        """Scan `nprobe` cells per query (at most nlist); an HNSW quantizer searches `max(64, 2·nprobe)` wide."""
+        self.index.nprobe = max(1, min(int(nprobe), int(self.index.nlist)))
+        if self._coarse is not None and hasattr(self._coarse, "hnsw"):
+            self._coarse.hnsw.efSearch = max(64, 2 * int(self.index.nprobe))
+        if hasattr(self, "report") and self.kind == "ivf":
+            self.report["nprobe"] = int(self.index.nprobe)
+
+    def index_bytes(self):
+        """The index's own arrays in bytes: codes and ids of every item, centroids, graph links (an estimate)."""
+        if self.kind == "ivf":
+            total = self.n * (int(self.index.code_size) + 8) + int(self.index.nlist) * int(self.index.d) * 4
+            if hasattr(self._coarse, "hnsw"):
+                total += int(self.index.nlist) * 2 * 32 * 4  # about 2·M links per node at the bottom level
+            return int(total)
+        return int(self.n * (int(self.index.d) + int(self.index.hnsw.nb_neighbors(0))) * 4)
+
+    def calibrate(self, queries, exact, target, k=10):
+        """Set the smallest nprobe whose recall@k on `queries` reaches `target`; doubling, then bisection.
+
+        Args:
+            queries: float32 `[Q, E]`.
+            exact: int `[Q, ≥k]`: their exact top-k.
+            target: float.
+
+        Returns:
+            dict: `recall_target`, `calibration_recall@k` (at the nprobe chosen),
+            `recall_target_reached` (false only if even every cell falls short: ties at the
+            k-th score, or 8-bit codes), `n_calibration_queries`, and `nprobe_tried` (`{nprobe: recall}`).
+        """
+        def recall(nprobe):
+            if nprobe not in tried:
+                self.set_nprobe(nprobe)
+                tried[nprobe] = recall_at_k(self.search(queries, k)[0], exact, k)
+            return tried[nprobe]
+
+        tried, nlist = {}, int(self.index.nlist)
+        high = 1
+        while high < nlist and recall(high) < target:
+            high = min(nlist, 2 * high)
+        low = high // 2  # recall(low) < target (or low = 0)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if recall(middle) >= target:
+                high = middle
+            else:
+                low = middle
+        reached = recall(high)
+        self.set_nprobe(high)
+        return {"recall_target": target, f"calibration_recall@{k}": round(reached, 4),
+                "recall_target_reached": bool(reached >= target),
+                "n_calibration_queries": len(queries),
+                "nprobe_tried": {str(p): round(r, 4) for p, r in sorted(tried.items())}}
 
     def _rows(self, table, indices):
         rows = np.asarray(table[indices], dtype=np.float32)
@@ -124,6 +301,8 @@ class FaissRetriever:
         if self._max_norm is not None:
             slack = np.maximum(self._max_norm ** 2 - np.sum(rows.astype(np.float64) ** 2, axis=1), 0.0)
             rows = np.concatenate([rows, np.sqrt(slack).astype(np.float32)[:, None]], axis=1)
+        if self._pad:
+            rows = np.concatenate([rows, np.zeros((len(rows), self._pad), np.float32)], axis=1)
         return np.ascontiguousarray(rows)
 
     def _queries(self, queries):
@@ -131,12 +310,15 @@ class FaissRetriever:
             queries = np.concatenate([queries, np.ones((len(queries), 1), np.float32)], axis=1)
         if self._max_norm is not None:
             queries = np.concatenate([queries, np.zeros((len(queries), 1), np.float32)], axis=1)
+        if self._pad:
+            queries = np.concatenate([queries, np.zeros((len(queries), self._pad), np.float32)], axis=1)
         return np.ascontiguousarray(queries)
 
-    def measure_recall(self, table, queries, k=10):
-        """recall@k of this index against `ExactRetriever` on `queries` `[Q, E]`."""
+    def measure_recall(self, table, queries, k=10, exact=None):
+        """recall@k of this index against `ExactRetriever` on `queries` `[Q, E]` (`exact`: their top-k if known)."""
         queries = check_queries(queries, self.dim)
-        exact, _ = ExactRetriever(table, self.bias).search(queries, k)
+        if exact is None:
+            exact, _ = ExactRetriever(table, self.bias).search(queries, k)
         approx, _ = self.search(queries, k)
         return {f"recall@{k}": round(recall_at_k(approx, exact, k), 4), "n_recall_queries": len(queries)}
 
@@ -154,7 +336,7 @@ class FaissRetriever:
         k = min(int(k), self.n)
         excluded = exclusion(exclude, len(queries))
         boost = check_boost(boost, self.n)
-        fetch = min(self.n, k + max((len(e) for e in excluded), default=0))
+        fetch = min(self.n, self.fetch_per_k * k + max((len(e) for e in excluded), default=0))
         _, labels = self.index.search(self._queries(queries), fetch)
         labels = labels.astype(np.int64) + 1  # faiss ids are 0-based over rows 1..N
         # Exact scores of the candidates found (k rows each): the same numbers as exact search.

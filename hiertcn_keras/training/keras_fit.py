@@ -42,7 +42,9 @@ def training_data(dataset, model_config, *, seed=0, first_epoch=0):
     Returns:
         `(data, sample)`: `data` is a `tf.data.Dataset` on the TensorFlow backend (else a
         `keras.utils.PyDataset`) of batch dicts (`items`, `inputs` `[B, S, L]` int32, `gap`,
-        `user_start`, `score`, ...; `[B, T]` for flat models); `sample` is one batch of that
+        `user_start`, `score`, ...; `[B, T]` for flat models; HierTCN with `packed_sessions`,
+        the default, gets the batch's sessions end to end, `[B, T]` events with their `slot`,
+        `hiertcn_keras.data.session_packing`); `sample` is one batch of that
         structure holding only padding (calling the model on it builds every weight and
         changes nothing).
     """

@@ -56,21 +56,21 @@ def test_every_event_of_the_padded_batch_once_with_its_input_slot_and_session_st
 
 
 def test_sessions_are_spread_so_the_rows_are_even():
-    # Queue row 0 holds 3 sessions of 10 events, row 1 one event: spread, the rows hold 20 and 11.
-    sessions = SessionTable.from_view(_view([[10, 10, 10], [1]]), 10)
+    # Queue row 0 holds 3 sessions of 16 events, row 1 one event: spread, the rows hold 32 and 17.
+    sessions = SessionTable.from_view(_view([[16, 16, 16], [1]]), 16)
     batch = PackedSessionTable(sessions, slots=3).gather(np.array([[0, 1, 2], [3, -1, -1]]))
-    assert sorted(batch["mask"].sum(axis=1).tolist()) == [11, 20]
-    assert batch["items"].shape == (2, 24)  # the padded layout is [2, 3, 10]: 60 positions, now 48
+    assert sorted(batch["mask"].sum(axis=1).tolist()) == [17, 32]
+    assert batch["items"].shape == (2, 32)  # the padded layout is [2, 3, 16]: 96 positions, now 64
 
 
 def test_row_width_is_a_bucket_at_least_the_longest_row_and_at_most_the_padded_width():
-    assert row_width(0, 200) == 24 and row_width(24, 200) == 24 and row_width(25, 200) == 32
+    assert row_width(0, 200) == 32 and row_width(32, 200) == 32 and row_width(33, 200) == 48
     assert row_width(41, 200) == 48 and row_width(49, 200) == 64 and row_width(150, 200) == 192
     assert row_width(195, 200) == 200  # capped at S·L
     assert row_width(5, 4) == 5  # never below the longest row
     assert row_width(1000, 10_000) == 1024  # past the table: multiples of its last step
     widths = {row_width(n, 200) for n in range(201)}
-    assert widths <= set(ROW_BUCKETS) | {200} and len(widths) == 8  # a bounded set of shapes
+    assert widths <= set(ROW_BUCKETS) | {200} and len(widths) == 7  # a bounded set of shapes
 
 
 def test_all_padding_and_the_element_spec():

@@ -69,6 +69,8 @@ def test_packed_scores_and_loss_equal_the_padded_layout():
     u_padded, loss_padded = _run(rec, padded)
     u_packed, loss_packed = _run(rec, packed)
     assert u_packed.shape == u_padded.shape
+    moved = [np.any((b["slot"] // S != np.arange(B)[:, None]) & b["mask"]) for b in packed.batches(0)]
+    assert any(moved)  # sessions packed into other queues' rows are scored right too
     np.testing.assert_allclose(u_packed, u_padded, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(loss_packed, loss_padded, rtol=1e-5, atol=1e-5)
 

@@ -110,3 +110,110 @@ def test_a_boost_is_added_exactly_and_faiss_rescores_the_boosted_items(kind):
     np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
     for row, items in enumerate(exclude):
         assert not items & set(got_i[row].tolist())
+
+
+def test_ivf_plan_follows_the_square_root_rule():
+    from hiertcn_keras.serving.faiss_retriever import ivf_plan
+
+    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "hnsw", "codes": "sq8"}
+    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "hnsw", "codes": "flat"}
+    assert ivf_plan(20_000) == {"nlist": 512, "quantizer": "flat", "codes": "flat"}  # capped at N / 39
+    assert ivf_plan(10) == {"nlist": 1, "quantizer": "flat", "codes": "flat"}
+    assert ivf_plan(5000, nlist=64, quantizer="hnsw", codes="sq8") == {"nlist": 64, "quantizer": "hnsw", "codes": "sq8"}
+    with pytest.raises(ValueError, match="quantizer must be"):
+        ivf_plan(100, quantizer="pq")
+    with pytest.raises(ValueError, match="codes must be"):
+        ivf_plan(100, codes="pq8")
+
+
+def clustered(n, dim, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, dim))
+    table = np.zeros((n + 1, dim), np.float32)
+    table[1:] = centres[rng.integers(0, 40, n)] + 0.4 * rng.normal(size=(n, dim))
+    return table
+
+
+@pytest.mark.parametrize("codes", ["flat", "sq8"])
+def test_an_hnsw_quantizer_and_compressed_codes_with_every_cell_probed_equal_exact_search(codes):
+    """The cells are chosen through an HNSW graph over the centroids and the vectors are stored
+    as floats or 8-bit codes; with every cell probed the candidates are re-scored
+    exactly, so indices and scores equal exact search, exclusions and bias included."""
+    faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    table = clustered(3000, 8, 0)
+    bias = np.random.default_rng(1).normal(size=3001).astype(np.float32) * 0.1
+    retriever = build_retriever("ivf", table, bias, threads=1, nlist=32, nprobe=32, quantizer="hnsw", codes=codes,
+                                n_recall_queries=50)
+    assert retriever.report["quantizer"] == "hnsw" and retriever.report["codes"] == codes
+    graph = faiss.downcast_index(retriever.index.quantizer)
+    assert isinstance(graph, faiss.IndexHNSWFlat) and graph.ntotal == 32  # the graph holds the k-means centroids
+    # Every item sits in the cell of its best centroid by inner product (assigned by a flat scan).
+    rows = np.concatenate([table[1:], bias[1:, None]], axis=1)
+    centroids = graph.reconstruct_n(0, 32)
+    invlists = retriever.index.invlists
+    cell_of = np.empty(3000, np.int64)
+    for cell in range(32):
+        ids = faiss.rev_swig_ptr(invlists.get_ids(cell), invlists.list_size(cell)).copy()
+        cell_of[ids] = cell
+    np.testing.assert_array_equal(cell_of, np.argmax(rows @ centroids.T, axis=1))
+    assert retriever.report["index_bytes"] >= 3000 * {"flat": 36, "sq8": 9}[codes]
+    queries = np.random.default_rng(5).normal(size=(6, 8)).astype(np.float32)
+    exclude = [{1, 2}, set(), {3}, set(), set(), {4, 5, 6}]
+    want_i, want_s = ExactRetriever(table, bias).search(queries, 10, exclude=exclude)
+    got_i, got_s = retriever.search(queries, 10, exclude=exclude)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
+    retriever.set_nprobe(3)
+    assert retriever.nprobe == 3 and graph.hnsw.efSearch == 64
+    retriever.set_nprobe(40)
+    assert retriever.nprobe == 32 and graph.hnsw.efSearch == 64
+
+
+def test_4_bit_pq_codes_return_exactly_scored_items_in_the_exact_order():
+    """4-bit PQ is lossy even with every cell probed: its 10·k candidates are re-scored exactly,
+    so what it returns is scored and ordered as exact search would, and recall stays high."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    from hiertcn_keras.serving.faiss_retriever import recall_at_k
+
+    table = clustered(3000, 16, 0)
+    bias = np.random.default_rng(1).normal(size=3001).astype(np.float32) * 0.1  # 17 columns: one zero pad
+    retriever = build_retriever("ivf", table, bias, threads=1, nlist=16, nprobe=16, codes="pq4", n_recall_queries=50)
+    assert retriever.report["codes"] == "pq4" and retriever.index.d == 18 and retriever.index.code_size == 9 // 2 + 1
+    queries = np.random.default_rng(5).normal(size=(20, 16)).astype(np.float32)
+    exact = ExactRetriever(table, bias)
+    got_i, got_s = retriever.search(queries, 10, exclude=[{1, 2}] * 20)
+    assert not np.isin(got_i, [1, 2]).any()
+    full = exact.scores(queries)
+    np.testing.assert_allclose(got_s, np.take_along_axis(full, got_i - 1, 1), atol=1e-5, rtol=0)
+    assert (np.diff(got_s, axis=1) <= 0).all()
+    assert recall_at_k(got_i, exact.search(queries, 10, exclude=[{1, 2}] * 20)[0]) >= 0.9
+
+
+def test_nprobe_is_calibrated_to_the_recall_target_and_reported_on_held_out_queries():
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    from hiertcn_keras.serving.faiss_retriever import recall_at_k
+
+    table = clustered(4000, 8, 2)
+    queries = np.random.default_rng(3).normal(size=(200, 8)).astype(np.float32)
+    retriever = build_retriever("ivf", table, threads=1, nlist=64, recall_target=0.95, recall_queries=queries)
+    report = retriever.report
+    assert report["recall_target_reached"] and report["n_calibration_queries"] == report["n_recall_queries"] == 100
+    assert report["recall_query_source"].startswith("given queries, held out")
+    assert report["build_cpu_seconds"] > 0 and report["calibration_cpu_seconds"] > 0
+    chosen = retriever.nprobe
+    assert report["nprobe"] == chosen and 1 < chosen < 64  # neither trivial nor exhaustive on this data
+    tried = {int(p): r for p, r in report["nprobe_tried"].items()}
+    assert tried[chosen] >= 0.95 and tried[chosen] == report["calibration_recall@10"]
+    assert tried[chosen - 1] < 0.95  # the bisection ends on the smallest nprobe that reaches it
+    exact, _ = ExactRetriever(table).search(queries[1::2], 10)
+    assert report["recall@10"] == round(recall_at_k(retriever.search(queries[1::2], 10)[0], exact), 4)
+
+
+def test_recall_target_arguments_are_checked(table):
+    pytest.importorskip("faiss")
+    with pytest.raises(ValueError, match="nprobe or recall_target, not both"):
+        build_retriever("ivf", table, nlist=4, nprobe=2, recall_target=0.9)
+    with pytest.raises(ValueError, match=r"recall_target must be in \(0, 1\]"):
+        build_retriever("ivf", table, nlist=4, recall_target=1.5)
+    with pytest.raises(ValueError, match="kind='ivf'"):
+        build_retriever("hnsw", table, recall_target=0.9)

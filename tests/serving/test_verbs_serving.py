@@ -141,3 +141,29 @@ def test_recommend_serves_the_recency_prior_and_warms_it_from_data(prior_run, tw
     assert main(["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history),
                  "--recency-from", str(serving_data_dir)]) == 2
     assert "not trained with the recency or transition prior" in capsys.readouterr().err
+
+
+def test_ivf_flags_are_checked_before_anything_is_loaded(learned_run, tmp_path, capsys):
+    history = tmp_path / "h.csv"
+    history.write_text("user,item,timestamp\nx,i1,10\n")
+    base = ["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history)]
+    for extra, message in [(["--retrieval", "ivf", "--nprobe", "2", "--recall-target", "0.9"], "not both"),
+                           (["--nprobe", "2"], "--nprobe only apply to --retrieval ivf")]:
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(base + ["--retrieval", "ivf", "--recall-target", "1.5"])
+    assert exit_info.value.code == 2 and "--recall-target" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_calibrated_ivf_index_at_recall_1_ranks_as_exact_search(learned_run, tmp_path, capsys):
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    history = tmp_path / "h.csv"
+    history.write_text("user,item,timestamp\nx,i1,10\nx,i2,70\n")
+    base = ["recommend", "--run", str(learned_run), "--user", "x", "--history", str(history), "--k", "3"]
+    assert main(base) == 0
+    exact = json.loads(capsys.readouterr().out)["items"]
+    assert main(base + ["--retrieval", "ivf", "--recall-target", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == exact  # recall 1 on the calibration queries

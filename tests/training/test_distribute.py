@@ -32,7 +32,7 @@ from hiertcn_keras.data.dataset import PreparedDataset
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import distribute
-from hiertcn_keras.training.evaluate import table_for
+from hiertcn_keras.training.evaluate import batcher_for, table_for
 from hiertcn_keras.training.train_config import TrainConfig
 from hiertcn_keras.training.trainer import model_config_for, train
 
@@ -238,3 +238,22 @@ def test_replica_recommender_round_trips_through_a_keras_file(tiny_data_dir, tmp
     model.reset_states()
     loaded.reset_states()
     np.testing.assert_allclose(np.asarray(loaded(batch)), np.asarray(model(batch)), atol=1e-6)
+
+
+def test_packed_sessions_train_padded_under_a_strategy(tiny_data_dir):
+    # Every replica's block must have one shape: a packed batcher (HierTCN's default for
+    # training) feeds the replicas the padded [b, S, L] blocks of the same queue plan.
+    view = PreparedDataset(tiny_data_dir).view("train")
+    config = model_config_for(PreparedDataset(tiny_data_dir), model="hiertcn", **{**TINY, "batch_size": 4})
+    packed = batcher_for(config, view, shuffle=True, seed=3, training=True)
+    assert "slot" in next(iter(packed.batches(1)))
+    padded = QueueBatcher(table_for(config, view), 4, config.sessions_per_batch, shuffle=True, seed=3)
+    one = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+    elements = list(distribute.replica_dataset(packed, distribute.ReplicaLayout(4, 2), one, iter([1]))
+                    .as_numpy_iterator())
+    expected = list(padded.batches(epoch=1))
+    assert len(elements) == 2 * len(expected)
+    for k, batch in enumerate(expected):
+        assert "slot" not in elements[2 * k]
+        for key in batch:
+            np.testing.assert_array_equal(elements[2 * k][key], batch[key][0:2])
