@@ -277,8 +277,10 @@ def main(argv=None):
               f"events/s (observe + top-10), {ratio['events_per_cpu_s_ratio']}× events per CPU-second, "
               f"{ratio['observe_events_per_s_ratio']}× observe-only events/s")
     for build in build_rows:
-        print(f"{build['n_items']:,} items, {build['kind']} index: built in {build['build_seconds']:g} s "
-              + (f"(+ nprobe calibration {build['calibration_seconds']:g} s), " if "calibration_seconds" in build else ", ")
+        print(f"{build['n_items']:,} items, {build['kind']} index: built in {build['build_seconds']:g} s wall, "
+              f"{build['build_cpu_seconds']:g} s CPU "
+              + (f"(+ nprobe calibration {build['calibration_seconds']:g} s wall, {build['calibration_cpu_seconds']:g} s "
+                 "CPU), " if "calibration_seconds" in build else ", ")
               + f"its arrays {build['index_bytes'] / 2**20:,.1f} MiB, process memory grew "
               f"{build['rss_growth_bytes'] / 2**20:,.1f} MiB while the recommender opened; "
               + ", ".join(f"{key} {build[key]}" for key in ("nlist", "quantizer", "codes", "nprobe", "recall@10")

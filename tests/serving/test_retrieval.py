@@ -199,6 +199,7 @@ def test_nprobe_is_calibrated_to_the_recall_target_and_reported_on_held_out_quer
     report = retriever.report
     assert report["recall_target_reached"] and report["n_calibration_queries"] == report["n_recall_queries"] == 100
     assert report["recall_query_source"].startswith("given queries, held out")
+    assert report["build_cpu_seconds"] > 0 and report["calibration_cpu_seconds"] > 0
     chosen = retriever.nprobe
     assert report["nprobe"] == chosen and 1 < chosen < 64  # neither trivial nor exhaustive on this data
     tried = {int(p): r for p, r in report["nprobe_tried"].items()}
