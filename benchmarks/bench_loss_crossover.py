@@ -60,8 +60,14 @@ def prepare_log(directory, n_items, n_events, seed):
     return out
 
 
-def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None):
-    """Train HierTCN with `loss` for `budget_cpu_s` CPU-seconds; validation metrics and timings."""
+def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None, checkpoints=(), on_checkpoint=None,
+                     **overrides):
+    """Train HierTCN with `loss` for `budget_cpu_s` CPU-seconds; validation metrics and timings.
+
+    `overrides` are more `ModelConfig` settings; at each CPU-second count in `checkpoints` (below
+    the budget) the validation split is scored too and `on_checkpoint(row)` called with the
+    partial row (scoring time is not counted in the budget).
+    """
     import keras
     import numpy as np
 
@@ -73,7 +79,7 @@ def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None):
 
     keras.utils.set_random_seed(seed)
     dataset = PreparedDataset(data)
-    config = model_config_for(dataset, model="hiertcn", loss=loss, seed=seed, batch_size=batch_size)
+    config = model_config_for(dataset, model="hiertcn", loss=loss, seed=seed, batch_size=batch_size, **overrides)
     batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=seed, training=True)
     steps_per_epoch = batcher.n_batches(0)
     model = build_recommender(config, item_counts=dataset.item_counts("train"))
@@ -85,6 +91,20 @@ def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None):
     steps, events = 0, 0
     timed_wall = timed_cpu = 0.0
     batch = first
+    pending = sorted(c for c in checkpoints if c < budget_cpu_s)
+
+    def row():
+        timed = max(steps - WARMUP_STEPS, 1)
+        started = time.perf_counter()
+        metrics = evaluate_recommender(model, dataset, "valid")
+        return {"loss": loss, "n_catalogue": dataset.n_catalogue, "train_events": len(dataset.view("train")),
+                "steps": steps, "epochs": round(steps / steps_per_epoch, 2), "events_trained": events,
+                "cpu_s": round(timed_cpu, 1), "step_ms_wall": round(1000 * timed_wall / timed, 1),
+                "step_ms_cpu": round(1000 * timed_cpu / timed, 1), "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate, "val_recall@10": metrics["recall@10"],
+                "val_mrr": metrics["mrr"], "val_events": metrics["n_events"],
+                "val_seconds": round(time.perf_counter() - started, 1)}
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
         while steps < WARMUP_STEPS or timed_cpu < budget_cpu_s:
@@ -96,14 +116,11 @@ def train_for_budget(data, loss, budget_cpu_s, seed, batch_size=None):
             steps += 1
             events += int(batch["score"].sum())
             batch = next(batches)
-    timed = max(steps - WARMUP_STEPS, 1)
-    started = time.perf_counter()
-    metrics = evaluate_recommender(model, dataset, "valid")
-    return {"loss": loss, "n_catalogue": dataset.n_catalogue, "train_events": len(dataset.view("train")),
-            "steps": steps, "epochs": round(steps / steps_per_epoch, 2), "events_trained": events,
-            "step_ms_wall": round(1000 * timed_wall / timed, 1), "step_ms_cpu": round(1000 * timed_cpu / timed, 1),
-            "batch_size": config.batch_size, "val_recall@10": metrics["recall@10"], "val_mrr": metrics["mrr"],
-            "val_events": metrics["n_events"], "val_seconds": round(time.perf_counter() - started, 1)}
+            if pending and timed_cpu >= pending[0]:
+                pending.pop(0)
+                if on_checkpoint is not None:
+                    on_checkpoint(row())
+    return row()
 
 
 def crossover(rows):

@@ -11,7 +11,8 @@ Pairwise (pretrained item space, docs/concepts.md#item-spaces-and-losses, p̂ = 
 | `hinge_logsigmoid`  | (1/K) Σ_k max(0, δ + log σ(p̂·c_k) − log σ(p̂·y))     |
 
 Softmax (learned item space): `full_softmax_loss`, `sampled_softmax_loss` (log-Q corrected,
-negatives from `NegativeSampler`). Every loss is a masked mean over events (padding weighs 0).
+negatives from `NegativeSampler`, optionally with the batch's other targets as in-batch
+negatives, `log_expected_counts`). Every loss is a masked mean over events (padding weighs 0).
 They are plain functions of tensors rather than `keras.losses.Loss` subclasses: they need the
 negatives and the mask besides (y_true, y_pred), so a model calls them in its training step.
 """
@@ -20,7 +21,7 @@ from hiertcn_keras.losses.bpr import bpr_loss
 from hiertcn_keras.losses.hinge import DEFAULT_MARGIN, HINGE_VARIANTS, hinge_loss
 from hiertcn_keras.losses.l2 import l2_loss
 from hiertcn_keras.losses.nce import nce_loss
-from hiertcn_keras.losses.sampling import DISTRIBUTIONS, NegativeSampler
+from hiertcn_keras.losses.sampling import DISTRIBUTIONS, NegativeSampler, log_expected_counts
 from hiertcn_keras.losses.scoring import l2_normalize, log_sigmoid, masked_mean
 from hiertcn_keras.losses.softmax import full_softmax_loss, sampled_softmax_loss
 
@@ -71,6 +72,7 @@ __all__ = [
     "hinge_loss",
     "l2_loss",
     "l2_normalize",
+    "log_expected_counts",
     "log_sigmoid",
     "masked_mean",
     "nce_loss",

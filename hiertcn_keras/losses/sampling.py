@@ -6,13 +6,19 @@ sampled from the catalogue (docs/concepts.md#item-spaces-and-losses), and we say
 - `"uniform"`: Q(i) = 1 / (C − 1) over items 1..C−1 (index 0 is padding and the start token);
 - `"popularity"`: Q(i) ∝ count(i)^α (GRU4Rec's popularity^α, α = 0.75 by default, as word2vec).
 
-`log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. The sampler is a
-Keras layer so that a model holding it tracks its `SeedGenerator` (needed for JAX's stateless
-training steps, and saved with the model); it is registered and its config carries the counts.
+`log_q(ids)` gives log Q for the log-Q correction of `sampled_softmax_loss`. In-batch negatives
+(the batch's other targets, drawn by the data itself from the unigram P) are corrected with
+`log_expected_counts`: log(M·Q(j) + n·P(j)), the expected number of times item j is among M
+shared draws and n in-batch targets (a `NegativeSampler("popularity", alpha=1)` gives log P).
+The sampler is a Keras layer so that a model holding it tracks its `SeedGenerator` (needed for
+JAX's stateless training steps, and saved with the model); it is registered and its config
+carries the counts.
 
-Popularity draws use `keras.random.categorical`: O(K log C) on TensorFlow and PyTorch, but the
-JAX backend draws by Gumbel-max, which materialises [K, C] noise; keep K·C moderate there.
-Uniform draws use `keras.random.randint` (exact and O(K) on every backend).
+Popularity draws use Walker's alias method (tables built once, in NumPy): K uniform ids and K
+uniform numbers, then one gather each, O(K) on every backend and under XLA. (`keras.random.
+categorical` draws by Gumbel-max under XLA and on JAX, materialising [K, C] noise: 1,024 draws
+from 42,444 items cost about 2 s of CPU per step compiled, against 1.2 ms eagerly.) Uniform
+draws use `keras.random.randint` (exact and O(K) on every backend).
 """
 
 from __future__ import annotations
@@ -23,9 +29,6 @@ from keras import ops
 
 DISTRIBUTIONS = ("uniform", "popularity")
 
-# Logit of items that must never be drawn: finite (−inf can make NaN in some backends'
-# categorical), and exp(it − max) underflows to exactly 0.
-_NEVER = -0.5 * float(np.finfo(np.float32).max)
 
 
 @keras.saving.register_keras_serializable(package="hiertcn")
@@ -109,7 +112,7 @@ class NegativeSampler(keras.layers.Layer):
         self.probabilities = probs
         with np.errstate(divide="ignore"):
             self._log_probs = np.log(probs).astype(np.float32)  # −inf where Q = 0
-        self._logits = np.where(probs > 0, self._log_probs, _NEVER).astype(np.float32)
+        self._keep, self._alias = alias_tables(probs)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -129,11 +132,11 @@ class NegativeSampler(keras.layers.Layer):
                 (int(num_samples),), minval=1 if self.exclude_zero else 0, maxval=self.n_items,
                 dtype="int32", seed=self.seed_generator,
             )
-        logits = ops.expand_dims(ops.convert_to_tensor(self._logits), axis=0)
-        draws = keras.random.categorical(
-            logits, int(num_samples), dtype="int32", seed=self.seed_generator
-        )
-        return draws[0]
+        shape = (int(num_samples),)
+        slots = keras.random.randint(shape, minval=0, maxval=self.n_items, dtype="int32", seed=self.seed_generator)
+        coins = keras.random.uniform(shape, seed=self.seed_generator)
+        keep = coins < ops.take(ops.convert_to_tensor(self._keep), slots, axis=0)
+        return ops.where(keep, slots, ops.take(ops.convert_to_tensor(self._alias), slots, axis=0))
 
     def log_q(self, ids):
         """log Q(id) for every id (−inf for ids never drawn, such as 0).
@@ -173,3 +176,63 @@ class NegativeSampler(keras.layers.Layer):
             num_samples=self.num_samples,
         )
         return config
+
+
+def alias_tables(probs):
+    """Walker's alias tables of a distribution (Vose's construction).
+
+    Slot i is drawn uniformly; it yields i with probability `keep[i]`, else `alias[i]`. Items of
+    probability 0 are never yielded: they are paired first, while large slots remain, and their
+    `keep` is 0.
+
+    Args:
+        probs: float array [n] ≥ 0 summing to 1.
+
+    Returns:
+        `(keep float32 [n], alias int32 [n])`.
+
+    Example: probs [0, 0.5, 0.5] → slot 0 always yields an alias (1 or 2), slots 1 and 2
+    themselves or each other, each item with probability 1/2 overall.
+    """
+    n = len(probs)
+    scaled = np.asarray(probs, dtype=np.float64) * n
+    keep = np.ones(n)
+    alias = np.arange(n)
+    # Stacks popped from the end: the zero-probability items go last, so they are paired first.
+    small = np.flatnonzero((scaled < 1.0) & (scaled > 0)).tolist() + np.flatnonzero(scaled == 0).tolist()
+    large = np.flatnonzero(scaled >= 1.0).tolist()
+    while small and large:
+        s, big = small.pop(), large.pop()
+        keep[s], alias[s] = scaled[s], big
+        scaled[big] -= 1.0 - scaled[s]
+        (small if scaled[big] < 1.0 else large).append(big)
+    # Left over only by rounding: probability ≈ 1 of themselves; never a zero-probability item.
+    never = np.asarray(probs) == 0
+    keep[never] = 0.0
+    alias[never & (alias == np.arange(n))] = int(np.argmax(probs))
+    return keep.astype(np.float32), alias.astype(np.int32)
+
+
+def log_expected_counts(log_q, n_shared, log_p, n_batch):
+    """log(M·Q(j) + n·P(j)): how often j is expected among M shared draws and n in-batch targets.
+
+    The log-Q correction of a candidate set mixing two proposals (Yang et al., "Mixed negative
+    sampling", 2020): M ids drawn from Q, plus the n targets of the batch, each an item drawn
+    from the data's unigram P. With n = 0 it is log Q + log M (the plain correction shifted by a
+    constant, which the softmax ignores).
+
+    Args:
+        log_q: float tensor (any shape). log Q(j) of the shared proposal (−inf allowed).
+        n_shared: int. M, the shared draws per batch.
+        log_p: float tensor shaped like `log_q`. log P(j), the unigram of the targets.
+        n_batch: float scalar tensor. n, the scored targets in the batch.
+
+    Returns:
+        float32 tensor shaped like `log_q` (−inf where both Q and P are 0).
+
+    Example: Q(j) = 0.01, M = 100, P(j) = 0.02, n = 50: log(1 + 1) = 0.6931.
+    """
+    log_q = ops.cast(log_q, "float32")
+    log_p = ops.cast(log_p, "float32")
+    n_batch = ops.cast(n_batch, "float32")
+    return ops.logaddexp(log_q + np.float32(np.log(n_shared)), log_p + ops.log(n_batch))

@@ -12,6 +12,13 @@ items. A sampled id equal to the event's own target (an "accidental hit") would 
 as its own negative; with `remove_accidental_hits` its logit is set to a huge negative value
 (exp → 0), so with every item sampled under a uniform Q the loss is exactly the full softmax.
 Without it the target appears twice: ℓ = −log(e^{z_t} / (Σ_j e^{z_j} + e^{z_t})).
+
+Candidates need not be drawn from one proposal: with in-batch negatives (the other targets of
+the batch, `hiertcn_keras.losses.sampling.log_expected_counts`) the correction of candidate j is
+log E[count of j among the candidates] = log(M·Q(j) + n·P(j)), M shared draws from Q plus the
+batch's n targets, each drawn from the unigram P; a candidate slot may also be invalid (a padded
+position's target), with `sampled_valid` False: it counts as exactly nothing, like an accidental
+hit.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ def full_softmax_loss(logits, targets, mask=None, reduction="mean"):
 
 def sampled_softmax_loss(u, targets, weights, bias, sampled, sampled_log_q=None,
                          target_log_q=None, mask=None, remove_accidental_hits=True,
-                         reduction="mean"):
+                         reduction="mean", sampled_valid=None):
     """Masked mean over events of the log-Q corrected sampled softmax cross-entropy.
 
     With z_j = u·w_j + b_j − log Q(j), candidates {t} ∪ sampled:
@@ -69,6 +76,10 @@ def sampled_softmax_loss(u, targets, weights, bias, sampled, sampled_log_q=None,
         remove_accidental_hits: bool. Mask sampled ids equal to the event's target to a huge
             negative logit. Defaults to `True`.
         reduction: str. `"mean"` or `"none"` (per-event [N], padding 0). Defaults to `"mean"`.
+        sampled_valid: bool tensor [M] or `None`. Which sampled slots are candidates at all;
+            an invalid slot gets the same huge negative logit as an accidental hit (its
+            `sampled_log_q` may then be anything, −inf included). `None`: every slot.
+            Defaults to `None`.
 
     Returns:
         Scalar loss (or [N] with `reduction="none"`).
@@ -87,12 +98,22 @@ def sampled_softmax_loss(u, targets, weights, bias, sampled, sampled_log_q=None,
         sampled_logits = sampled_logits + ops.take(bias, sampled, axis=0)
     if target_log_q is not None:
         target_logits = target_logits - ops.cast(target_log_q, target_logits.dtype)
+    if sampled_valid is not None:
+        sampled_valid = ops.cast(sampled_valid, "bool")
     if sampled_log_q is not None:
-        sampled_logits = sampled_logits - ops.cast(sampled_log_q, sampled_logits.dtype)
+        sampled_log_q = ops.cast(sampled_log_q, sampled_logits.dtype)
+        if sampled_valid is not None:  # no −inf of an invalid slot reaches the arithmetic
+            sampled_log_q = ops.where(sampled_valid, sampled_log_q, ops.zeros_like(sampled_log_q))
+        sampled_logits = sampled_logits - sampled_log_q
+    drop = None
     if remove_accidental_hits:
-        hits = ops.equal(ops.expand_dims(targets, axis=-1), sampled)  # [N, M]
+        drop = ops.equal(ops.expand_dims(targets, axis=-1), sampled)  # [N, M]
+    if sampled_valid is not None:
+        invalid = ops.expand_dims(ops.logical_not(sampled_valid), axis=0)  # [1, M]
+        drop = invalid if drop is None else ops.logical_or(drop, invalid)
+    if drop is not None:
         sampled_logits = ops.where(
-            hits, ops.full_like(sampled_logits, ACCIDENTAL_HIT_LOGIT), sampled_logits
+            drop, ops.full_like(sampled_logits, ACCIDENTAL_HIT_LOGIT), sampled_logits
         )
     logits = ops.concatenate([ops.expand_dims(target_logits, axis=-1), sampled_logits], axis=-1)
     per_event = ops.logsumexp(logits, axis=-1) - target_logits

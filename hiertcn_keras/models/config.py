@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from hiertcn_keras.models.loss_choice import default_loss
+from hiertcn_keras.models.loss_choice import default_loss, default_negatives
 
 HIERARCHICAL_MODELS = ("hiertcn", "hiergru", "hrnn")
 # The models with the last-item residual path (on by default; `ModelConfig.last_item_residual`).
@@ -45,11 +45,19 @@ class ModelConfig:
         loss_by_default: bool. Whether `loss` was picked by that rule rather than given; set
             by the constructor when `loss` is `None` (recorded, so a saved config says why its
             loss was used). Defaults to `False`.
-        n_negatives: int or `None`. K sampled negatives (pairwise losses) or M (sampled
-            softmax). `None` picks 20, or 512 shared negatives for `gru4rec`.
+        n_negatives: int or `None`. K sampled negatives (pairwise losses) or M shared
+            negatives (sampled softmax). `None` picks by `loss_choice.default_negatives`: 1,024
+            for the sampled softmax in the learned space, 512 for `gru4rec`, else 20.
         negative_distribution: str or `None`. `uniform` or `popularity` (count^alpha). `None`
-            picks `uniform`, or `popularity` for `gru4rec` (GRU4Rec's sampling).
+            picks `popularity` for the sampled softmax in the learned space and for `gru4rec`
+            (GRU4Rec's sampling), else `uniform`.
         alpha: float. Popularity exponent. Defaults to 0.75.
+        in_batch_negatives: bool or `None`. Sampled softmax only: the batch's other targets
+            (up to `n_negatives` of them, a random subset when there are more) are candidates
+            too, beside the shared negatives, every candidate log-Q corrected by its expected
+            count under both proposals (`losses.sampling.log_expected_counts`) and the
+            event's own target removed. `None` picks it for the sampled softmax in the
+            learned space (not `gru4rec`). Defaults to `None`.
         embedding_dim: int. Item embedding size (learned space). Defaults to 128.
         high_units: tuple. High-level GRU units. Defaults to `(128, 128)`.
         tcn_channels: tuple. Session TCN channels. Defaults to `(128, 128)`.
@@ -130,6 +138,7 @@ class ModelConfig:
     n_negatives: int | None = None
     negative_distribution: str | None = None
     alpha: float = 0.75
+    in_batch_negatives: bool | None = None
     embedding_dim: int = 128
     high_units: tuple = (128, 128)
     tcn_channels: tuple = (128, 128)
@@ -168,14 +177,14 @@ class ModelConfig:
             raise ValueError(f"model must be one of {NEURAL_MODELS}, got {self.model!r}")
         if self.item_space not in ITEM_SPACES:
             raise ValueError(f"item_space must be one of {ITEM_SPACES}, got {self.item_space!r}")
-        gru4rec = self.model == "gru4rec"
         if self.loss is None:
             object.__setattr__(self, "loss", default_loss(self.item_space, self.n_catalogue, self.model))
             object.__setattr__(self, "loss_by_default", True)
-        if self.n_negatives is None:
-            object.__setattr__(self, "n_negatives", 512 if gru4rec else 20)
-        if self.negative_distribution is None:
-            object.__setattr__(self, "negative_distribution", "popularity" if gru4rec else "uniform")
+        defaults = default_negatives(self.item_space, self.loss, self.model)
+        for name, value in zip(("n_negatives", "negative_distribution", "in_batch_negatives"), defaults):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "in_batch_negatives", bool(self.in_batch_negatives))
         allowed = LEARNED_LOSSES if self.item_space == "learned" else PRETRAINED_LOSSES
         if self.loss not in allowed:
             raise ValueError(f"loss for the {self.item_space} item space must be one of {allowed}, got {self.loss!r}")
@@ -202,6 +211,8 @@ class ModelConfig:
             object.__setattr__(self, "tied_embeddings", tie)
         _check_regularisation(self)
         _check_recency(self)
+        if self.in_batch_negatives and self.loss != "sampled_softmax":
+            raise ValueError(f"in_batch_negatives needs loss sampled_softmax, got {self.loss!r}")
         if self.last_item_residual is None:
             object.__setattr__(self, "last_item_residual", self.model in RESIDUAL_MODELS)
         if self.last_item_residual and self.model not in RESIDUAL_MODELS:
@@ -232,7 +243,7 @@ class ModelConfig:
 
 # Fields added after configs were first recorded, with the value a config without them meant.
 LEGACY_VALUES = {"last_item_residual": False, "embedding_dropout": 0.0, "tied_embeddings": False, "weight_decay": 0.0, "flat_packed": False,
-                 "packed_sessions": False}
+                 "packed_sessions": False, "in_batch_negatives": False}
 
 
 def _check_regularisation(config):

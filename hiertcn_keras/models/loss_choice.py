@@ -3,7 +3,7 @@
 The full softmax scores every one of the C catalogue items at every position, so its step costs
 grow with C; the sampled softmax (log-Q corrected, M shared negatives) costs the same whatever
 C is, but learns less per step. Trained to convergence on a 4,817-item catalogue, the full
-softmax reached validation Recall@10 0.38 after two epochs where the default sampled softmax
+softmax reached validation Recall@10 0.38 after two epochs where the sampled softmax of the time
 (20 shared negatives) stayed near 0.07, although a short fixed-time budget favours the sampled
 softmax from about 5,000 items (`benchmarks/bench_loss_crossover.py`). So the full softmax is
 kept until its step cost, which grows with C (16.5x the sampled softmax's at 41,626 items),
@@ -12,6 +12,11 @@ docs/scale.md). The
 pretrained item space keeps its pairwise default (`hinge`, the paper's best), and `gru4rec`
 always trains with the sampled softmax, as GRU4Rec does. A loss given explicitly (`--loss`)
 always wins over this rule.
+
+The sampled softmax's candidates (`default_negatives`) are 1,024 shared negatives drawn by
+popularity^0.75 plus up to as many of the batch's other targets, every candidate log-Q corrected
+by its expected count; 20 uniform negatives, the earlier default, learned far too little per
+step on a 42,443-item catalogue (docs/scale.md, "The sampled softmax's candidates").
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ SAMPLED_SOFTMAX_FROM = 20_000
 PRETRAINED_DEFAULT = "hinge"
 # Models whose own training is the sampled softmax, whatever the catalogue.
 SAMPLED_MODELS = ("gru4rec",)
+
+# The sampled softmax's candidates in the learned item space when none are given: M shared
+# negatives drawn by popularity^alpha plus the batch's other targets, all log-Q corrected
+# (measured against 20 uniform negatives on a 42,443-item catalogue, docs/scale.md).
+SAMPLED_NEGATIVES = 1024
+SAMPLED_DISTRIBUTION = "popularity"
+SAMPLED_IN_BATCH = True
+# `(n_negatives, negative_distribution, in_batch_negatives)` of the other cases: the pairwise
+# losses' negatives, and GRU4Rec's own sampling.
+PAIRWISE_NEGATIVES = (20, "uniform", False)
+GRU4REC_NEGATIVES = (512, "popularity", False)
 
 
 def default_loss(item_space, n_catalogue, model=None, threshold=SAMPLED_SOFTMAX_FROM):
@@ -51,6 +67,29 @@ def default_loss(item_space, n_catalogue, model=None, threshold=SAMPLED_SOFTMAX_
     return "sampled_softmax" if n_catalogue >= threshold else "softmax"
 
 
+def default_negatives(item_space, loss, model=None):
+    """The negatives a loss gets when none are given.
+
+    Args:
+        item_space: str. `learned` or `pretrained`.
+        loss: str. The (chosen or given) loss.
+        model: str or `None`. The model's name. Defaults to `None`.
+
+    Returns:
+        Tuple `(n_negatives, negative_distribution, in_batch_negatives)`.
+
+    Example:
+
+    >>> default_negatives("learned", "sampled_softmax"), default_negatives("pretrained", "hinge")
+    ((1024, 'popularity', True), (20, 'uniform', False))
+    """
+    if model in SAMPLED_MODELS:
+        return GRU4REC_NEGATIVES
+    if item_space == "learned" and loss == "sampled_softmax":
+        return SAMPLED_NEGATIVES, SAMPLED_DISTRIBUTION, SAMPLED_IN_BATCH
+    return PAIRWISE_NEGATIVES
+
+
 def describe_choice(config):
     """Why `config` trains with its loss, in words (for the run's first line and config.json).
 
@@ -74,4 +113,23 @@ def describe_choice(config):
             f"{SAMPLED_SOFTMAX_FROM:,}; --loss overrides")
 
 
-__all__ = ["PRETRAINED_DEFAULT", "SAMPLED_MODELS", "SAMPLED_SOFTMAX_FROM", "default_loss", "describe_choice"]
+def describe_negatives(config):
+    """The sampled softmax's candidates, in words (for the run's first line).
+
+    Args:
+        config: `ModelConfig` with `loss="sampled_softmax"`.
+
+    Returns:
+        str, e.g. `"1,024 shared negatives (popularity^0.75) and the batch's targets, log-Q
+        corrected"`.
+    """
+    drawn = "uniform" if config.negative_distribution == "uniform" else f"popularity^{config.alpha:g}"
+    text = f"{config.n_negatives:,} shared negatives ({drawn})"
+    if getattr(config, "in_batch_negatives", False):
+        text += " and the batch's targets"
+    return text + ", log-Q corrected"
+
+
+__all__ = ["GRU4REC_NEGATIVES", "PAIRWISE_NEGATIVES", "PRETRAINED_DEFAULT", "SAMPLED_DISTRIBUTION",
+           "SAMPLED_IN_BATCH", "SAMPLED_MODELS", "SAMPLED_NEGATIVES", "SAMPLED_SOFTMAX_FROM", "default_loss",
+           "default_negatives", "describe_choice", "describe_negatives"]

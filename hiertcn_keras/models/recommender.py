@@ -7,7 +7,8 @@ Scores are inner products with item vectors:
   item table's first rows (tied, the default: GRU4Rec's "constrained embedding") or its own
   weights (`tied_embeddings=False`); training with full-softmax cross-entropy over the
   catalogue (never a softmax applied twice: the loss takes logits) or sampled softmax with
-  log-Q correction for large catalogues;
+  log-Q correction for large catalogues (shared negatives, optionally with the batch's other
+  targets as in-batch negatives);
 - `pretrained` item space: the frozen input item vectors X are also the targets; losses L2,
   NCE, BPR or Hinge (docs/concepts.md#item-spaces-and-losses) with K negatives shared by the batch,
   drawn uniformly or by popularity^α from the catalogue.
@@ -22,7 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from hiertcn_keras.losses import NegativeSampler, full_softmax_loss, pairwise_loss, sampled_softmax_loss
+from hiertcn_keras.losses import (NegativeSampler, full_softmax_loss, log_expected_counts, pairwise_loss,
+                                  sampled_softmax_loss)
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.packed_hiertcn import packed_hiertcn
 
@@ -115,6 +117,14 @@ class Recommender(keras.Model):
                 cfg.negative_distribution, alpha=cfg.alpha, counts=counts, n_items=n_candidates,
                 seed=cfg.seed, name="negative_sampler",
             )
+        # The in-batch negatives' proposal: the unigram of the training targets (never sampled from).
+        self.target_prior = None
+        if getattr(cfg, "in_batch_negatives", False):
+            if self.item_counts is None:
+                raise ValueError("in-batch negatives need item_counts")
+            self.target_prior = NegativeSampler(
+                "popularity", alpha=1.0, counts=self.item_counts[:n_candidates], name="target_prior"
+            )
 
     def call(self, batch, training=False):
         model = self.packed_model if "slot" in batch else self.user_model
@@ -159,12 +169,15 @@ class Recommender(keras.Model):
         elif cfg.loss == "sampled_softmax":
             kernel, bias = self.item_table()
             sampled, sampled_log_q, target_log_q = self.sampler(targets, num_samples=cfg.n_negatives)
+            valid = None
+            if self.target_prior is not None:
+                sampled, sampled_log_q, target_log_q, valid = self._with_in_batch(sampled, targets, weight)
             # Padded events have target 0, whose log Q is −inf: their loss is +inf − inf = NaN,
             # which the masked mean drops in the forward pass but not in the gradient (0 · NaN).
             target_log_q = ops.where(weight > 0, target_log_q, ops.zeros_like(target_log_q))
             loss = sampled_softmax_loss(
                 u, targets, kernel, bias, sampled,
-                sampled_log_q, target_log_q, weight,
+                sampled_log_q, target_log_q, weight, sampled_valid=valid,
             )
         else:
             table, _ = self.item_table()
@@ -176,6 +189,34 @@ class Recommender(keras.Model):
         if self.losses:
             loss = loss + ops.sum(ops.stack(self.losses))
         return loss
+
+    def _with_in_batch(self, sampled, targets, weight):
+        """The shared negatives plus the batch's targets as candidates, log expected-count corrected.
+
+        At most `n_negatives` of the batch's scored targets join (a random subset when the batch
+        has more), so the cost stays that of 2·M candidates whatever the batch's padding.
+
+        Returns:
+            `(candidates [2M], candidate_log_q [2M], target_log_q [N], valid [2M])`: in-batch
+            slots beyond the batch's scored positions are not candidates (`valid` False).
+        """
+        scored = weight > 0
+        n_shared = self.model_config.n_negatives
+        # Scored positions first (key ≥ 2), in random order, then padding (key < 1); M never-valid
+        # slots appended so that top-M has a static size whatever the batch's (maybe unknown) size.
+        noise = keras.random.uniform(ops.shape(weight), seed=self.sampler.seed_generator)
+        keys = ops.concatenate([ops.cast(scored, "float32") * 2.0 + noise, ops.full((n_shared,), -1.0)])
+        _, picked = ops.top_k(keys, n_shared)
+        in_batch = ops.take(ops.concatenate([targets, ops.zeros((n_shared,), dtype=targets.dtype)]), picked)
+        in_batch_valid = ops.take(ops.concatenate([scored, ops.zeros((n_shared,), dtype="bool")]), picked)
+        n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
+
+        def log_count(ids):
+            return log_expected_counts(self.sampler.log_q(ids), n_shared, self.target_prior.log_q(ids), n_batch)
+
+        candidates = ops.concatenate([sampled, in_batch])
+        valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), in_batch_valid])
+        return candidates, log_count(candidates), log_count(targets), valid
 
     def reset_states(self):
         """Zero every carried state (e.g. before an evaluation pass)."""

@@ -138,8 +138,8 @@ def estimate_step(config, *, batch_bytes=None, item_dim=None):
     catalogue_rows = config.n_catalogue + 1
     if config.loss == "softmax":
         columns = catalogue_rows
-    elif config.loss == "sampled_softmax":
-        columns = config.n_negatives + 1
+    elif config.loss == "sampled_softmax":  # in-batch negatives: up to M of the batch's targets too
+        columns = config.n_negatives + 1 + (config.n_negatives if config.in_batch_negatives else 0)
     else:  # pairwise losses of the pretrained space: a score per negative
         columns = config.n_negatives + 1
     logits = _SOFTMAX_BUFFERS * 4 * positions * columns
@@ -254,9 +254,13 @@ def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=
     else:
         hints.append("a smaller --batch-size")
     if config.loss == "softmax":
-        sampled = estimate_step(config.replace(loss="sampled_softmax"), **kwargs)
+        # The sampled softmax with its own default negatives (a softmax config's are unused).
+        sampled_config = config.replace(loss="sampled_softmax", n_negatives=None, negative_distribution=None,
+                                        in_batch_negatives=None)
+        sampled = estimate_step(sampled_config, **kwargs)
+        in_batch = " and in-batch negatives" if sampled_config.in_batch_negatives else ""
         hints.append(f"--loss sampled_softmax (about {gib(sampled.total)} with --negatives "
-                     f"{config.n_negatives})")
+                     f"{sampled_config.n_negatives}{in_batch})")
     elif config.n_negatives > 1 and estimate.parts["logits"] > estimate.total / 2:
         hints.append(f"fewer --negatives than {config.n_negatives}")
     shape = f"[{estimate.positions:,} positions × {estimate.logit_columns:,} columns]"

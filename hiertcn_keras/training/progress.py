@@ -16,7 +16,7 @@ import time
 import keras
 
 from hiertcn_keras.models.batch_choice import describe_batch
-from hiertcn_keras.models.loss_choice import describe_choice
+from hiertcn_keras.models.loss_choice import describe_choice, describe_negatives
 
 
 def format_seconds(seconds):
@@ -177,7 +177,7 @@ def run_header(config, steps, events_per_epoch, users):
     Returns:
         str.
     """
-    loss = config.loss + (f" with {config.n_negatives} shared negatives" if config.loss == "sampled_softmax" else "")
+    loss = config.loss + (f" with {describe_negatives(config)}" if config.loss == "sampled_softmax" else "")
     loss += f" ({describe_choice(config)})"
     batch = f" ({describe_batch(config, events_per_epoch)})" if config.batch_by_default else ""
     return (f"training {config.model} on {events_per_epoch:,} events, {users:,} users, catalogue "

@@ -67,6 +67,13 @@ def test_compare_and_tune_default_to_the_recency_prior_train_does_not():
         model_overrides(_verb_args("--no-recency-prior", "--recency-beta", "1", recency_default=True), "hiertcn")
 
 
+def test_in_batch_negatives_flag_is_passed_on_or_left_to_the_default():
+    assert model_overrides(_args(), "hiertcn")["in_batch_negatives"] is None  # the config picks
+    assert model_overrides(_args("--in-batch-negatives"), "hiertcn")["in_batch_negatives"] is True
+    off = model_overrides(_args("--no-in-batch-negatives", "--negatives", "4096"), "hiertcn")
+    assert (off["in_batch_negatives"], off["n_negatives"]) == (False, 4096)
+
+
 def test_session_rows_choose_the_hiertcn_training_layout():
     assert model_overrides(_args(), "hiertcn")["packed_sessions"] is None  # the config's default (packed)
     assert model_overrides(_args("--session-rows", "padded"), "hiertcn")["packed_sessions"] is False

@@ -68,6 +68,41 @@ def test_sampled_hand_accidental_hits():
     )
 
 
+def test_sampled_invalid_slots_count_as_nothing():
+    # All logits 0, target 1, sampled [1, 2, 3] with slot 3 invalid and its log Q −inf (a
+    # padded position's target): the hit on 1 is masked and slot 3 is not a candidate →
+    # logsumexp(0, 0) = log 2, finite; with every slot valid (no correction) → log 3.
+    u = np.zeros((1, 2), "float32")
+    w = np.ones((4, 2), "float32")
+    kw = dict(u=u, targets=np.array([1]), weights=w, bias=None, sampled=np.array([1, 2, 3]))
+    log_q = np.array([0.0, 0.0, -np.inf], "float32")
+    got = sampled_softmax_loss(**kw, sampled_log_q=log_q, sampled_valid=np.array([True, True, False]))
+    assert float(got) == pytest.approx(np.log(2), abs=1e-6)
+    assert float(sampled_softmax_loss(**kw, sampled_valid=np.ones(3, bool))) == pytest.approx(np.log(3), abs=1e-6)
+
+
+def test_sampled_with_mixed_proposal_hand_value():
+    # In-batch negatives: 1 shared draw from Q, plus the batch's n = 2 targets [1, 2] from the
+    # unigram P. Q = [_, 1/2, 1/4, 1/4], P = [_, 3/4, 1/4, 0], every u·w = 0, sampled [3].
+    # Expected counts M·Q + n·P: item 1: 1/2 + 3/2 = 2, item 2: 1/4 + 1/2 = 3/4, item 3: 1/4.
+    # Event 0 (target 1): candidates 3 (z = −log 1/4) and the batch's 2 (z = −log 3/4); the
+    # batch's 1 is its own target (removed). ℓ0 = log(1/2 + 4 + 4/3) − log(1/2) with z_t = −log 2.
+    # Event 1 (target 2): candidates 3 and the batch's 1; ℓ1 = log(4/3 + 4 + 1/2) − log(4/3).
+    from hiertcn_keras.losses import log_expected_counts
+
+    log_q = np.log(np.array([1.0, 0.5, 0.25, 0.25], "float32"))
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.array([1.0, 0.75, 0.25, 0.0], "float32"))
+    targets = np.array([1, 2])
+    candidates = np.array([3, 1, 2])  # the shared draw, then the batch's targets
+    counts = lambda ids: log_expected_counts(log_q[ids], 1, log_p[ids], np.float32(2))  # noqa: E731
+    np.testing.assert_allclose(np.exp(np.asarray(counts(candidates))), [0.25, 2.0, 0.75], rtol=1e-6)
+    got = sampled_softmax_loss(np.zeros((2, 2), "float32"), targets, np.zeros((4, 2), "float32"), None,
+                               candidates, counts(candidates), counts(targets))
+    expected = (np.log(0.5 + 4 + 4 / 3) - np.log(0.5) + np.log(4 / 3 + 4 + 0.5) - np.log(4 / 3)) / 2
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+
+
 def test_sampled_all_items_uniform_q_equals_full():
     rng = np.random.default_rng(1)
     n, c, d = 6, 9, 4

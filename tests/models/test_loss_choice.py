@@ -61,3 +61,28 @@ def test_the_cli_help_states_the_threshold():
     import hiertcn_keras.cli.common as common
 
     assert f"below {SAMPLED_SOFTMAX_FROM:,} items" in Path(common.__file__).read_text()
+
+
+def test_the_sampled_softmax_defaults_to_popularity_and_in_batch_negatives():
+    from hiertcn_keras.models.loss_choice import (GRU4REC_NEGATIVES, PAIRWISE_NEGATIVES, SAMPLED_NEGATIVES,
+                                                  describe_negatives)
+
+    config = ModelConfig(n_items=45_010, n_catalogue=45_000)
+    assert (config.loss, config.n_negatives, config.negative_distribution, config.in_batch_negatives) == (
+        "sampled_softmax", SAMPLED_NEGATIVES, "popularity", True)
+    assert describe_negatives(config) == (f"{SAMPLED_NEGATIVES:,} shared negatives (popularity^0.75) and the "
+                                          "batch's targets, log-Q corrected")
+    # Each setting given explicitly wins; the full softmax, GRU4Rec and the pairwise losses keep theirs.
+    given = ModelConfig(n_items=45_010, n_catalogue=45_000, n_negatives=20, negative_distribution="uniform",
+                        in_batch_negatives=False)
+    assert describe_negatives(given) == "20 shared negatives (uniform), log-Q corrected"
+    small = ModelConfig(n_items=110, n_catalogue=100)
+    assert (small.n_negatives, small.negative_distribution, small.in_batch_negatives) == PAIRWISE_NEGATIVES
+    gru4rec = ModelConfig(model="gru4rec", n_items=110, n_catalogue=100)
+    assert (gru4rec.n_negatives, gru4rec.negative_distribution, gru4rec.in_batch_negatives) == GRU4REC_NEGATIVES
+    pretrained = ModelConfig(n_items=20, n_catalogue=10, item_space="pretrained", output_dim=8)
+    assert (pretrained.n_negatives, pretrained.in_batch_negatives) == (20, False)
+    # A config recorded before in-batch negatives existed trained without them.
+    recorded = config.to_dict()
+    del recorded["in_batch_negatives"]
+    assert ModelConfig.from_dict(recorded).in_batch_negatives is False

@@ -48,16 +48,21 @@ CASES = (
         ("tcn", "pretrained", "hinge", "uniform"),
         ("gru", "pretrained", "hinge_logsigmoid", "uniform"),
         ("hiertcn", "pretrained", "hinge", "popularity"),
+        ("hiertcn", "learned", "sampled_softmax", "in_batch"),  # the large-catalogue default
     ]
 )
-CASE_IDS = ["-".join(case[:3]) + ("-pop" if case[3] == "popularity" else "") for case in CASES]
+CASE_IDS = ["-".join(case[:3]) + {"popularity": "-pop", "in_batch": "-in-batch"}.get(case[3], "") for case in CASES]
 
 ITEM_MATRIX = np.random.default_rng(0).normal(size=(N_ITEMS, D_PRE)).astype("float32")
 ITEM_COUNTS = np.array([0, 9, 7, 5, 4, 3, 3, 2, 2, 1, 1, 0], dtype=np.int64)
 
 
 def make_config(name, space="learned", loss="softmax", negatives="uniform"):
-    return ModelConfig(model=name, item_space=space, loss=loss, negative_distribution=negatives, **TINY)
+    """`negatives`: `uniform` or `popularity` shared negatives alone, or `in_batch` (popularity and in-batch)."""
+    in_batch = negatives == "in_batch"
+    return ModelConfig(model=name, item_space=space, loss=loss,
+                       negative_distribution="popularity" if in_batch else negatives,
+                       in_batch_negatives=in_batch and loss == "sampled_softmax", **TINY)
 
 
 def make_recommender(config):
@@ -296,7 +301,7 @@ def test_learned_output_never_ranks_index_zero():
 @pytest.mark.parametrize("jit_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_trains_in_a_traced_step(jit_compile):
     keras.utils.set_random_seed(0)
-    config = make_config("hiertcn", "learned", "sampled_softmax")
+    config = make_config("hiertcn", "learned", "sampled_softmax", "in_batch")
     rec = make_recommender(config)
     batch = make_batch(config)
     state = seed_state_of(rec)
@@ -321,7 +326,8 @@ BACKEND_SCRIPT = textwrap.dedent(
     config = ModelConfig(model="hiertcn", n_items=N, n_catalogue=10, embedding_dim=8, high_units=(8, 8),
                          tcn_channels=(8, 8), kernel_size=2, batch_size=B, sessions_per_batch=S,
                          max_session_len=L, loss="sampled_softmax", n_negatives=5)
-    rec = build_recommender(config)
+    rec = build_recommender(config, item_counts=np.arange(N))  # popularity and in-batch negatives (defaults)
+    assert config.in_batch_negatives and config.negative_distribution == "popularity"
     items = np.random.default_rng(0).integers(1, 11, size=(B, S, L)).astype("int32")
     items[1, 1, 2:] = 0
     mask = items > 0
@@ -365,7 +371,9 @@ def test_other_backend_trains_saves_and_loads(backend, module, tmp_path):
 
 def _tied(name="hiertcn", loss="softmax"):
     keras.utils.set_random_seed(0)
-    config = ModelConfig(model=name, loss=loss, tied_embeddings=True, **TINY)
+    # Uniform shared negatives alone (the sampled softmax's defaults add popularity and in-batch ones).
+    config = ModelConfig(model=name, loss=loss, tied_embeddings=True, negative_distribution="uniform",
+                         in_batch_negatives=False, **TINY)
     rec = make_recommender(config)
     batch = make_batch(config)
     predict(rec, batch)  # build
@@ -463,3 +471,82 @@ def test_learned_space_ties_by_default_and_old_configs_stay_untied():
            if k not in ("tied_embeddings", "embedding_dropout", "weight_decay")}
     restored = ModelConfig.from_dict(old)
     assert (restored.tied_embeddings, restored.embedding_dropout, restored.weight_decay) == (False, 0.0, 0.0)
+
+
+def _in_batch(name="tcn", n_negatives=B * T):
+    keras.utils.set_random_seed(0)
+    # By default M = 16 = every position of the tiny batch: all of its scored targets join.
+    config = ModelConfig(model=name, loss="sampled_softmax", negative_distribution="popularity",
+                         in_batch_negatives=True, **{**TINY, "n_negatives": n_negatives})
+    rec = make_recommender(config)
+    batch = make_batch(config)
+    predict(rec, batch)  # build
+    rec.output_items.bias.assign(np.random.default_rng(3).normal(size=N_CATALOGUE + 1).astype("float32"))
+    return rec, batch
+
+
+def test_in_batch_negatives_are_expected_count_corrected_and_exclude_the_own_target():
+    rec, batch = _in_batch()
+    state = seed_state_of(rec)
+    m = rec.model_config.n_negatives
+    sampled = to_numpy(rec.sampler.sample(m))
+    u = predict(rec, batch).reshape(-1, DIM)
+    kernel, bias = (to_numpy(t) for t in rec.item_table())
+    counts = ITEM_COUNTS[: N_CATALOGUE + 1].astype("float64")
+    q = counts ** 0.75 / (counts ** 0.75).sum()  # the shared draws' proposal
+    p = counts / counts.sum()  # the batch targets' proposal: the unigram
+    targets, score = batch["items"].reshape(-1), batch["score"].reshape(-1)
+    n_batch = score.sum()
+    candidates = np.concatenate([sampled, targets[score]])  # padded positions are no candidates
+    with np.errstate(divide="ignore"):
+        log_count = np.log(m * q + n_batch * p)
+    losses = []
+    for n in np.flatnonzero(score):
+        t = targets[n]
+        z_t = u[n] @ kernel[t] + bias[t] - log_count[t]
+        others = candidates[candidates != t]  # accidental hits, the event's own target included
+        z_s = u[n] @ kernel[others].T + bias[others] - log_count[others]
+        z = np.concatenate([[z_t], z_s])
+        losses.append(np.log(np.exp(z - z.max()).sum()) + z.max() - z_t)
+    assert len(candidates) > len(sampled) + 1
+    assert loss_of(rec, batch, seed_state=state) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_in_batch_negatives_are_at_most_m_of_the_scored_targets():
+    rec, batch = _in_batch(n_negatives=3)
+    weight = batch["score"].reshape(-1).astype("float32")
+    targets = np.where(weight > 0, batch["items"].reshape(-1), 0)  # as compute_loss passes them
+    assert weight.sum() > 3
+    sampled = rec.sampler.sample(3)
+    candidates, _, _, valid = (to_numpy(t) for t in rec._with_in_batch(sampled, targets, weight))
+    in_batch = candidates[3:]
+    assert len(in_batch) == 3 and valid.all()  # three of the scored targets, no padding
+    assert set(in_batch) <= set(targets[weight > 0])
+
+
+def test_in_batch_model_trains_finite_and_round_trips(tmp_path):
+    rec, batch = _in_batch("hiertcn")
+    assert not batch["score"].all()  # padded positions: their target 0 has log P = −inf
+    state = seed_state_of(rec)
+    rec.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)
+    rec.reset_states()
+    before = loss_of(rec, batch, seed_state=state)
+    for _ in range(2):
+        rec.train_on_batch(batch)
+    assert all(np.isfinite(to_numpy(w)).all() for w in rec.trainable_weights)
+    rec.reset_states()
+    after = loss_of(rec, batch, seed_state=state)
+    assert np.isfinite(after) and after < before
+    path = tmp_path / "in_batch.keras"
+    rec.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: the target prior is registered
+    assert loaded.model_config.in_batch_negatives and loaded.target_prior is not None
+    np.testing.assert_array_equal(predict(loaded, batch), predict(rec, batch))
+    loaded.reset_states()
+    assert loss_of(loaded, batch, seed_state=state) == pytest.approx(after, rel=1e-6)
+
+
+def test_in_batch_negatives_need_the_sampled_softmax():
+    with pytest.raises(ValueError, match="in_batch_negatives needs loss sampled_softmax"):
+        ModelConfig(model="tcn", loss="softmax", in_batch_negatives=True, **TINY)
+    assert ModelConfig.from_dict({**TINY, "model": "tcn", "loss": "sampled_softmax"}).in_batch_negatives is False

@@ -29,7 +29,10 @@ def test_sampled_softmax_logits_do_not_grow_with_the_catalogue():
     # At the official batch of 32 rows (the default is smaller) the logits dominate the full softmax.
     large = mc.estimate_step(ModelConfig(loss="sampled_softmax", batch_size=32, **GLOBO))
     assert small.parts["logits"] == mc.estimate_step(ModelConfig(loss="sampled_softmax", **GLOBO)).parts["logits"]
-    assert large.logit_columns == 21
+    # The default candidates: 1,024 shared negatives, the target, and up to 1,024 in-batch targets.
+    assert large.logit_columns == 1024 + 1 + 1024
+    assert mc.estimate_step(ModelConfig(loss="sampled_softmax", batch_size=32, in_batch_negatives=False,
+                                        n_negatives=20, **GLOBO)).logit_columns == 21
     assert large.total < mc.estimate_step(ModelConfig(batch_size=32, **FULL)).total / 3
 
 

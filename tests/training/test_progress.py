@@ -89,3 +89,6 @@ def test_the_first_line_says_how_the_batch_was_chosen():
     assert "learning rate 0.0085; --batch-size overrides); 1,503 steps per epoch" in line
     given = prog.run_header(chosen.replace(batch_by_default=False), 1_503, 2_398_739, 270_475)
     assert "; batch 64; 1,503 steps per epoch" in given
+    # The sampled softmax's candidates are named too.
+    assert ("loss sampled_softmax with 1,024 shared negatives (popularity^0.75) and the batch's targets, log-Q "
+            "corrected (chosen for a catalogue of 44,990 items") in line
