@@ -345,17 +345,25 @@ def summary_markdown(summary):
             cov = f"{r['n_events']:,} ({r['coverage']:.1%})" if r.get("coverage") is not None else "–"
             epochs = (" / ".join(f"{e} ({b})" for e, b in zip(r["epochs"], r["best_epoch"]))
                       if r.get("epochs") else "–")
-            lines.append(f"| {entry['dataset']} | {r['model']} | {_summary_cell(r, 'recall@10')} | "
+            lines.append(f"| {entry['dataset']} ({entry['users']:,} users) | {r['model']} | {_summary_cell(r, 'recall@10')} | "
                          f"{_summary_cell(r, 'mrr')} | "
                          f"{seeds if 'n_seeds' in r else '–'} | {cov} | {epochs} |")
     return "\n".join(lines)
 
 
-def export_summary(workdir, datasets, path):
-    """Writes `suite_summary` to `path` (JSON, atomically) and returns the Markdown table."""
+def export_summary(workdir, datasets, path, also=()):
+    """Writes `suite_summary` to `path` (JSON, atomically) and returns the Markdown table.
+
+    Args:
+        also: `WORKDIR:DATASET` strings: finished datasets of other work folders (e.g. a larger
+            size of the same log), appended after `datasets`.
+    """
     from hiertcn_keras.artifacts import atomic
 
     summary = suite_summary(workdir, datasets)
+    for extra in also:
+        other, _, name = extra.rpartition(":")
+        summary += suite_summary(other, [name])
     atomic.write_json(path, {"about": "tuned, multi-seed accuracy suite (benchmarks/bench_accuracy.py); test "
                              "split, full catalogue, conservative ties; mean and std over seeds",
                              "datasets": summary})
@@ -388,13 +396,15 @@ def main(argv=None):
     parser.add_argument("--export", default=None, metavar="JSON",
                         help="run nothing: write the finished datasets of WORKDIR (those of --datasets with a "
                         "rows.json) as one compact JSON summary with HierTCN's verdicts, and print its table")
+    parser.add_argument("--also", nargs="+", default=(), metavar="WORKDIR:DATASET",
+                        help="with --export: finished datasets of other work folders, added after --datasets")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the rows of datasets already finished with the same setting and models")
     args = parser.parse_args(argv)
     global GLOBO
     GLOBO = Path(args.globo_log) if args.globo_log else None
     if args.export:
-        print(export_summary(args.workdir, args.datasets, args.export))
+        print(export_summary(args.workdir, args.datasets, args.export, args.also))
         return
 
     from hiertcn_keras.artifacts import atomic

@@ -59,8 +59,15 @@ def neural_runs(compare_dir):
                   if "trials" not in p.parts and not any(part.endswith(".partial") for part in p.parts))
 
 
-def workdir_jobs(workdir, datasets=None):
-    """`(dataset name, prepared dir, run dir, baseline table or None)` of every run of a work folder."""
+def run_model(compare_dir, run):
+    """The model name of a run folder of a compare folder (`MODEL-tune/best`, `MODEL.seed-S`, `MODEL/seed-S`)."""
+    top = Path(run).relative_to(compare_dir).parts[0]
+    return top.split(".seed-")[0].removesuffix("-tune")
+
+
+def workdir_jobs(workdir, datasets=None, models=None):
+    """`(dataset name, prepared dir, run dir, baseline table or None)` of every run of a work folder
+    (of the given datasets and models only, when given)."""
     jobs = []
     for folder in sorted(Path(workdir).iterdir()):
         compare, prepared = folder / "compare", folder / "prepared"
@@ -68,6 +75,8 @@ def workdir_jobs(workdir, datasets=None):
             continue
         table = compare / "table.json"
         for run in neural_runs(compare):
+            if models and run_model(compare, run) not in models:
+                continue
             jobs.append((folder.name, prepared, run, table if table.is_file() else None))
     return jobs
 
@@ -165,6 +174,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", default=None, help="a bench_accuracy.py work folder")
     parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset folders of --workdir")
+    parser.add_argument("--models", nargs="+", default=None, help="only the runs of these models of --workdir")
     parser.add_argument("--pair", action="append", default=[], metavar="PREPARED:RUN[:NAME]")
     parser.add_argument("--baselines", action="append", default=[], metavar="NAME:TABLE.json",
                         help="a compare table.json whose baselines join the rows of dataset NAME (with --pair)")
@@ -172,7 +182,7 @@ def main(argv=None):
     parser.add_argument("--resume", action="store_true", help="skip the runs already in OUT/runs.jsonl")
     args = parser.parse_args(argv)
 
-    jobs = workdir_jobs(args.workdir, args.datasets) if args.workdir else []
+    jobs = workdir_jobs(args.workdir, args.datasets, args.models) if args.workdir else []
     for pair in args.pair:
         parts = pair.split(":")
         if len(parts) not in (2, 3):

@@ -24,6 +24,10 @@ def test_the_finished_runs_of_a_workdir_are_found_trials_and_partial_runs_left_o
         ("drift", "hiertcn-tune/best"), ("drift", "hiertcn.seed-1")]
     assert bench.baseline_rows(jobs[0][3]) == [("successor", 0.3, 0.2, 10)]
     assert bench.workdir_jobs(tmp_path, datasets=["globo"]) == []
+    (compare / "gru4rec.seed-1").mkdir()
+    (compare / "gru4rec.seed-1" / "model.keras").write_text("")
+    assert len(bench.workdir_jobs(tmp_path)) == 3
+    assert [run.name for _, _, run, _ in bench.workdir_jobs(tmp_path, models=["hiertcn"])] == ["best", "hiertcn.seed-1"]
 
 
 def test_the_table_has_the_four_variants_per_model_and_the_baselines():
