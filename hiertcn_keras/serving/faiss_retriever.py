@@ -68,8 +68,12 @@ def recall_at_k(approx, exact, k=10):
 
 HNSW_QUANTIZER_FROM_CELLS = 1024
 SQ8_FROM_ITEMS = 200_000
-RERANK = {"flat": 1, "sq8": 4, "pq4": 16}  # candidates re-scored exactly per item asked for (default)
-RERANK_CALIBRATED = {"pq4": (4, 8, 16, 32, 64)}  # the depths a recall target chooses among
+CODES = ("flat", "sq8", "pq4-dim", "pq4")
+DIMS_PER_PQ_CODE = {"pq4-dim": 1, "pq4": 2}  # 4-bit fast-scan PQ: dimensions per 4-bit code
+# Candidates re-scored exactly per item asked for, by codes (the default when not calibrated), and the
+# depths a recall target chooses among (4-bit codes; measured at 1M items: docs/serving.md).
+RERANK = {"flat": 1, "sq8": 4, "pq4-dim": 16, "pq4": 64}
+RERANK_CALIBRATED = {"pq4-dim": (4, 8, 16, 32), "pq4": (16, 32, 64, 128)}
 
 
 def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
@@ -79,15 +83,15 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
         n: int. Items indexed.
         nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
         quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
-        codes: `auto`, `flat`, `sq8` or `pq4` (`auto`: `sq8` from 200,000 items).
+        codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4` (`auto`: `pq4-dim` from 200,000 items).
 
     Returns:
         dict with `nlist`, `quantizer`, `codes`.
     """
     if quantizer not in ("auto", "flat", "hnsw"):
         raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw', got {quantizer!r}")
-    if codes not in ("auto", "flat", "sq8", "pq4"):
-        raise ValueError(f"codes must be 'auto', 'flat', 'sq8' or 'pq4', got {codes!r}")
+    if codes != "auto" and codes not in CODES:
+        raise ValueError(f"codes must be 'auto' or one of {', '.join(map(repr, CODES))}, got {codes!r}")
     nlist = int(nlist or max(1, min(n // 39, round(4 * math.sqrt(n)))))
     if nlist < 1:
         raise ValueError(f"nlist must be ≥ 1, got {nlist}")
@@ -113,9 +117,14 @@ class FaissRetriever:
             other half reports the recall). Not together with `nprobe`.
         quantizer: `auto`, `flat` or `hnsw`. `ivf`: how a query's cells are chosen (see
             `ivf_plan`).
-        codes: `auto`, `flat`, `sq8` or `pq4`. `ivf`: how vectors are stored (see `ivf_plan`;
-            `pq4`: product quantization with 4-bit codes per pair of dimensions, scanned with
-            SIMD lookup tables, `IndexIVFPQFastScan`).
+        codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4`. `ivf`: how vectors are stored (see
+            `ivf_plan`; `pq4-dim` and `pq4`: product quantization with a 4-bit code per
+            dimension or per pair of dimensions, scanned with SIMD lookup tables,
+            `IndexIVFPQFastScan`).
+        rerank: int or `None`. `ivf`: candidates fetched from the index per item asked for
+            and re-scored exactly (`rerank · k`; faiss's `k_factor`). Default: 1 for float
+            codes, 4 for `sq8`, and for 4-bit codes 16 (`pq4-dim`) or 64 (`pq4`), or calibrated
+            with nprobe when `recall_target` is given (`calibrate`).
         train_per_cell: int. `ivf`: catalogue rows drawn per cell to train the coarse
             quantizer (k-means). Defaults to 39, faiss's floor (256 is its ceiling). The
             k-means cost grows with it: 553 s for 1M rows × 128 d at 256 on one core.
@@ -170,9 +179,9 @@ class FaissRetriever:
         if kind == "ivf":
             plan = ivf_plan(self.n, nlist, quantizer, codes)
             nlist = plan["nlist"]
-            if plan["codes"] == "pq4":
-                self._pad = width % 2  # a zero column: two dimensions per 4-bit sub-quantizer
-                width += self._pad
+            per_code = DIMS_PER_PQ_CODE.get(plan["codes"], 1)
+            self._pad = -width % per_code  # zero columns: whole dimensions per 4-bit sub-quantizer
+            width += self._pad
             if plan["quantizer"] == "hnsw":
                 coarse = faiss.IndexHNSWFlat(width, 32, faiss.METRIC_INNER_PRODUCT)
             else:
@@ -180,8 +189,9 @@ class FaissRetriever:
             self.rerank = int(rerank) if rerank is not None else RERANK[plan["codes"]]
             if recall_target is not None and rerank is None:
                 depths = RERANK_CALIBRATED.get(plan["codes"])
-            if plan["codes"] == "pq4":
-                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // 2, 4, faiss.METRIC_INNER_PRODUCT)
+            if plan["codes"] in DIMS_PER_PQ_CODE:
+                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // per_code, 4,
+                                                 faiss.METRIC_INNER_PRODUCT)
             elif plan["codes"] == "sq8":
                 index = faiss.IndexIVFScalarQuantizer(coarse, width, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                       faiss.METRIC_INNER_PRODUCT)

@@ -219,24 +219,29 @@ def test_recall_target_arguments_are_checked(table):
         build_retriever("hnsw", table, recall_target=0.9)
 
 
-def test_a_re_rank_as_deep_as_the_catalogue_makes_4_bit_codes_exact_ties_included():
+@pytest.mark.parametrize("codes", ["pq4-dim", "pq4"])
+def test_a_re_rank_as_deep_as_the_catalogue_makes_4_bit_codes_exact_ties_included(codes):
     """With every cell probed and `rerank · k` ≥ N every item is a candidate and is re-scored
     exactly, so lossy 4-bit codes return exact search's answer, its tie rule (lower index first
-    among equal scores, here from duplicated rows) and its exclusions included."""
+    among equal scores, here from duplicated rows), bias and exclusions included."""
     pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
     table = clustered(600, 16, 4)
     table[301:601] = table[1:301]  # every item has a twin: equal scores at the k-th place
-    retriever = build_retriever("ivf", table, threads=1, nlist=4, nprobe=4, codes="pq4", rerank=60,
+    bias = np.zeros(601, np.float32)
+    bias[1:301] = bias[301:601] = np.random.default_rng(1).normal(size=300) * 0.1  # 17 columns
+    retriever = build_retriever("ivf", table, bias, threads=1, nlist=4, nprobe=4, codes=codes, rerank=60,
                                 n_recall_queries=20)
     assert retriever.rerank == 60 and retriever.report["rerank"] == 60
+    # One 4-bit code per dimension (17 of them) or per pair (18 columns with a zero pad).
+    assert (retriever.index.pq.M, retriever.index.d) == {"pq4-dim": (17, 17), "pq4": (9, 18)}[codes]
     queries = np.random.default_rng(6).normal(size=(7, 16)).astype(np.float32)
     exclude = [{1, 2}, set(), {301}, set(), set(), set(range(5, 40)), set()]
-    want_i, want_s = ExactRetriever(table).search(queries, 10, exclude=exclude)
+    want_i, want_s = ExactRetriever(table, bias).search(queries, 10, exclude=exclude)
     got_i, got_s = retriever.search(queries, 10, exclude=exclude)
     np.testing.assert_array_equal(got_i, want_i)
     np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
     retriever.set_rerank(1)  # the codes' own top-10: lossy, so not all of exact search's
-    assert recall_at_k_of(retriever.search(queries, 10)[0], ExactRetriever(table).search(queries, 10)[0]) < 1.0
+    assert recall_at_k_of(retriever.search(queries, 10)[0], ExactRetriever(table, bias).search(queries, 10)[0]) < 1.0
 
 
 def recall_at_k_of(approx, exact):
