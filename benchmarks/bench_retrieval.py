@@ -52,8 +52,10 @@ CONFIGS = {
     "before": {"codes": "sq8"},  # the rule before 4-bit codes: 8-bit codes, 4·k re-scored
     "after": {"codes": "auto"},  # the current rule (ivf_plan)
     "sq8-flat": {"codes": "sq8", "quantizer": "flat"},
+    "sq8-hnsw": {"codes": "sq8", "quantizer": "hnsw"},
+    "pq4-dim-flat": {"codes": "pq4-dim", "quantizer": "flat"},
+    "pq4-dim-hnsw": {"codes": "pq4-dim", "quantizer": "hnsw"},
     "pq4-flat": {"codes": "pq4", "quantizer": "flat"},
-    "pq4-hnsw": {"codes": "pq4", "quantizer": "hnsw"},
 }
 
 
@@ -146,7 +148,7 @@ def main(argv=None):
                       "nlist", "quantizer", "codes", "nprobe", "rerank", "recall@10", "build_cpu_seconds",
                       "calibration_cpu_seconds", "index_bytes", "nprobe_tried", "rerank_tried")},
                   "recall@10_history": round(recall_at_k(found, exact_history), 4),
-                  "cpu_ms_per_query": round(1000 * cpu.sum() / (len(history) * args.repeat), 4),
+                  "cpu_ms_per_query": round(1000 * float(cpu.sum()) / (len(history) * args.repeat), 4),
                   **{f"cpu_request_{key}": value for key, value in percentiles_ms(cpu).items()}}
         results.append(record)
         print(f"result: {record}", file=sys.stderr, flush=True)
