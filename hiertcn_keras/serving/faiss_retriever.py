@@ -66,8 +66,8 @@ def recall_at_k(approx, exact, k=10):
     return float(np.mean(hits) / k) if hits else float("nan")
 
 
-HNSW_QUANTIZER_FROM_CELLS = 1024
-SQ8_FROM_ITEMS = 200_000
+HNSW_QUANTIZER_FROM_CELLS = 8192
+PQ4_FROM_ITEMS = 200_000
 CODES = ("flat", "sq8", "pq4-dim", "pq4")
 DIMS_PER_PQ_CODE = {"pq4-dim": 1, "pq4": 2}  # 4-bit fast-scan PQ: dimensions per 4-bit code
 # Candidates re-scored exactly per item asked for, by codes (the default when not calibrated), and the
@@ -82,7 +82,7 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
     Args:
         n: int. Items indexed.
         nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
-        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
+        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 8,192 cells).
         codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4` (`auto`: `pq4-dim` from 200,000 items).
 
     Returns:
@@ -98,7 +98,7 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
     if quantizer == "auto":
         quantizer = "hnsw" if nlist >= HNSW_QUANTIZER_FROM_CELLS else "flat"
     if codes == "auto":
-        codes = "sq8" if n >= SQ8_FROM_ITEMS else "flat"
+        codes = "pq4-dim" if n >= PQ4_FROM_ITEMS else "flat"
     return {"nlist": nlist, "quantizer": quantizer, "codes": codes}
 
 

@@ -115,8 +115,10 @@ def test_a_boost_is_added_exactly_and_faiss_rescores_the_boosted_items(kind):
 def test_ivf_plan_follows_the_square_root_rule():
     from hiertcn_keras.serving.faiss_retriever import ivf_plan
 
-    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "hnsw", "codes": "sq8"}
-    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "hnsw", "codes": "flat"}
+    assert ivf_plan(5_000_000) == {"nlist": 8944, "quantizer": "hnsw", "codes": "pq4-dim"}
+    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "flat", "codes": "pq4-dim"}
+    assert ivf_plan(199_999) == {"nlist": 1789, "quantizer": "flat", "codes": "flat"}
+    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(20_000) == {"nlist": 512, "quantizer": "flat", "codes": "flat"}  # capped at N / 39
     assert ivf_plan(10) == {"nlist": 1, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(5000, nlist=64, quantizer="hnsw", codes="sq8") == {"nlist": 64, "quantizer": "hnsw", "codes": "sq8"}
