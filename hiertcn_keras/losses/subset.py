@@ -3,10 +3,11 @@
 In-batch negatives take at most k of a batch's scored targets, a uniformly random subset when
 there are more (`hiertcn_keras.models.recommender`): every scored position gets a random integer
 key, every other position the key −1, and the candidates are the positions of the k largest
-keys. `ops.top_k` computes exactly that, but under XLA on CPU a sort in the training step made
-the compiler fuse the dropout masks' random-number generation into a form about 30 times slower
-(docs/scale.md, "The step with the default candidates": 900 ms of CPU per step instead of
-about 300 at batch 64). `largest_keys` gets the same set from counts alone:
+keys. `ops.top_k` computes exactly that, but with a sort in the training step XLA (TensorFlow
+2.21, CPU) compiled the dropout masks' random-number generation into a form several times
+slower: a packed HierTCN step at batch 64 with the default candidates cost 898 ms of CPU with
+the `top_k` pick and 292 ms with this one, in one run (docs/scale.md, "The step with the
+default candidates"). `largest_keys` gets the same set from counts alone:
 
 1. the k-th largest key τ by bisection over the key range (one count `Σ keys ≥ mid` per bit,
    31 counts over the vector: O(31·P), no sort);
