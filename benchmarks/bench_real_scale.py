@@ -22,6 +22,7 @@ validation and the test Recall@10/MRR (full catalogue, conservative ties), and
     python benchmarks/bench_real_scale.py --scale 0.1                     # all neural models
     python benchmarks/bench_real_scale.py --scale 0.1 --time-limit tcn=20 # stop tcn's epoch at 20 min
     python benchmarks/bench_real_scale.py --models hiertcn                # full scale: a quiet machine
+    python benchmarks/bench_real_scale.py --prepared DIR --models gru     # a folder kept by --keep
 
 Wall times depend on what else runs on the machine: the CPU share column (CPU s / wall s) says
 how much of it a stage got; CPU ms/step carries over between loaded and quiet machines better
@@ -296,6 +297,8 @@ def build_parser():
     parser.add_argument("--evaluate-models", nargs="*", choices=MODELS, default=None, metavar="MODEL",
                         help="models whose run is also scored by a separate `hiertcn evaluate` (start-up, model "
                         "loading and the test split; default: every model; train scores the test split anyway)")
+    parser.add_argument("--prepared", default=None, metavar="DIR",
+                        help="a folder prepared earlier (e.g. kept by --keep): skip the synth and prepare stages")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", default=None, metavar="PATH")
@@ -320,14 +323,18 @@ def main(argv=None):
         record["load_avg_1min"].append(round(os.getloadavg()[0], 2))
 
     with temp_dir(keep=args.keep, prefix="hiertcn-real-scale-") as tmp:
-        log, prepared = tmp / "log.csv", tmp / "prepared"
-        stage = run_stage("synth", [sys.executable, __file__, "--write-log", str(log), "--scale", str(args.scale),
-                                    "--seed", str(args.seed)], env)
-        n_clicks = sum(1 for _ in open(log)) - 1
-        add("synth (not a product stage)", stage, n_clicks)
-        stage = run_stage("prepare", [*hiertcn, "prepare", "--input", str(log), "--format", "generic",
-                                      "--out", str(prepared)], env)
-        add("prepare", stage, n_clicks)
+        if args.prepared:
+            prepared = Path(args.prepared)
+            record["prepared"] = str(prepared)
+        else:
+            log, prepared = tmp / "log.csv", tmp / "prepared"
+            stage = run_stage("synth", [sys.executable, __file__, "--write-log", str(log), "--scale",
+                                        str(args.scale), "--seed", str(args.seed)], env)
+            n_clicks = sum(1 for _ in open(log)) - 1
+            add("synth (not a product stage)", stage, n_clicks)
+            stage = run_stage("prepare", [*hiertcn, "prepare", "--input", str(log), "--format", "generic",
+                                          "--out", str(prepared)], env)
+            add("prepare", stage, n_clicks)
         stats = json.loads((prepared / "stats.json").read_text())
         record["data"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
 
@@ -364,8 +371,8 @@ def main(argv=None):
                     f"Recall@10 {result['recall@10']:.4f}, MRR {result['mrr']:.4f}")
 
     data = record["data"]
-    print(f"\nlog: {n_clicks:,} clicks (scale {args.scale}); prepared: "
-          + ", ".join(f"{k} {v:,}" for k, v in data.items() if isinstance(v, int))[:400])
+    source = f"prepared folder {args.prepared}" if args.prepared else f"synthetic log at scale {args.scale}"
+    print(f"\n{source}: " + ", ".join(f"{k} {v:,}" for k, v in data.items() if isinstance(v, int)))
     print(f"1-minute load average after each stage: {record['load_avg_1min']}\n")
     print(format_stage_table(record["stages"]) + "\n")
     print(format_training_table(record["training"], record["successor"]) + "\n")
