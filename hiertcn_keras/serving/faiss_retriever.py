@@ -22,8 +22,9 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
     both cheaper and exact (the graph missed cells).
   * Codes: full float32 vectors below 200,000 items; from 200,000 items 4-bit product
     quantization with one code per dimension (`pq4-dim`), scanned by faiss's SIMD fast scan
-    (about ten times cheaper per item than 8-bit codes). `sq8` (8-bit scalar codes) and `pq4`
-    (4-bit codes per pair of dimensions: too lossy for user vectors) remain as options.
+    (about ten times cheaper per item than 8-bit codes in a flat scan). `sq8` (8-bit scalar
+    codes) and `pq4` (4-bit codes per pair of dimensions: too lossy for user vectors) remain
+    as options.
   * `rerank`: the index returns `rerank · k` candidates (plus the excluded items) and they are
     re-scored exactly by inner product, so the scores returned and their order are always
     exact; only which items are candidates is approximate. 1 for float32, 4 for 8-bit codes;
