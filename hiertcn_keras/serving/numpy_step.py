@@ -1,0 +1,325 @@
+"""`NumpyStep`: `UserStep`'s contract computed in NumPy, on the real positions of the users only.
+
+Shape legend: Q users, L steps per session, D item dim, H high-level state size, E user-embedding
+size, P the positions of a call (Σ over users of `m + 1`, m a user's open-session length), C
+channels, k the TCN kernel width.
+
+A compiled `UserStep` call pads every row of a request to the bucket of its longest session and
+the rows to a batch bucket: ten users of sessions of about five items cost a `[16, 16]` call, 256
+positions of which about 60 are real, plus the call's fixed cost (about 1 ms of CPU on the
+development machine, more than the arithmetic of a one-row update). `NumpyStep` runs the same
+layers with the same weights as a few NumPy matrix products over the *packed* positions: every
+user's `[x̂, a1..am]` laid end to end, each convolution tap that reaches before its user's
+session start reading zero (the left padding that user's row would get alone), exactly what
+`TemporalBlock` does with packed segments. Per call:
+
+- one lookup of every item it needs in the model's own item table (a NumPy copy of a 1M-item
+  table would double the model's memory);
+- the fold of the users that start a session: mean item vector → the `session_input` Dense →
+  the high level's stacked GRU cells (`reset_after` either way) → the decay factor;
+- the low level: the `low_projection` Dense of `[item, context]` (computed as `item · W_item +
+  context · W_context`, the context part once per user), the TCN's blocks (each convolution one
+  `[P, k·C] × [k·C, C]` product over gathered taps; `downsample` Dense where widths differ;
+  `relu(h + r)`), the output Dense and the last-item residual.
+
+Only HierTCN (its TCN low level) and the activations `linear`, `relu`, `tanh` and `sigmoid` are
+supported; anything else is refused with `ValueError` at construction (`OnlineRecommender`'s
+`step="auto"` then uses the compiled `UserStep`). The arithmetic is float32 like the graph's,
+summed in another order: results equal the Keras graph's to about 1e-6 (tested to 1e-5 on every
+bucket, states and embeddings, with and without fold, decay and residual, in
+`tests/serving/test_numpy_step.py`); `verify()` checks a probe batch against the eager graph
+(`OnlineRecommender` does at start).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from hiertcn_keras.serving.user_step import BATCH_BUCKETS, StepBatch, StepResult, check_lengths, decay_factor
+
+_ACTIVATIONS = {
+    "linear": None,
+    "relu": lambda x: np.maximum(x, np.float32(0.0)),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: np.float32(1.0) / (np.float32(1.0) + np.exp(-x)),
+}
+
+
+def _activation(layer, fn):
+    """The NumPy function of a Keras activation (`None` = identity); `ValueError` for others."""
+    name = keras.activations.serialize(fn)
+    name = name if isinstance(name, str) else (name or {}).get("config", name)
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"NumpyStep: activation {name!r} of layer {layer.name!r} is not supported")
+    return _ACTIVATIONS[name]
+
+
+def _array(variable):
+    return np.ascontiguousarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+
+
+class _Dense:
+    """A Keras `Dense` as `x @ kernel + bias`, then its activation."""
+
+    def __init__(self, layer):
+        self.kernel = _array(layer.kernel)
+        self.bias = _array(layer.bias) if layer.use_bias else None
+        self.activation = _activation(layer, layer.activation)
+
+    def __call__(self, x):
+        y = x @ self.kernel
+        if self.bias is not None:
+            y += self.bias
+        return y if self.activation is None else self.activation(y)
+
+
+class _GRUCell:
+    """A Keras `GRUCell` (inference: no dropout), either `reset_after`."""
+
+    def __init__(self, cell):
+        self.units = int(cell.units)
+        self.kernel, self.recurrent = _array(cell.kernel), _array(cell.recurrent_kernel)
+        self.reset_after = bool(cell.reset_after)
+        bias = _array(cell.bias) if cell.use_bias else None
+        if bias is None:
+            self.input_bias = self.recurrent_bias = None
+        elif self.reset_after:
+            self.input_bias, self.recurrent_bias = bias[0], bias[1]
+        else:
+            self.input_bias, self.recurrent_bias = bias, None
+        self.activation = _activation(cell, cell.activation) or (lambda x: x)
+        self.gate = _activation(cell, cell.recurrent_activation) or (lambda x: x)
+
+    def __call__(self, x, h):
+        u = self.units
+        mx = x @ self.kernel
+        if self.input_bias is not None:
+            mx += self.input_bias
+        if self.reset_after:
+            inner = h @ self.recurrent
+            if self.recurrent_bias is not None:
+                inner += self.recurrent_bias
+        else:
+            inner = h @ self.recurrent[:, : 2 * u]
+        z = self.gate(mx[:, :u] + inner[:, :u])
+        r = self.gate(mx[:, u : 2 * u] + inner[:, u : 2 * u])
+        if self.reset_after:
+            candidate = r * inner[:, 2 * u :]
+        else:
+            candidate = (r * h) @ self.recurrent[:, 2 * u :]
+        hh = self.activation(mx[:, 2 * u :] + candidate)
+        return z * h + (np.float32(1.0) - z) * hh
+
+
+class _Block:
+    """A `TemporalBlock` over packed positions: causal dilated convolutions, residual, ReLU."""
+
+    def __init__(self, block):
+        self.shifts = [(block.kernel_size - 1 - j) * block.dilation_rate for j in range(block.kernel_size)]
+        self.convs = []
+        for conv in block.convs:
+            kernel = _array(conv.kernel)  # [k, C_in, C_out]
+            self.convs.append((kernel.reshape(-1, kernel.shape[-1]), _array(conv.bias),
+                               _activation(conv, conv.activation)))
+        self.downsample = _Dense(block.downsample) if block.downsample is not None else None
+
+    def __call__(self, x, within):
+        """`x` `[P, C]`; `within` `[P]` each position's step within its user's session."""
+        h = x
+        p = np.arange(len(x))
+        for kernel, bias, activation in self.convs:
+            padded = np.concatenate([h, np.zeros((1, h.shape[1]), np.float32)])
+            # Tap j reads the position `shift` earlier, or the zero row before the session's start.
+            taps = np.stack([np.where(within >= s, p - s, len(h)) for s in self.shifts], axis=1)
+            y = padded[taps].reshape(len(h), -1) @ kernel + bias
+            h = y if activation is None else activation(y)
+        r = x if self.downsample is None else self.downsample(x)
+        return np.maximum(h + r, np.float32(0.0))
+
+
+class NumpyStep:
+    """The fused fold + low-level update of HierTCN users in NumPy, over packed positions.
+
+    The same contract as `user_step.UserStep` (`__call__`, `many`, `many_at`, `warm`), and the
+    same numbers to float32 rounding; see the module docstring for how and why.
+
+    Args:
+        online: `OnlineModel` of a HierTCN run.
+
+    Raises:
+        ValueError: the model is not HierTCN, or uses an activation not listed in the module.
+
+    Example:
+
+    >>> step = NumpyStep(OnlineModel(recommender))                      # doctest: +SKIP
+    >>> step(context, finished=[3, 7], gap=5400.0, session=[9]).embedding.shape
+    (128,)
+    """
+
+    compiled = False
+    #: Functions traced and compiled: none (the contract of `UserStep.traces`).
+    traces = 0
+    #: Row buckets: none are needed; `OnlineRecommender.warm` searches once per entry.
+    batch_sizes = BATCH_BUCKETS
+
+    def __init__(self, online):
+        if online.config.model != "hiertcn":
+            raise ValueError(f"NumpyStep computes HierTCN's TCN low level; this run is {online.config.model!r}")
+        steps = online.steps
+        self.online = online
+        self.config = online.config
+        self.max_session_len = online.max_session_len
+        self.state_size = online.state_size
+        self.output_dim = online.output_dim
+        self._table = steps.embedding.table  # looked up per call, never copied
+        self._dim = int(steps.embedding.dim)
+        self._session_input = _Dense(steps.session_input)
+        self._cells = [_GRUCell(cell) for cell in steps.high_level.cells]
+        projection = _Dense(steps.projection)
+        self._project_item = projection.kernel[: self._dim]
+        self._project_context = projection.kernel[self._dim :]
+        self._project_bias = projection.bias
+        self._project_activation = projection.activation
+        tcn = steps.low_level_layer
+        if not hasattr(tcn, "blocks"):
+            raise ValueError(f"NumpyStep needs the TCN low level, got {type(tcn).__name__}")
+        self._blocks = [_Block(block) for block in tcn.blocks]
+        self._output = _Dense(steps.output)
+        self._residual = _Dense(steps.residual) if steps.residual is not None else None
+
+    def warm(self):
+        """Nothing to compile: returns 0 (the number of compiled functions, as `UserStep.warm`)."""
+        return 0
+
+    def _vectors(self, items):
+        """Item vectors `[n, D]` of model indices (0 → the zero vector), one lookup in the table."""
+        items = np.asarray(items, np.int32)
+        if not len(items):
+            return np.zeros((0, self._dim), np.float32)
+        unique, inverse = np.unique(items, return_inverse=True)
+        rows = np.asarray(keras.ops.convert_to_numpy(keras.ops.take(self._table, unique, axis=0)), np.float32)
+        rows = np.where((unique != 0)[:, None], rows, np.float32(0.0))
+        return rows[inverse.reshape(-1)]
+
+    def _fold(self, contexts, finished, gaps):
+        """The contexts after folding `finished` (rows without one are returned as they are)."""
+        rows = [q for q, items in enumerate(finished) if items is not None]
+        if not rows:
+            return contexts
+        lengths = np.array([len(finished[q]) for q in rows], np.int64)
+        items = np.concatenate([np.asarray(finished[q], np.int64) for q in rows]) if lengths.sum() else \
+            np.zeros(0, np.int64)
+        vectors = self._vectors(items)
+        # AGG: the mean of the session's nonzero items (SessionPooling; an empty session gives 0).
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        keep = (items != 0).astype(np.float32)
+        total = np.zeros((len(rows), self._dim), np.float32)
+        np.add.at(total, owner, vectors * keep[:, None])
+        count = np.zeros(len(rows), np.float32)
+        np.add.at(count, owner, keep)
+        agg = total / np.maximum(count, np.float32(1.0))[:, None]
+        x = self._session_input(agg)
+        state = contexts[rows]
+        new, offset = [], 0
+        for cell in self._cells:
+            x = cell(x, state[:, offset : offset + cell.units])
+            offset += cell.units
+            new.append(x)
+        folded = np.concatenate(new, axis=1) if len(new) > 1 else new[0]
+        decay = np.array([decay_factor(self.config, gaps[q]) for q in rows], np.float32)
+        out = contexts.copy()
+        out[rows] = folded * decay[:, None]
+        return out
+
+    def _low_level(self, contexts, sessions):
+        """`u` at every position `0..m` of every user, packed: `(u [P, E], starts [Q + 1])`."""
+        lengths = np.fromiter((len(s) for s in sessions), np.int64, len(sessions)) + 1
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        total = int(starts[-1])
+        items = np.zeros(total, np.int64)  # x̂ = 0 at each user's first position
+        for q, session in enumerate(sessions):
+            items[starts[q] + 1 : starts[q + 1]] = session
+        owner = np.repeat(np.arange(len(sessions)), lengths)
+        within = np.arange(total) - starts[owner]
+        vectors = self._vectors(items)
+        x = vectors @ self._project_item + (contexts @ self._project_context)[owner]
+        if self._project_bias is not None:
+            x += self._project_bias
+        if self._project_activation is not None:
+            x = self._project_activation(x)
+        for block in self._blocks:
+            x = block(x, within)
+        u = self._output(x)
+        if self._residual is not None:
+            u += self._residual(vectors)
+        return u, starts
+
+    def _run(self, contexts, finished, gaps, sessions):
+        L, H = self.max_session_len, self.state_size
+        q = len(sessions)
+        if not (len(finished) == len(gaps) == q):
+            raise ValueError(f"finished, gaps and sessions must have one entry per user: "
+                             f"{len(finished)}, {len(gaps)}, {q}")
+        check_lengths(L, finished, sessions)
+        contexts = np.asarray(contexts, np.float32).reshape(q, H)
+        contexts = self._fold(contexts, finished, gaps)
+        if not q:
+            return contexts, np.zeros((0, self.output_dim), np.float32), np.zeros(1, np.int64)
+        u, starts = self._low_level(contexts, sessions)
+        return contexts, u, starts
+
+    def __call__(self, context, finished, gap, session):
+        """Update one user for one event (see `UserStep.__call__`): a `StepResult`."""
+        return self.many(np.asarray(context, np.float32)[None], [finished], [gap], [session]).row(0)
+
+    def many(self, contexts, finished, gaps, sessions):
+        """Update Q users (see `UserStep.many`): a `StepBatch`."""
+        lengths = np.fromiter((len(s) for s in sessions), np.int64, len(sessions))
+        context, u, starts = self._run(contexts, finished, gaps, sessions)
+        at = starts[:-1] + lengths
+        return StepBatch(context, u[at], u[starts[:-1] + np.maximum(lengths - 1, 0)], lengths)
+
+    def many_at(self, contexts, finished, gaps, sessions, positions):
+        """Embeddings at given positions of each user's open session (see `UserStep.many_at`)."""
+        if len(positions) != len(sessions):
+            raise ValueError(f"positions must have one entry per user: {len(positions)}, {len(sessions)}")
+        for p, s in zip(positions, sessions):
+            if len(p) and (min(p) < 0 or max(p) > len(s)):
+                raise ValueError(f"positions must lie in 0..{len(s)} (the session's length), got {list(p)}")
+        context, u, starts = self._run(contexts, finished, gaps, sessions)
+        return context, [u[starts[q] + np.asarray(p, np.int64)] for q, p in enumerate(positions)]
+
+    def verify(self, graph_step, *, seed=0, atol=1e-5):
+        """Check this step against another implementation (the eager Keras graph) on a probe batch.
+
+        The probe: users with and without a fold (gaps 0 to a day), sessions of every length
+        0..L, random contexts, random items.
+
+        Args:
+            graph_step: an object with `many(contexts, finished, gaps, sessions)` (e.g.
+                `UserStep(online, compiled=False)`).
+            seed: int. The probe's seed.
+            atol: float. The largest absolute difference accepted.
+
+        Returns:
+            float. The largest absolute difference found (states and embeddings).
+
+        Raises:
+            ValueError: a difference above `atol`.
+        """
+        rng = np.random.default_rng(seed)
+        L, H = self.max_session_len, self.state_size
+        n_items = int(self._table.shape[0])
+        sessions = [rng.integers(1, n_items, m).tolist() for m in range(L + 1)]
+        finished = [rng.integers(1, n_items, rng.integers(1, L + 1)).tolist() if q % 2 else None
+                    for q in range(len(sessions))]
+        gaps = [float(rng.uniform(0, 86400)) if f is not None else None for f in finished]
+        contexts = rng.normal(scale=0.5, size=(len(sessions), H)).astype(np.float32)
+        ours = self.many(contexts, finished, gaps, sessions)
+        theirs = graph_step.many(contexts, finished, gaps, sessions)
+        worst = max(float(np.max(np.abs(getattr(ours, name) - getattr(theirs, name))))
+                    for name in ("context", "embedding", "prior_embedding"))
+        if not worst <= atol:
+            raise ValueError(f"NumpyStep differs from the Keras graph by {worst:g} (> {atol:g})")
+        return worst
