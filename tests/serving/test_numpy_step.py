@@ -114,8 +114,8 @@ def test_a_reset_after_gru_cell_equals_keras():
     from hiertcn_keras.serving import numpy_step
 
     cell = keras.layers.GRUCell(5, reset_after=True, bias_initializer="random_normal")
-    x, h = np.random.default_rng(0).normal(size=(2, 3, 5)).astype(np.float32)[:, :, :5][:2]
-    x = x[:, :4] if False else np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    x, h = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
     expected, _ = cell(x, [h])
     np.testing.assert_allclose(numpy_step._GRUCell(cell)(x, h), keras.ops.convert_to_numpy(expected), atol=1e-6)
 
@@ -123,3 +123,36 @@ def test_a_reset_after_gru_cell_equals_keras():
 def test_hiergru_is_refused():
     with pytest.raises(ValueError, match="HierTCN"):
         NumpyStep(model("hiergru"))
+
+
+def test_the_raw_log_in_batches_equals_the_compiled_step_event_by_event(learned_run, raw_log_rows, compiled_steps):
+    """The served path end to end: batches of 7 events of the interleaved raw log (several users
+    per batch, folds, repeats) through `NumpyStep` give the compiled step's per-event numbers
+    and stored states, and `recommend` the same ranking."""
+    from hiertcn_keras.serving.online_recommender import OnlineRecommender
+
+    one = OnlineRecommender.open(learned_run, store="memory:", step=compiled_steps(learned_run))
+    single = [one.observe(*row) for row in raw_log_rows]
+    rec = OnlineRecommender.open(learned_run, store="memory:", step="numpy")
+    assert isinstance(rec.step, NumpyStep)
+    batched = []
+    for start in range(0, len(raw_log_rows), 7):
+        result = rec.observe_batch(raw_log_rows[start : start + 7])
+        assert result.error is None
+        batched.extend(result.observations)
+    assert [o.status for o in batched] == [o.status for o in single]
+    assert sum(o.status == "new_session" for o in single) > 10
+    for a, b in zip(batched, single):
+        assert a.position == b.position and a.session == b.session
+        for x, y in ((a.embedding, b.embedding), (a.prior_embedding, b.prior_embedding)):
+            assert (x is None) == (y is None)
+            if x is not None:
+                np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+    last = raw_log_rows[-1][2]
+    for user in {row[0] for row in raw_log_rows}:
+        mine, theirs = rec.state_of(user), one.state_of(user)
+        np.testing.assert_allclose(mine.context, theirs.context, atol=1e-5, rtol=0)
+        assert (mine.session, mine.n_events, mine.n_sessions) == (theirs.session, theirs.n_events, theirs.n_sessions)
+        for at in (None, last + 10 * 86400.0):  # the open session, and a fold computed at `at`
+            np.testing.assert_allclose(rec.embedding(user, at), one.embedding(user, at), atol=1e-5, rtol=0)
+        assert rec.recommend(user, k=5).items == one.recommend(user, k=5).items
