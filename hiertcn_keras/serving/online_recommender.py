@@ -434,6 +434,7 @@ class OnlineRecommender:
         observations, counts = [], collections.Counter()
         contexts, pending = {}, collections.defaultdict(list)  # user → [(finished, gap, [observation])]
         stop = None
+        records = self.store.get_many(dict.fromkeys(user for user, _, _ in events))  # one read per request
         for n, (user, item_id, timestamp) in enumerate(events):
             index = self.catalog.index_of_one(item_id)
             if index < 0:
@@ -446,7 +447,7 @@ class OnlineRecommender:
             if self.candidates is not None and not self.candidates[index]:
                 counts["item_not_in_store"] += 1
             if user not in current:
-                got = self.store.get(user)
+                got = records[user]
                 current[user], versions[user] = got if got is not None else (
                     UserState.initial(self.model.state_size), None)
                 contexts[user] = current[user].context
