@@ -90,6 +90,14 @@ def test_many_users_packed_equal_the_graph(q):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+def test_an_empty_finished_session_folds_as_the_graph_does():
+    online = model()
+    ours, graph = NumpyStep(online), UserStep(online, compiled=False)
+    contexts = np.random.default_rng(5).normal(size=(3, online.state_size)).astype(np.float32)
+    args = (contexts, [[], [3, 4], []], [10.0, 20.0, 30.0], [[1], [], [2, 5]])
+    assert_close(ours.many(*args), graph.many(*args))
+
+
 def test_no_users_and_bad_input():
     online = model(L=3)
     step = NumpyStep(online)
