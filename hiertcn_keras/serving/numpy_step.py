@@ -55,14 +55,22 @@ def _activation(layer, fn):
     return _ACTIVATIONS[name]
 
 
-def _row_lookup(variable):
-    """`rows(indices)`: rows of a (large) Keras variable as a NumPy array, without copying the table.
+COPY_TABLE_BYTES = 64 * 2**20
 
-    `keras.ops.take` on a TensorFlow variable first converts the whole table (about 2 ms for
-    20,000 × 128 on the development machine, and a copy of a 1M-item table); the variable's
-    own `sparse_read` gathers only the rows (one small op). Other backends take from the
-    variable's value (a device array, not a copy).
+
+def _row_lookup(variable):
+    """`rows(indices)`: rows of the item table as a NumPy array.
+
+    A table of at most `COPY_TABLE_BYTES` (64 MiB: 131,072 items of 128 float32) is copied
+    into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
+    each call gathers only its rows. `keras.ops.take` on a TensorFlow variable would first
+    convert the whole table (about 2 ms for 20,000 × 128 on the development machine); the
+    variable's own `sparse_read` is one small op. Other backends take from the variable's value
+    (a device array, not a copy).
     """
+    if int(np.prod(variable.shape)) * 4 <= COPY_TABLE_BYTES:
+        table = _array(variable)
+        return lambda indices: table[indices]
     value = variable.value
     if keras.backend.backend() == "tensorflow" and hasattr(value, "sparse_read"):
         return lambda indices: value.sparse_read(indices).numpy()
@@ -93,8 +101,12 @@ class _GRUCell:
 
     def __init__(self, cell):
         self.units = int(cell.units)
+        u = self.units
         self.kernel, self.recurrent = _array(cell.kernel), _array(cell.recurrent_kernel)
         self.reset_after = bool(cell.reset_after)
+        # Contiguous column blocks: a product with a strided slice would copy it on every call.
+        self.recurrent_gates = np.ascontiguousarray(self.recurrent[:, : 2 * u])
+        self.recurrent_candidate = np.ascontiguousarray(self.recurrent[:, 2 * u :])
         bias = _array(cell.bias) if cell.use_bias else None
         if bias is None:
             self.input_bias = self.recurrent_bias = None
@@ -115,13 +127,13 @@ class _GRUCell:
             if self.recurrent_bias is not None:
                 inner += self.recurrent_bias
         else:
-            inner = h @ self.recurrent[:, : 2 * u]
+            inner = h @ self.recurrent_gates
         z = self.gate(mx[:, :u] + inner[:, :u])
         r = self.gate(mx[:, u : 2 * u] + inner[:, u : 2 * u])
         if self.reset_after:
             candidate = r * inner[:, 2 * u :]
         else:
-            candidate = (r * h) @ self.recurrent[:, 2 * u :]
+            candidate = (r * h) @ self.recurrent_candidate
         hh = self.activation(mx[:, 2 * u :] + candidate)
         return z * h + (np.float32(1.0) - z) * hh
 
@@ -140,13 +152,16 @@ class _Block:
 
     def __call__(self, x, within):
         """`x` `[P, C]`; `within` `[P]` each position's step within its user's session."""
-        h = x
-        p = np.arange(len(x))
+        h, n = x, len(x)
+        # Tap j reads the position `shift` earlier, or a zero row (index n) before the session's start.
+        shifts = np.asarray(self.shifts)[None, :]
+        taps = np.where(within[:, None] >= shifts, np.arange(n)[:, None] - shifts, n)
+        padded = np.zeros((n + 1, 0), np.float32)
         for kernel, bias, activation in self.convs:
-            padded = np.concatenate([h, np.zeros((1, h.shape[1]), np.float32)])
-            # Tap j reads the position `shift` earlier, or the zero row before the session's start.
-            taps = np.stack([np.where(within >= s, p - s, len(h)) for s in self.shifts], axis=1)
-            y = padded[taps].reshape(len(h), -1) @ kernel + bias
+            if padded.shape[1] != h.shape[1]:
+                padded = np.zeros((n + 1, h.shape[1]), np.float32)
+            padded[:n] = h
+            y = padded[taps].reshape(n, -1) @ kernel + bias
             h = y if activation is None else activation(y)
         r = x if self.downsample is None else self.downsample(x)
         return np.maximum(h + r, np.float32(0.0))

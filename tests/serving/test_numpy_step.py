@@ -90,6 +90,18 @@ def test_many_users_packed_equal_the_graph(q):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+def test_a_large_table_is_gathered_from_the_variable_not_copied(monkeypatch):
+    from hiertcn_keras.serving import numpy_step
+
+    online = model()
+    monkeypatch.setattr(numpy_step, "COPY_TABLE_BYTES", 0)  # every table counts as large here
+    ours, graph = NumpyStep(online), UserStep(online, compiled=False)
+    rng = np.random.default_rng(4)
+    contexts = rng.normal(size=(4, online.state_size)).astype(np.float32)
+    args = (contexts, [None, [3, 4, 11], None, [1]], [None, 50.0, None, 7.0], [[1, 11, 2], [], [5], [4]])
+    assert_close(ours.many(*args), graph.many(*args))
+
+
 def test_an_empty_finished_session_folds_as_the_graph_does():
     online = model()
     ours, graph = NumpyStep(online), UserStep(online, compiled=False)
