@@ -200,7 +200,7 @@ def _open(args, store):
                                          session_gap=args.session_gap,
                                          retrieval=args.retrieval, retrieval_options=retrieval_options(args),
                                          unknown_items=args.unknown_items, out_of_order=args.out_of_order,
-                                         step=args.user_update)
+                                         step=getattr(args, "user_update", "auto"))
     warm_priors(args, recommender)
     return recommender
 
@@ -325,7 +325,7 @@ def _open_following(args, store):
     factory = DatedRecommenderFactory.open(args.run, store, data_dir=args.data, session_gap=args.session_gap,
                                            retrieval=args.retrieval, retrieval_options=retrieval_options(args),
                                            unknown_items=args.unknown_items, out_of_order=args.out_of_order,
-                                           step=args.user_update)
+                                           step=getattr(args, "user_update", "auto"))
     recommender = factory(latest)
     warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)
