@@ -6,15 +6,15 @@ channels, k the TCN kernel width.
 
 A compiled `UserStep` call pads every row of a request to the bucket of its longest session and
 the rows to a batch bucket: ten users of sessions of about five items cost a `[16, 16]` call, 256
-positions of which about 60 are real, plus the call's fixed cost (about 1 ms of CPU on the
+positions of which about 40 are real, plus the call's fixed cost (about 1 ms of CPU on the
 development machine, more than the arithmetic of a one-row update). `NumpyStep` runs the same
 layers with the same weights as a few NumPy matrix products over the *packed* positions: every
 user's `[x̂, a1..am]` laid end to end, each convolution tap that reaches before its user's
 session start reading zero (the left padding that user's row would get alone), exactly what
 `TemporalBlock` does with packed segments. Per call:
 
-- one lookup of every item it needs in the model's own item table (a NumPy copy of a 1M-item
-  table would double the model's memory);
+- one lookup of every item it needs in the model's own item table (copied into NumPy once when
+  it is at most 64 MiB; a larger one, e.g. 1M items, is gathered from, never copied);
 - the fold of the users that start a session: mean item vector → the `session_input` Dense →
   the high level's stacked GRU cells (`reset_after` either way) → the decay factor;
 - the low level: the `low_projection` Dense of `[item, context]` (computed as `item · W_item +
@@ -36,7 +36,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from hiertcn_keras.serving.user_step import BATCH_BUCKETS, StepBatch, StepResult, check_lengths, decay_factor
+from hiertcn_keras.serving.user_step import BATCH_BUCKETS, StepBatch, check_lengths, decay_factor
 
 _ACTIVATIONS = {
     "linear": None,
@@ -49,8 +49,7 @@ _ACTIVATIONS = {
 def _activation(layer, fn):
     """The NumPy function of a Keras activation (`None` = identity); `ValueError` for others."""
     name = keras.activations.serialize(fn)
-    name = name if isinstance(name, str) else (name or {}).get("config", name)
-    if name not in _ACTIVATIONS:
+    if not isinstance(name, str) or name not in _ACTIVATIONS:
         raise ValueError(f"NumpyStep: activation {name!r} of layer {layer.name!r} is not supported")
     return _ACTIVATIONS[name]
 
