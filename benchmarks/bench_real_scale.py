@@ -22,6 +22,7 @@ validation and the test Recall@10/MRR (full catalogue, conservative ties), and
     python benchmarks/bench_real_scale.py --scale 0.1                     # all neural models
     python benchmarks/bench_real_scale.py --scale 0.1 --time-limit tcn=20 # stop tcn's epoch at 20 min
     python benchmarks/bench_real_scale.py --models hiertcn                # full scale: a quiet machine
+    python benchmarks/bench_real_scale.py --prepared DIR --models gru     # a folder kept by --keep
 
 Wall times depend on what else runs on the machine: the CPU share column (CPU s / wall s) says
 how much of it a stage got; CPU ms/step carries over between loaded and quiet machines better
@@ -139,12 +140,13 @@ def parse_train_output(lines):
         step at which `--time-limit` stopped the epoch, else `steps_per_epoch`);
         `steady_ms_per_step` and `steady_cpu_ms_per_step` between the first and the last
         progress line of epoch 1 (`nan` with fewer than two); `max_silence_s`, the longest
-        gap between two output lines from the first line to the end of the first epoch's
-        progress; `progress_lines`.
+        gap between two output lines from the first line to the last progress line of epoch
+        1, and `max_silence_after_first_step_s` the same from the first progress line on (the
+        first, compiling step prints nothing until it ends); `progress_lines`.
     """
     info = {"steps_per_epoch": None, "batch": None, "loss": None, "measured_ms_per_step": float("nan"),
             "steps_trained": None, "steady_ms_per_step": float("nan"), "steady_cpu_ms_per_step": float("nan"),
-            "max_silence_s": float("nan"), "progress_lines": 0}
+            "max_silence_s": float("nan"), "max_silence_after_first_step_s": float("nan"), "progress_lines": 0}
     beats, start = [], None
     for wall, cpu, text in lines:
         if (m := _HEADER.search(text)) is not None:
@@ -168,6 +170,8 @@ def parse_train_output(lines):
         ends = [b[0] for b in beats] or stamps
         stamps = [s for s in stamps if s <= ends[-1]]
         info["max_silence_s"] = max((b - a for a, b in zip(stamps, stamps[1:])), default=0.0)
+        later = [s for s in stamps if beats and s >= beats[0][0]]
+        info["max_silence_after_first_step_s"] = max((b - a for a, b in zip(later, later[1:])), default=float("nan"))
     return info
 
 
@@ -200,6 +204,7 @@ def training_row(model, stage, parsed, config, history, metrics, estimate_bytes=
         "steady_ms_per_step": parsed["steady_ms_per_step"], "steady_cpu_ms_per_step": cpu_ms,
         "events_per_cpu_s": 1000 * events_per_step / cpu_ms if cpu_ms and not math.isnan(cpu_ms) else float("nan"),
         "measured_ms_per_step": parsed["measured_ms_per_step"], "max_silence_s": parsed["max_silence_s"],
+        "max_silence_after_first_step_s": parsed.get("max_silence_after_first_step_s", float("nan")),
         "command_wall_s": stage.wall, "command_cpu_s": stage.cpu, "peak_rss_bytes": stage.peak,
         "estimate_bytes": estimate_bytes,
         "val_recall@10": float(history.get("val_recall@10", [float("nan")])[0]),
@@ -244,17 +249,18 @@ def format_training_table(rows, baseline=None):
         estimate = "–" if r["estimate_bytes"] is None else f"{r['estimate_bytes'] / 1e9:.2f}"
         out.append([r["model"], r["loss"], f"{r['batch']}{' packed' if r['packed'] else ''}", steps,
                     _num(r["epoch_s"], ",.0f"), _num(r["ms_per_step"], ",.0f"), _num(r["steady_cpu_ms_per_step"], ",.0f"),
-                    _num(r["events_per_s"], ",.0f"), _num(r["events_per_cpu_s"], ",.0f"),
-                    f"{r['peak_rss_bytes'] / 1e9:.2f} ({estimate})", _num(r["max_silence_s"], ".0f"),
+                    _num(r["events_per_s"], ",.0f"), _num(r["events_per_cpu_s"], ",.0f"), _num(r["val_s"], ",.0f"),
+                    f"{r['peak_rss_bytes'] / 1e9:.2f} ({estimate})",
+                    f"{_num(r['max_silence_s'], '.0f')} / {_num(r['max_silence_after_first_step_s'], '.0f')}",
                     _num(r["val_recall@10"], ".4f"), _num(r["val_mrr"], ".4f"),
                     _num(r["test_recall@10"], ".4f"), _num(r["test_mrr"], ".4f")])
     if baseline is not None:
-        out.append(["successor (baseline)", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–",
+        out.append(["successor (baseline)", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–", "–",
                     _num(baseline["recall@10"], ".4f"), _num(baseline["mrr"], ".4f")])
     headers = ["model", "loss", "batch", "steps (epoch 1)", "epoch s", "ms/step", "CPU ms/step (steady)",
-               "events/s", "events per CPU-s", "peak GB (estimate)", "longest silence s",
-               "val Recall@10", "val MRR", "test Recall@10", "test MRR"]
-    return markdown_table(headers, out, "lllrrrrrrrrrrrr")
+               "events/s", "events per CPU-s", "validation s", "peak GB (estimate)",
+               "longest silence s (all / after step 1)", "val Recall@10", "val MRR", "test Recall@10", "test MRR"]
+    return markdown_table(headers, out, "lllrrrrrrrrrrrrr")
 
 
 def parse_time_limits(values, models):
@@ -296,6 +302,8 @@ def build_parser():
     parser.add_argument("--evaluate-models", nargs="*", choices=MODELS, default=None, metavar="MODEL",
                         help="models whose run is also scored by a separate `hiertcn evaluate` (start-up, model "
                         "loading and the test split; default: every model; train scores the test split anyway)")
+    parser.add_argument("--prepared", default=None, metavar="DIR",
+                        help="a folder prepared earlier (e.g. kept by --keep): skip the synth and prepare stages")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", default=None, metavar="PATH")
@@ -320,14 +328,18 @@ def main(argv=None):
         record["load_avg_1min"].append(round(os.getloadavg()[0], 2))
 
     with temp_dir(keep=args.keep, prefix="hiertcn-real-scale-") as tmp:
-        log, prepared = tmp / "log.csv", tmp / "prepared"
-        stage = run_stage("synth", [sys.executable, __file__, "--write-log", str(log), "--scale", str(args.scale),
-                                    "--seed", str(args.seed)], env)
-        n_clicks = sum(1 for _ in open(log)) - 1
-        add("synth (not a product stage)", stage, n_clicks)
-        stage = run_stage("prepare", [*hiertcn, "prepare", "--input", str(log), "--format", "generic",
-                                      "--out", str(prepared)], env)
-        add("prepare", stage, n_clicks)
+        if args.prepared:
+            prepared = Path(args.prepared)
+            record["prepared"] = str(prepared)
+        else:
+            log, prepared = tmp / "log.csv", tmp / "prepared"
+            stage = run_stage("synth", [sys.executable, __file__, "--write-log", str(log), "--scale",
+                                        str(args.scale), "--seed", str(args.seed)], env)
+            n_clicks = sum(1 for _ in open(log)) - 1
+            add("synth (not a product stage)", stage, n_clicks)
+            stage = run_stage("prepare", [*hiertcn, "prepare", "--input", str(log), "--format", "generic",
+                                          "--out", str(prepared)], env)
+            add("prepare", stage, n_clicks)
         stats = json.loads((prepared / "stats.json").read_text())
         record["data"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}
 
@@ -364,8 +376,8 @@ def main(argv=None):
                     f"Recall@10 {result['recall@10']:.4f}, MRR {result['mrr']:.4f}")
 
     data = record["data"]
-    print(f"\nlog: {n_clicks:,} clicks (scale {args.scale}); prepared: "
-          + ", ".join(f"{k} {v:,}" for k, v in data.items() if isinstance(v, int))[:400])
+    source = f"prepared folder {args.prepared}" if args.prepared else f"synthetic log at scale {args.scale}"
+    print(f"\n{source}: " + ", ".join(f"{k} {v:,}" for k, v in data.items() if isinstance(v, int)))
     print(f"1-minute load average after each stage: {record['load_avg_1min']}\n")
     print(format_stage_table(record["stages"]) + "\n")
     print(format_training_table(record["training"], record["successor"]) + "\n")

@@ -197,8 +197,11 @@ def main(argv=None):
                         help="ivf: calibrate nprobe to this recall@10 on the model's own user vectors (e.g. 0.99)")
     parser.add_argument("--quantizer", choices=["auto", "flat", "hnsw"], default="auto",
                         help="ivf: coarse quantizer (default: the retriever's rule, HNSW from 1,024 cells)")
-    parser.add_argument("--codes", choices=["auto", "flat", "sq8", "pq4"], default="auto",
-                        help="ivf: stored vectors (default: the retriever's rule, 8-bit from 200,000 items)")
+    parser.add_argument("--codes", choices=["auto", "flat", "sq8", "pq4-dim", "pq4"], default="auto",
+                        help="ivf: stored vectors (default: the retriever's rule, ivf_plan)")
+    parser.add_argument("--rerank", type=int, default=None,
+                        help="ivf: candidates re-scored exactly per item asked for (default: the codes' own, "
+                        "calibrated with nprobe under --recall-target)")
     args = parser.parse_args(argv)
 
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
@@ -224,6 +227,8 @@ def main(argv=None):
                     options["nlist"] = args.nlist
                 if kind == "ivf":
                     options.update(quantizer=args.quantizer, codes=args.codes)
+                    if args.rerank is not None:
+                        options["rerank"] = args.rerank
                     if args.recall_target is not None:
                         options["recall_target"] = args.recall_target
                 rss_before = _rss_bytes()
@@ -326,7 +331,7 @@ def main(argv=None):
                  "CPU), " if "calibration_seconds" in build else ", ")
               + f"its arrays {build['index_bytes'] / 2**20:,.1f} MiB, process memory grew "
               f"{build['rss_growth_bytes'] / 2**20:,.1f} MiB while the recommender opened; "
-              + ", ".join(f"{key} {build[key]}" for key in ("nlist", "quantizer", "codes", "nprobe", "recall@10")
+              + ", ".join(f"{key} {build[key]}" for key in ("nlist", "quantizer", "codes", "nprobe", "rerank", "recall@10")
                           if key in build))
     emit_json({"benchmark": "serving", "machine": machine(), "core": core, "load_average": os.getloadavg(),
                "results": results, "ratios": ratios, "indexes": build_rows}, args.json)

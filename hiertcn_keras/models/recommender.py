@@ -23,8 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from hiertcn_keras.losses import (NegativeSampler, full_softmax_loss, log_expected_counts, pairwise_loss,
-                                  sampled_softmax_loss)
+from hiertcn_keras.losses import (KEY_RANGE, NegativeSampler, full_softmax_loss, largest_keys, log_expected_counts,
+                                  pairwise_loss, sampled_softmax_loss)
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.packed_hiertcn import packed_hiertcn
 
@@ -202,13 +202,11 @@ class Recommender(keras.Model):
         """
         scored = weight > 0
         n_shared = self.model_config.n_negatives
-        # Scored positions first (key ≥ 2), in random order, then padding (key < 1); M never-valid
-        # slots appended so that top-M has a static size whatever the batch's (maybe unknown) size.
-        noise = keras.random.uniform(ops.shape(weight), seed=self.sampler.seed_generator)
-        keys = ops.concatenate([ops.cast(scored, "float32") * 2.0 + noise, ops.full((n_shared,), -1.0)])
-        _, picked = ops.top_k(keys, n_shared)
-        in_batch = ops.take(ops.concatenate([targets, ops.zeros((n_shared,), dtype=targets.dtype)]), picked)
-        in_batch_valid = ops.take(ops.concatenate([scored, ops.zeros((n_shared,), dtype="bool")]), picked)
+        # The positions of the M largest keys: a uniformly random M-subset of the scored positions
+        # (all of them when there are fewer), found without a sort (`largest_keys`: with a sort
+        # in the step, XLA compiled the dropout masks' random numbers several times slower on CPU).
+        picked, in_batch_valid = largest_keys(self._in_batch_keys(scored), n_shared)
+        in_batch = ops.where(in_batch_valid, ops.take(targets, picked), ops.zeros_like(picked))
         n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
 
         def log_count(ids):
@@ -217,6 +215,11 @@ class Recommender(keras.Model):
         candidates = ops.concatenate([sampled, in_batch])
         valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), in_batch_valid])
         return candidates, log_count(candidates), log_count(targets), valid
+
+    def _in_batch_keys(self, scored):
+        """A random key in `[0, KEY_RANGE)` per scored position, −1 for the others: int32 `[N]`."""
+        keys = keras.random.randint(ops.shape(scored), 0, KEY_RANGE, dtype="int32", seed=self.sampler.seed_generator)
+        return ops.where(scored, keys, -ops.ones_like(keys))
 
     def reset_states(self):
         """Zero every carried state (e.g. before an evaluation pass)."""

@@ -66,10 +66,14 @@ def recall_at_k(approx, exact, k=10):
     return float(np.mean(hits) / k) if hits else float("nan")
 
 
-HNSW_QUANTIZER_FROM_CELLS = 1024
-SQ8_FROM_ITEMS = 200_000
-SQ8_FETCH_PER_K = 4
-PQ_FETCH_PER_K = 10
+HNSW_QUANTIZER_FROM_CELLS = 8192
+PQ4_FROM_ITEMS = 200_000
+CODES = ("flat", "sq8", "pq4-dim", "pq4")
+DIMS_PER_PQ_CODE = {"pq4-dim": 1, "pq4": 2}  # 4-bit fast-scan PQ: dimensions per 4-bit code
+# Candidates re-scored exactly per item asked for, by codes (the default when not calibrated), and the
+# depths a recall target chooses among (4-bit codes; measured at 1M items: docs/serving.md).
+RERANK = {"flat": 1, "sq8": 4, "pq4-dim": 16, "pq4": 64}
+RERANK_CALIBRATED = {"pq4-dim": (4, 8, 16, 32), "pq4": (16, 32, 64, 128)}
 
 
 def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
@@ -78,23 +82,23 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
     Args:
         n: int. Items indexed.
         nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
-        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
-        codes: `auto`, `flat`, `sq8` or `pq4` (`auto`: `sq8` from 200,000 items).
+        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 8,192 cells).
+        codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4` (`auto`: `pq4-dim` from 200,000 items).
 
     Returns:
         dict with `nlist`, `quantizer`, `codes`.
     """
     if quantizer not in ("auto", "flat", "hnsw"):
         raise ValueError(f"quantizer must be 'auto', 'flat' or 'hnsw', got {quantizer!r}")
-    if codes not in ("auto", "flat", "sq8", "pq4"):
-        raise ValueError(f"codes must be 'auto', 'flat', 'sq8' or 'pq4', got {codes!r}")
+    if codes != "auto" and codes not in CODES:
+        raise ValueError(f"codes must be 'auto' or one of {', '.join(map(repr, CODES))}, got {codes!r}")
     nlist = int(nlist or max(1, min(n // 39, round(4 * math.sqrt(n)))))
     if nlist < 1:
         raise ValueError(f"nlist must be ≥ 1, got {nlist}")
     if quantizer == "auto":
         quantizer = "hnsw" if nlist >= HNSW_QUANTIZER_FROM_CELLS else "flat"
     if codes == "auto":
-        codes = "sq8" if n >= SQ8_FROM_ITEMS else "flat"
+        codes = "pq4-dim" if n >= PQ4_FROM_ITEMS else "flat"
     return {"nlist": nlist, "quantizer": quantizer, "codes": codes}
 
 
@@ -113,9 +117,14 @@ class FaissRetriever:
             other half reports the recall). Not together with `nprobe`.
         quantizer: `auto`, `flat` or `hnsw`. `ivf`: how a query's cells are chosen (see
             `ivf_plan`).
-        codes: `auto`, `flat`, `sq8` or `pq4`. `ivf`: how vectors are stored (see `ivf_plan`;
-            `pq4`: product quantization with 4-bit codes per pair of dimensions, scanned with
-            SIMD lookup tables, `IndexIVFPQFastScan`).
+        codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4`. `ivf`: how vectors are stored (see
+            `ivf_plan`; `pq4-dim` and `pq4`: product quantization with a 4-bit code per
+            dimension or per pair of dimensions, scanned with SIMD lookup tables,
+            `IndexIVFPQFastScan`).
+        rerank: int or `None`. `ivf`: candidates fetched from the index per item asked for
+            and re-scored exactly (`rerank · k`; faiss's `k_factor`). Default: 1 for float
+            codes, 4 for `sq8`, and for 4-bit codes 16 (`pq4-dim`) or 64 (`pq4`), or calibrated
+            with nprobe when `recall_target` is given (`calibrate`).
         train_per_cell: int. `ivf`: catalogue rows drawn per cell to train the coarse
             quantizer (k-means). Defaults to 39, faiss's floor (256 is its ceiling). The
             k-means cost grows with it: 553 s for 1M rows × 128 d at 256 on one core.
@@ -131,8 +140,8 @@ class FaissRetriever:
     """
 
     def __init__(self, table, bias=None, *, kind="hnsw", nlist=None, nprobe=None, recall_target=None,
-                 quantizer="auto", codes="auto", train_per_cell=39, m=32, ef_search=256, recall_queries=None,
-                 n_recall_queries=1000, seed=0, threads=None, chunk_rows=262144):
+                 quantizer="auto", codes="auto", rerank=None, train_per_cell=39, m=32, ef_search=256,
+                 recall_queries=None, n_recall_queries=1000, seed=0, threads=None, chunk_rows=262144):
         try:
             import faiss
         except ImportError as error:
@@ -150,6 +159,8 @@ class FaissRetriever:
                 raise ValueError(f"recall_target must be in (0, 1], got {recall_target}")
         if nprobe is not None and int(nprobe) < 1:
             raise ValueError(f"nprobe must be ≥ 1, got {nprobe}")
+        if rerank is not None and (kind != "ivf" or int(rerank) < 1):
+            raise ValueError(f"rerank must be an int ≥ 1 and applies to kind='ivf', got {rerank!r} for {kind!r}")
         if threads is not None:
             faiss.omp_set_num_threads(int(threads))
         self.kind = kind
@@ -162,25 +173,28 @@ class FaissRetriever:
         self._coarse = None
         self._clustering_index = None
         self._pad = 0
-        self.fetch_per_k = 1
+        self.rerank = 1
+        depths = None
         started, cpu_started = time.perf_counter(), time.process_time()
         if kind == "ivf":
             plan = ivf_plan(self.n, nlist, quantizer, codes)
             nlist = plan["nlist"]
-            if plan["codes"] == "pq4":
-                self._pad = width % 2  # a zero column: two dimensions per 4-bit sub-quantizer
-                width += self._pad
+            per_code = DIMS_PER_PQ_CODE.get(plan["codes"], 1)
+            self._pad = -width % per_code  # zero columns: whole dimensions per 4-bit sub-quantizer
+            width += self._pad
             if plan["quantizer"] == "hnsw":
                 coarse = faiss.IndexHNSWFlat(width, 32, faiss.METRIC_INNER_PRODUCT)
             else:
                 coarse = faiss.IndexFlatIP(width)
-            if plan["codes"] == "pq4":
-                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // 2, 4, faiss.METRIC_INNER_PRODUCT)
-                self.fetch_per_k = PQ_FETCH_PER_K
+            self.rerank = int(rerank) if rerank is not None else RERANK[plan["codes"]]
+            if recall_target is not None and rerank is None:
+                depths = RERANK_CALIBRATED.get(plan["codes"])
+            if plan["codes"] in DIMS_PER_PQ_CODE:
+                index = faiss.IndexIVFPQFastScan(coarse, width, nlist, width // per_code, 4,
+                                                 faiss.METRIC_INNER_PRODUCT)
             elif plan["codes"] == "sq8":
                 index = faiss.IndexIVFScalarQuantizer(coarse, width, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                       faiss.METRIC_INNER_PRODUCT)
-                self.fetch_per_k = SQ8_FETCH_PER_K
             else:
                 index = faiss.IndexIVFFlat(coarse, width, nlist, faiss.METRIC_INNER_PRODUCT)
             if plan["quantizer"] == "hnsw":
@@ -225,14 +239,14 @@ class FaissRetriever:
         exact, _ = ExactRetriever(table, self.bias).search(recall_queries, 10)
         if recall_target is not None:
             started, cpu_started = time.perf_counter(), time.process_time()
-            calibration = self.calibrate(recall_queries[0::2], exact[0::2], float(recall_target))
+            calibration = self.calibrate(recall_queries[0::2], exact[0::2], float(recall_target), depths=depths)
             recall_queries, exact = recall_queries[1::2], exact[1::2]
             self.report.update(calibration, calibration_seconds=round(time.perf_counter() - started, 3),
                                calibration_cpu_seconds=round(time.process_time() - cpu_started, 3))
             query_source = "given queries, held out from the calibration" if query_source == "given queries" \
                 else "catalogue vectors, held out from the calibration"
         if kind == "ivf":
-            self.report["nprobe"] = int(self.index.nprobe)
+            self.report.update(nprobe=int(self.index.nprobe), rerank=self.rerank)
         self.report.update(self.measure_recall(table, recall_queries, exact=exact), recall_query_source=query_source)
 
     @property
@@ -257,42 +271,69 @@ class FaissRetriever:
             return int(total)
         return int(self.n * (int(self.index.d) + int(self.index.hnsw.nb_neighbors(0))) * 4)
 
-    def calibrate(self, queries, exact, target, k=10):
-        """Set the smallest nprobe whose recall@k on `queries` reaches `target`; doubling, then bisection.
+    def set_rerank(self, rerank):
+        """Re-score `rerank · k` candidates exactly per query (`ivf`); 1 keeps only the index's own top-k."""
+        if int(rerank) < 1:
+            raise ValueError(f"rerank must be ≥ 1, got {rerank}")
+        self.rerank = int(rerank)
+        if hasattr(self, "report") and self.kind == "ivf":
+            self.report["rerank"] = self.rerank
+
+    def calibrate(self, queries, exact, target, k=10, depths=None):
+        """Set the fewest cells, then the shallowest exact re-rank, whose recall@k on `queries` reaches `target`.
+
+        nprobe: doubling from 1, then bisection, with the deepest re-rank of `depths`; then, at
+        that nprobe, the smallest depth of `depths` that still reaches the target. Each nprobe
+        costs one index search of `max(depths) · k` candidates: the recall of every shallower
+        depth is read off the prefix of the same (approximately ordered) candidates.
 
         Args:
             queries: float32 `[Q, E]`.
             exact: int `[Q, ≥k]`: their exact top-k.
             target: float.
+            k: int. Defaults to 10.
+            depths: ints or `None` (the current `rerank` only): candidates re-scored per item.
 
         Returns:
-            dict: `recall_target`, `calibration_recall@k` (at the nprobe chosen),
-            `recall_target_reached` (false only if even every cell falls short: ties at the
-            k-th score, or 8-bit codes), `n_calibration_queries`, and `nprobe_tried` (`{nprobe: recall}`).
+            dict: `recall_target`, `calibration_recall@k` (at the pair chosen),
+            `recall_target_reached` (false only if even every cell at the deepest re-rank falls
+            short: ties at the k-th score, or lossy codes), `n_calibration_queries`,
+            `nprobe_tried` (`{nprobe: recall}` at the deepest re-rank) and, with several
+            depths, `rerank_tried` (`{depth: recall}` at the nprobe chosen).
         """
-        def recall(nprobe):
+        depths = sorted({int(d) for d in (depths or (self.rerank,))})
+        queries = check_queries(queries, self.dim)
+
+        def recalls(nprobe):
             if nprobe not in tried:
                 self.set_nprobe(nprobe)
-                tried[nprobe] = recall_at_k(self.search(queries, k)[0], exact, k)
+                labels, scores = self._candidates(queries, max(depths) * k, [()] * len(queries), None)
+                tried[nprobe] = {depth: recall_at_k(self._best(labels[:, :depth * k], scores[:, :depth * k], k)[0],
+                                                    exact, k) for depth in depths}
             return tried[nprobe]
 
-        tried, nlist = {}, int(self.index.nlist)
+        tried, nlist, deepest = {}, int(self.index.nlist), max(depths)
         high = 1
-        while high < nlist and recall(high) < target:
+        while high < nlist and recalls(high)[deepest] < target:
             high = min(nlist, 2 * high)
         low = high // 2  # recall(low) < target (or low = 0)
         while high - low > 1:
             middle = (low + high) // 2
-            if recall(middle) >= target:
+            if recalls(middle)[deepest] >= target:
                 high = middle
             else:
                 low = middle
-        reached = recall(high)
+        at_high = recalls(high)
+        depth = next((d for d in depths if at_high[d] >= target), deepest)
         self.set_nprobe(high)
-        return {"recall_target": target, f"calibration_recall@{k}": round(reached, 4),
-                "recall_target_reached": bool(reached >= target),
-                "n_calibration_queries": len(queries),
-                "nprobe_tried": {str(p): round(r, 4) for p, r in sorted(tried.items())}}
+        self.set_rerank(depth)
+        result = {"recall_target": target, f"calibration_recall@{k}": round(at_high[depth], 4),
+                  "recall_target_reached": bool(at_high[depth] >= target),
+                  "n_calibration_queries": len(queries),
+                  "nprobe_tried": {str(p): round(r[deepest], 4) for p, r in sorted(tried.items())}}
+        if len(depths) > 1:
+            result["rerank_tried"] = {str(d): round(at_high[d], 4) for d in depths}
+        return result
 
     def _rows(self, table, indices):
         rows = np.asarray(table[indices], dtype=np.float32)
@@ -336,13 +377,23 @@ class FaissRetriever:
         k = min(int(k), self.n)
         excluded = exclusion(exclude, len(queries))
         boost = check_boost(boost, self.n)
-        fetch = min(self.n, self.fetch_per_k * k + max((len(e) for e in excluded), default=0))
+        labels, scores = self._candidates(queries, self.rerank * k, excluded, boost)
+        return self._best(labels, scores, k)
+
+    def _candidates(self, queries, depth, excluded, boost):
+        """The index's `depth` candidates (plus the excluded and boosted items) with exact scores.
+
+        Returns:
+            `(labels, scores)`: int64 and float32 `[Q, M]`, candidates in the index's order
+            (excluded items and faiss's padding scored `-inf`), then the boosted ones.
+        """
+        fetch = min(self.n, depth + max((len(e) for e in excluded), default=0))
         _, labels = self.index.search(self._queries(queries), fetch)
         labels = labels.astype(np.int64) + 1  # faiss ids are 0-based over rows 1..N
-        # Exact scores of the candidates found (k rows each): the same numbers as exact search.
+        # Exact scores of the candidates found: the same numbers as exact search.
         safe = np.maximum(labels, 1)
-        scores = np.einsum("qkd,qd->qk", np.asarray(self.table[safe.ravel()], np.float32).reshape(*safe.shape, -1),
-                           queries)
+        rows = np.asarray(self.table[safe.ravel()], np.float32).reshape(*safe.shape, -1)
+        scores = np.matmul(rows, queries[:, :, None])[:, :, 0]
         if self.bias is not None:
             scores += self.bias[safe]
         scores[labels <= 0] = -np.inf  # faiss pads with -1 (label 0 here) when it finds fewer
@@ -359,12 +410,21 @@ class FaissRetriever:
             labels = np.concatenate([labels, np.broadcast_to(hot, (len(queries), len(hot)))], axis=1)
             scores = np.concatenate([scores, hot_scores], axis=1)
         for row, items in enumerate(excluded):
-            if items and labels.shape[1] > 256:  # many hot items: one vectorised lookup
+            if items and labels.shape[1] > 256:  # many candidates: one vectorised lookup
                 scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
             elif items:  # a set lookup per candidate (k + |exclude| of them), cheaper than np.isin's sort
                 items = set(items)
                 drop = np.fromiter((label in items for label in labels[row].tolist()), bool, labels.shape[1])
                 scores[row, drop] = -np.inf
+        return labels, scores
+
+    @staticmethod
+    def _best(labels, scores, k):
+        """The top `k` of candidate rows by exact score (exact search's tie rule), dropping `-inf` columns."""
+        if labels.shape[1] > 4 * k:  # many candidates: sort only those at or above each row's k-th score
+            kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+            keep = np.argsort(scores < kth, axis=1, kind="stable")[:, : max(k, int((scores >= kth).sum(1).max()))]
+            labels, scores = np.take_along_axis(labels, keep, 1), np.take_along_axis(scores, keep, 1)
         labels, scores = sort_top(scores, labels, k)
         keep = np.isfinite(scores)
         if not keep.all():

@@ -33,8 +33,8 @@ def test_a_whole_epoch_gives_the_steps_and_the_steady_step_time_between_progress
     parsed = bench.parse_train_output(lines(
         (1.0, 0.5, "some start-up line"),
         (10.0, 9.0, HEADER),
-        (70.0, 80.0, "epoch 1/1 step 1/1,200, first step (with compilation) took 1m00s"),
-        (71.0, 81.0, "measured 250 ms/step over steps 2-6 (the first, compiling, left out): estimated epoch time 5m00s"),
+        (80.0, 80.0, "epoch 1/1 step 1/1,200, first step (with compilation) took 1m10s"),
+        (81.0, 81.0, "measured 250 ms/step over steps 2-6 (the first, compiling, left out): estimated epoch time 5m00s"),
         (130.0, 120.0, "epoch 1/1 step 201/1,200, 1,000 events/s, ETA 5m00s"),
         (190.0, 160.0, "epoch 1/1 step 401/1,200, 1,000 events/s, ETA 4m00s"),
         (400.0, 300.0, "epoch 1/1 - 330s - loss: 6.1 - val_recall@10: 0.2"),
@@ -43,11 +43,12 @@ def test_a_whole_epoch_gives_the_steps_and_the_steady_step_time_between_progress
     assert parsed["steps_per_epoch"] == parsed["steps_trained"] == 1200
     assert parsed["measured_ms_per_step"] == 250.0
     assert parsed["progress_lines"] == 3
-    # from step 1 at 70 s to step 401 at 190 s: 120 s and 80 CPU-s for 400 steps
-    assert parsed["steady_ms_per_step"] == pytest.approx(300.0)
+    # from step 1 at 80 s to step 401 at 190 s: 110 s and 80 CPU-s for 400 steps
+    assert parsed["steady_ms_per_step"] == pytest.approx(275.0)
     assert parsed["steady_cpu_ms_per_step"] == pytest.approx(200.0)
-    # the silences counted from the first line to the last progress line: 60 s at most
-    assert parsed["max_silence_s"] == pytest.approx(60.0)
+    # the silences from the run's first line to the last progress line: the compiling step's 70 s
+    assert parsed["max_silence_s"] == pytest.approx(70.0)
+    assert parsed["max_silence_after_first_step_s"] == pytest.approx(60.0)  # 80, 81, 130, 190
 
 
 def test_a_time_limited_epoch_counts_the_steps_it_trained_and_a_silent_run_has_no_steady_rate():
@@ -58,6 +59,7 @@ def test_a_time_limited_epoch_counts_the_steps_it_trained_and_a_silent_run_has_n
     assert parsed["steps_per_epoch"] == 12345 and parsed["steps_trained"] == 1234
     assert math.isnan(parsed["steady_ms_per_step"]) and math.isnan(parsed["steady_cpu_ms_per_step"])
     assert parsed["max_silence_s"] == pytest.approx(490.0)
+    assert math.isnan(parsed["max_silence_after_first_step_s"])
     assert bench.parse_train_output([])["steps_per_epoch"] is None
 
 
@@ -72,7 +74,8 @@ def run_files(time_limited=False):
 def test_the_training_row_reads_the_run_and_the_table_shows_it_beside_the_successor_baseline():
     stage = bench.Stage(wall=900.0, cpu=1200.0, peak=int(2.5e9))
     parsed = {"steps_per_epoch": 1200, "steps_trained": 600, "steady_ms_per_step": 500.0,
-              "steady_cpu_ms_per_step": 400.0, "measured_ms_per_step": 450.0, "max_silence_s": 61.0, "batch": 8,
+              "steady_cpu_ms_per_step": 400.0, "measured_ms_per_step": 450.0, "max_silence_s": 61.0,
+              "max_silence_after_first_step_s": 59.0, "batch": 8,
               "loss": "softmax", "progress_lines": 9}
     row = bench.training_row("hiertcn", stage, parsed, *run_files(time_limited=True), estimate_bytes=int(1.5e9))
     assert row["time_limited"] and row["epoch_events"] == 120_000  # half the steps: half the events
@@ -81,9 +84,10 @@ def test_the_training_row_reads_the_run_and_the_table_shows_it_beside_the_succes
     assert row["events_per_cpu_s"] == pytest.approx(500.0)  # 200 events per step in 0.4 CPU-s
     assert stage.share == pytest.approx(4 / 3)
     table = bench.format_training_table([row], {"recall@10": 0.3, "mrr": 0.15})
-    assert ("| hiertcn | softmax | 8 packed | 600 of 1,200 (time limit) | 600 | 1,000 | 400 | 200 | 500 | "
-            "2.50 (1.50) | 61 | 0.2500 | 0.1250 | 0.2000 | 0.1000 |") in table
-    assert table.splitlines()[-1] == "| successor (baseline) | – | – | – | – | – | – | – | – | – | – | – | – | 0.3000 | 0.1500 |"
+    assert ("| hiertcn | softmax | 8 packed | 600 of 1,200 (time limit) | 600 | 1,000 | 400 | 200 | 500 | 30 | "
+            "2.50 (1.50) | 61 / 59 | 0.2500 | 0.1250 | 0.2000 | 0.1000 |") in table
+    assert table.splitlines()[-1] == ("| successor (baseline) | – | – | – | – | – | – | – | – | – | – | – | – | – | "
+                                      "0.3000 | 0.1500 |")
 
 
 def test_the_stage_table_gives_the_cpu_share_and_the_events_per_second():

@@ -115,8 +115,10 @@ def test_a_boost_is_added_exactly_and_faiss_rescores_the_boosted_items(kind):
 def test_ivf_plan_follows_the_square_root_rule():
     from hiertcn_keras.serving.faiss_retriever import ivf_plan
 
-    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "hnsw", "codes": "sq8"}
-    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "hnsw", "codes": "flat"}
+    assert ivf_plan(5_000_000) == {"nlist": 8944, "quantizer": "hnsw", "codes": "pq4-dim"}
+    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "flat", "codes": "pq4-dim"}
+    assert ivf_plan(199_999) == {"nlist": 1789, "quantizer": "flat", "codes": "flat"}
+    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(20_000) == {"nlist": 512, "quantizer": "flat", "codes": "flat"}  # capped at N / 39
     assert ivf_plan(10) == {"nlist": 1, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(5000, nlist=64, quantizer="hnsw", codes="sq8") == {"nlist": 64, "quantizer": "hnsw", "codes": "sq8"}
@@ -217,3 +219,72 @@ def test_recall_target_arguments_are_checked(table):
         build_retriever("ivf", table, nlist=4, recall_target=1.5)
     with pytest.raises(ValueError, match="kind='ivf'"):
         build_retriever("hnsw", table, recall_target=0.9)
+
+
+@pytest.mark.parametrize("codes", ["pq4-dim", "pq4"])
+def test_a_re_rank_as_deep_as_the_catalogue_makes_4_bit_codes_exact_ties_included(codes):
+    """With every cell probed and `rerank · k` ≥ N every item is a candidate and is re-scored
+    exactly, so lossy 4-bit codes return exact search's answer, its tie rule (lower index first
+    among equal scores, here from duplicated rows), bias and exclusions included."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    table = clustered(600, 16, 4)
+    table[301:601] = table[1:301]  # every item has a twin: equal scores at the k-th place
+    bias = np.zeros(601, np.float32)
+    bias[1:301] = bias[301:601] = np.random.default_rng(1).normal(size=300) * 0.1  # 17 columns
+    retriever = build_retriever("ivf", table, bias, threads=1, nlist=4, nprobe=4, codes=codes, rerank=60,
+                                n_recall_queries=20)
+    assert retriever.rerank == 60 and retriever.report["rerank"] == 60
+    # One 4-bit code per dimension (17 of them) or per pair (18 columns with a zero pad).
+    assert (retriever.index.pq.M, retriever.index.d) == {"pq4-dim": (17, 17), "pq4": (9, 18)}[codes]
+    queries = np.random.default_rng(6).normal(size=(7, 16)).astype(np.float32)
+    exclude = [{1, 2}, set(), {301}, set(), set(), set(range(5, 40)), set()]
+    want_i, want_s = ExactRetriever(table, bias).search(queries, 10, exclude=exclude)
+    got_i, got_s = retriever.search(queries, 10, exclude=exclude)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
+    retriever.set_rerank(1)  # the codes' own top-10: lossy, so not all of exact search's
+    assert recall_at_k_of(retriever.search(queries, 10)[0], ExactRetriever(table, bias).search(queries, 10)[0]) < 1.0
+
+
+def recall_at_k_of(approx, exact):
+    from hiertcn_keras.serving.faiss_retriever import recall_at_k
+
+    return recall_at_k(approx, exact)
+
+
+def test_a_recall_target_calibrates_the_fewest_cells_then_the_shallowest_re_rank_of_4_bit_codes():
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    from hiertcn_keras.serving.faiss_retriever import RERANK_CALIBRATED
+
+    table = clustered(4000, 16, 2)
+    queries = np.random.default_rng(3).normal(size=(200, 16)).astype(np.float32)
+    retriever = build_retriever("ivf", table, threads=1, nlist=64, codes="pq4", recall_target=0.95,
+                                recall_queries=queries)
+    report = retriever.report
+    depths = RERANK_CALIBRATED["pq4"]
+    assert report["recall_target_reached"] and report["rerank"] == retriever.rerank
+    tried = {int(p): r for p, r in report["nprobe_tried"].items()}  # at the deepest re-rank
+    chosen = retriever.nprobe
+    assert 1 < chosen < 64 and tried[chosen] >= 0.95 and tried[chosen - 1] < 0.95
+    by_depth = {int(d): r for d, r in report["rerank_tried"].items()}  # at the nprobe chosen
+    assert sorted(by_depth) == sorted(depths) and by_depth[max(depths)] == tried[chosen]
+    assert by_depth[retriever.rerank] == report["calibration_recall@10"] >= 0.95
+    assert all(by_depth[d] < 0.95 for d in depths if d < retriever.rerank)  # the shallowest that reaches it
+    assert retriever.rerank < max(depths)  # on this data a shallower re-rank suffices: it is not always the deepest
+    exact, _ = ExactRetriever(table).search(queries[1::2], 10)
+    assert report["recall@10"] == round(recall_at_k_of(retriever.search(queries[1::2], 10)[0], exact), 4)
+
+
+def test_a_given_re_rank_is_kept_by_the_calibration_and_checked():
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    table = clustered(2000, 16, 2)
+    queries = np.random.default_rng(3).normal(size=(100, 16)).astype(np.float32)
+    retriever = build_retriever("ivf", table, threads=1, nlist=32, codes="pq4", rerank=24, recall_target=0.9,
+                                recall_queries=queries)
+    assert retriever.rerank == 24 and "rerank_tried" not in retriever.report
+    with pytest.raises(ValueError, match="rerank must be an int ≥ 1"):
+        build_retriever("ivf", table, nlist=4, rerank=0)
+    with pytest.raises(ValueError, match="applies to kind='ivf'"):
+        build_retriever("hnsw", table, rerank=4)
+    with pytest.raises(ValueError, match="rerank must be ≥ 1"):
+        retriever.set_rerank(0)
