@@ -147,7 +147,8 @@ class StepBatch:
         return StepResult(self.context[q], self.embedding[q], self.prior_embedding[q] if m else None)
 
 
-def _check_lengths(L, finished, sessions):
+def check_lengths(L, finished, sessions):
+    """`ValueError` unless every open and finished session holds at most L items."""
     for items in list(sessions) + [f for f in finished if f is not None]:
         if len(items) > L:
             raise ValueError(f"a session holds at most L = {L} items, got {len(items)}")
@@ -304,7 +305,7 @@ class UserStep:
         if not (len(finished) == len(gaps) == q):
             raise ValueError(f"finished, gaps and sessions must have one entry per user: "
                              f"{len(finished)}, {len(gaps)}, {q}")
-        _check_lengths(L, finished, sessions)
+        check_lengths(L, finished, sessions)
         contexts = np.asarray(contexts, np.float32).reshape(q, H)
         lengths = np.fromiter((len(s) for s in sessions), np.int64, q)
         steps = next(b for b in self.buckets if b >= int(lengths.max(initial=0)) + 1)
@@ -365,7 +366,7 @@ class ReferenceStep:
 
     def many(self, contexts, finished, gaps, sessions):
         """One user at a time (the path before batching), as a `StepBatch`."""
-        _check_lengths(self.online.max_session_len, finished, sessions)
+        check_lengths(self.online.max_session_len, finished, sessions)
         H, E = self.online.state_size, self.online.output_dim
         out = [self(c, f, g, s) for c, f, g, s in zip(np.asarray(contexts, np.float32).reshape(-1, H),
                                                       finished, gaps, sessions)]
