@@ -75,6 +75,7 @@ def recall_at_k(approx, exact, k=10):
 
 HNSW_QUANTIZER_FROM_CELLS = 8192
 PQ4_FROM_ITEMS = 200_000
+EXCLUDE_BROADCAST_UP_TO = 64  # exclusions per query compared pairwise with the candidates; more: np.isin
 CODES = ("flat", "sq8", "pq4-dim", "pq4")
 DIMS_PER_PQ_CODE = {"pq4-dim": 1, "pq4": 2}  # 4-bit fast-scan PQ: dimensions per 4-bit code
 # Candidates re-scored exactly per item asked for, by codes (the default when not calibrated), and the
@@ -416,13 +417,16 @@ class FaissRetriever:
                 hot_scores += self.bias[hot]
             labels = np.concatenate([labels, np.broadcast_to(hot, (len(queries), len(hot)))], axis=1)
             scores = np.concatenate([scores, hot_scores], axis=1)
-        for row, items in enumerate(excluded):
-            if items and labels.shape[1] > 256:  # many candidates: one vectorised lookup
-                scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
-            elif items:  # a set lookup per candidate (k + |exclude| of them), cheaper than np.isin's sort
-                items = set(items)
-                drop = np.fromiter((label in items for label in labels[row].tolist()), bool, labels.shape[1])
-                scores[row, drop] = -np.inf
+        widest = max((len(items) for items in excluded), default=0)
+        if 0 < widest <= EXCLUDE_BROADCAST_UP_TO:  # a session's items: one comparison of every pair
+            padded = np.zeros((len(excluded), widest), np.int64)  # 0 never matches a candidate (ids ≥ 1)
+            for row, items in enumerate(excluded):
+                padded[row, : len(items)] = items
+            scores[(labels[:, :, None] == padded[:, None, :]).any(axis=2)] = -np.inf
+        elif widest:
+            for row, items in enumerate(excluded):
+                if items:
+                    scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
         return labels, scores
 
     @staticmethod
