@@ -57,17 +57,17 @@ def _activation(layer, fn):
 COPY_TABLE_BYTES = 64 * 2**20
 
 
-def _row_lookup(variable):
+def _row_lookup(variable, copy_table_bytes):
     """`rows(indices)`: rows of the item table as a NumPy array.
 
-    A table of at most `COPY_TABLE_BYTES` (64 MiB: 131,072 items of 128 float32) is copied
-    into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
+    A table of at most `copy_table_bytes` (default `COPY_TABLE_BYTES`, 64 MiB: 131,072 items
+    of 128 float32) is copied into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
     each call gathers only its rows. `keras.ops.take` on a TensorFlow variable would first
     convert the whole table (about 2 ms for 20,000 × 128 on the development machine); the
     variable's own `sparse_read` is one small op. Other backends take from the variable's value
     (a device array, not a copy).
     """
-    if int(np.prod(variable.shape)) * 4 <= COPY_TABLE_BYTES:
+    if int(np.prod(variable.shape)) * 4 <= copy_table_bytes:
         table = _array(variable)
         return lambda indices: table[indices]
     value = variable.value
@@ -174,6 +174,9 @@ class NumpyStep:
 
     Args:
         online: `OnlineModel` of a HierTCN run.
+        copy_table_bytes: int or `None`. The largest item table copied into NumPy at start
+            (larger ones are gathered from per call, never copied). `None` (default):
+            `COPY_TABLE_BYTES`, 64 MiB.
 
     Raises:
         ValueError: the model is not HierTCN, or uses an activation not listed in the module.
@@ -191,7 +194,7 @@ class NumpyStep:
     #: Row buckets: none are needed; `OnlineRecommender.warm` searches once per entry.
     batch_sizes = BATCH_BUCKETS
 
-    def __init__(self, online):
+    def __init__(self, online, *, copy_table_bytes=None):
         if online.config.model != "hiertcn":
             raise ValueError(f"NumpyStep computes HierTCN's TCN low level; this run is {online.config.model!r}")
         steps = online.steps
@@ -201,7 +204,9 @@ class NumpyStep:
         self.state_size = online.state_size
         self.output_dim = online.output_dim
         self._n_items = int(steps.embedding.table.shape[0])
-        self._rows = _row_lookup(steps.embedding.table)  # looked up per call, never copied
+        if copy_table_bytes is None:
+            copy_table_bytes = COPY_TABLE_BYTES
+        self._rows = _row_lookup(steps.embedding.table, int(copy_table_bytes))
         self._dim = int(steps.embedding.dim)
         self._session_input = _Dense(steps.session_input)
         self._cells = [_GRUCell(cell) for cell in steps.high_level.cells]

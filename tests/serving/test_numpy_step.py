@@ -97,12 +97,9 @@ def test_many_users_packed_equal_the_graph(q):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
-def test_a_large_table_is_gathered_from_the_variable_not_copied(monkeypatch):
-    from hiertcn_keras.serving import numpy_step
-
+def test_a_large_table_is_gathered_from_the_variable_not_copied():
     online = model()
-    monkeypatch.setattr(numpy_step, "COPY_TABLE_BYTES", 0)  # every table counts as large here
-    ours, graph = NumpyStep(online), UserStep(online, compiled=False)
+    ours, graph = NumpyStep(online, copy_table_bytes=0), UserStep(online, compiled=False)  # every table is large
     rng = np.random.default_rng(4)
     contexts = rng.normal(size=(4, online.state_size)).astype(np.float32)
     args = (contexts, [None, [3, 4, 11], None, [1]], [None, 50.0, None, 7.0], [[1, 11, 2], [], [5], [4]])
@@ -201,9 +198,8 @@ JAX_SCRIPT = textwrap.dedent(
     rng = np.random.default_rng(0)
     contexts = rng.normal(size=(3, online.state_size)).astype(np.float32)
     args = (contexts, [None, [1, 2], [3]], [None, 60.0, 9000.0], [[4], [5, 6, 7], []])
-    for copy_bytes in (numpy_step.COPY_TABLE_BYTES, 0):  # the copied table, then the gather
-        numpy_step.COPY_TABLE_BYTES = copy_bytes
-        a, b = numpy_step.NumpyStep(online).many(*args), eager.many(*args)
+    for copy_bytes in (None, 0):  # the copied table, then the gather
+        a, b = numpy_step.NumpyStep(online, copy_table_bytes=copy_bytes).many(*args), eager.many(*args)
         for x, y in ((a.context, b.context), (a.embedding, b.embedding), (a.prior_embedding, b.prior_embedding)):
             np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
     print("OK", keras.backend.backend())
