@@ -248,9 +248,10 @@ def main(argv=None):
                 steps = {"compiled" if "compiled" in wanted else "numpy" if "numpy" in wanted else "reference": rec.step}
                 steps.setdefault("reference", ReferenceStep(rec.model))
                 if "numpy" in wanted:
-                    steps["numpy"] = steps.get("numpy") or NumpyStep(rec.model)
+                    steps["numpy"] = steps.get("numpy") or NumpyStep(rec.model, table=rec.catalog.table)
                     gap = steps["numpy"].verify(UserStep(rec.model, compiled=False, batch_sizes=(1, 64)))
-                    print(f"NumpyStep against the eager Keras graph: max |difference| {gap:.2g}", file=sys.stderr)
+                    print(f"NumpyStep against the eager Keras graph: max |difference| {gap:.2g}; item vectors from: "
+                          f"{steps['numpy'].table_source}", file=sys.stderr)
                 if "numpy-gather" in wanted:  # the path of a table over 64 MiB (1M items), at any size
                     steps["numpy-gather"] = NumpyStep(rec.model, copy_table_bytes=0)
                 # Several nprobe values share one index; each replay renames the users, so every

@@ -106,6 +106,25 @@ def test_a_large_table_is_gathered_from_the_variable_not_copied():
     assert_close(ours.many(*args), graph.many(*args))
 
 
+def test_a_given_table_is_used_only_when_it_is_the_models():
+    online = model(item_space="pretrained")
+    table = keras.ops.convert_to_numpy(online.steps.embedding.table).copy()
+    graph = UserStep(online, compiled=False)
+    contexts = np.random.default_rng(6).normal(size=(2, online.state_size)).astype(np.float32)
+    args = (contexts, [None, [3, 4]], [None, 50.0], [[1, 11, 2], [5]])
+    step = NumpyStep(online, table=table)
+    assert step.table_source == "given"
+    assert_close(step.many(*args), graph.many(*args))
+    other = table.copy()
+    other[7, 0] += 1e-3  # one value differs: the model's own table is read
+    assert NumpyStep(online, table=other).table_source == "copy"
+    assert NumpyStep(online, table=table[:-1]).table_source == "copy"  # another shape
+    assert NumpyStep(online, table=other, copy_table_bytes=0).table_source == "gather"
+    step = NumpyStep(online, table=table)
+    table[:] = 0.0  # proof it reads the given array (a test of the source, not a use case)
+    assert not np.allclose(step.many(*args).embedding, graph.many(*args).embedding)
+
+
 def test_an_empty_finished_session_folds_as_the_graph_does():
     online = model()
     ours, graph = NumpyStep(online), UserStep(online, compiled=False)
