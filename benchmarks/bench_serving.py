@@ -50,7 +50,7 @@ from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
 from _serving_common import percentiles_ms, synthetic_events, synthetic_run  # noqa: E402
 
 
-STEP_KINDS = ("reference", "compiled", "numpy")
+STEP_KINDS = ("reference", "compiled", "numpy", "numpy-gather")
 
 
 def replay(recommender, events, warmup, k=10, batch=1):
@@ -183,8 +183,9 @@ def main(argv=None):
                         help="ivf: k-means training rows per cell (default 256, faiss's ceiling; 39 is its floor)")
     parser.add_argument("--steps", nargs="*", default=["reference", "compiled"], choices=list(STEP_KINDS),
                         help="user updates to replay one event per request: reference (OnlineModel.fold + embed), "
-                        "compiled (UserStep), numpy (NumpyStep); default reference and compiled; none (`--steps` "
-                        "alone) with --batch replays only the batched requests")
+                        "compiled (UserStep), numpy (NumpyStep), numpy-gather (NumpyStep gathering from the model's "
+                        "table as it does above 64 MiB, e.g. 1M items); default reference and compiled; none "
+                        "(`--steps` alone) with --batch replays only the batched requests")
     parser.add_argument("--batch", type=int, default=0,
                         help="also replay in requests of this many events, once per --batch-steps (default 0: no)")
     parser.add_argument("--batch-steps", nargs="+", default=["compiled", "numpy"], choices=list(STEP_KINDS),
@@ -236,18 +237,23 @@ def main(argv=None):
                 # The compiled update is built (and every bucket compiled) only when it is replayed.
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
                                              retrieval=kind, retrieval_options=options,
-                                             step="compiled" if "compiled" in wanted else "numpy")
+                                             step="compiled" if "compiled" in wanted else "numpy" if "numpy" in wanted
+                                             else "reference")
                 rec.step.warm()  # every bucket of steps × rows, outside the timings
                 open_s = time.perf_counter() - started
                 if kind != "exact":
                     build = rec.retriever.report
                     build_rows.append({**build, "rss_growth_bytes": _rss_bytes() - rss_before})
                     print(f"{n_items:,} / {kind} index: {json.dumps(build_rows[-1])}", file=sys.stderr, flush=True)
-                steps = {"compiled" if "compiled" in wanted else "numpy": rec.step, "reference": ReferenceStep(rec.model)}
+                steps = {"compiled" if "compiled" in wanted else "numpy" if "numpy" in wanted else "reference": rec.step}
+                steps.setdefault("reference", ReferenceStep(rec.model))
                 if "numpy" in wanted:
-                    steps["numpy"] = steps.get("numpy") or NumpyStep(rec.model)
+                    steps["numpy"] = steps.get("numpy") or NumpyStep(rec.model, table=rec.catalog.table)
                     gap = steps["numpy"].verify(UserStep(rec.model, compiled=False, batch_sizes=(1, 64)))
-                    print(f"NumpyStep against the eager Keras graph: max |difference| {gap:.2g}", file=sys.stderr)
+                    print(f"NumpyStep against the eager Keras graph: max |difference| {gap:.2g}; item vectors from: "
+                          f"{steps['numpy'].table_source}", file=sys.stderr)
+                if "numpy-gather" in wanted:  # the path of a table over 64 MiB (1M items), at any size
+                    steps["numpy-gather"] = NumpyStep(rec.model, copy_table_bytes=0)
                 # Several nprobe values share one index; each replay renames the users, so every
                 # replay starts from empty user states, as the first one does.
                 probes = args.nprobe if kind == "ivf" and args.nprobe else [None]

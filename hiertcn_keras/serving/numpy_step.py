@@ -13,8 +13,10 @@ user's `[x̂, a1..am]` laid end to end, each convolution tap that reaches before
 session start reading zero (the left padding that user's row would get alone), exactly what
 `TemporalBlock` does with packed segments. Per call:
 
-- one lookup of every item it needs in the model's own item table (copied into NumPy once when
-  it is at most 64 MiB; a larger one, e.g. 1M items, is gathered from, never copied);
+- one lookup of every item it needs: in the served catalogue's memory-mapped vectors when they
+  are the model's item table (the pretrained item space; compared at start), else in the
+  model's table, copied into NumPy once when it is at most 64 MiB, a larger one gathered from
+  per call (one TensorFlow op), never copied;
 - the fold of the users that start a session: mean item vector → the `session_input` Dense →
   the high level's stacked GRU cells (`reset_after` either way) → the decay factor;
 - the low level: the `low_projection` Dense of `[item, context]` (computed as `item · W_item +
@@ -36,7 +38,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from hiertcn_keras.serving.user_step import BATCH_BUCKETS, StepBatch, check_lengths, decay_factor
+from hiertcn_keras.serving.user_step import BATCH_BUCKETS, StepBatch, check_inputs, check_positions, decay_factor
 
 _ACTIVATIONS = {
     "linear": None,
@@ -57,23 +59,35 @@ def _activation(layer, fn):
 COPY_TABLE_BYTES = 64 * 2**20
 
 
-def _row_lookup(variable):
+def _row_lookup(variable, copy_table_bytes):
     """`rows(indices)`: rows of the item table as a NumPy array.
 
-    A table of at most `COPY_TABLE_BYTES` (64 MiB: 131,072 items of 128 float32) is copied
-    into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
+    A table of at most `copy_table_bytes` (default `COPY_TABLE_BYTES`, 64 MiB: 131,072 items
+    of 128 float32) is copied into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
     each call gathers only its rows. `keras.ops.take` on a TensorFlow variable would first
     convert the whole table (about 2 ms for 20,000 × 128 on the development machine); the
     variable's own `sparse_read` is one small op. Other backends take from the variable's value
     (a device array, not a copy).
     """
-    if int(np.prod(variable.shape)) * 4 <= COPY_TABLE_BYTES:
+    if int(np.prod(variable.shape)) * 4 <= copy_table_bytes:
         table = _array(variable)
         return lambda indices: table[indices]
     value = variable.value
     if keras.backend.backend() == "tensorflow" and hasattr(value, "sparse_read"):
         return lambda indices: value.sparse_read(indices).numpy()
     return lambda indices: keras.ops.convert_to_numpy(keras.ops.take(value, indices, axis=0))
+
+
+def _equal_table(variable, table, chunk=65536):
+    """Whether `table` holds exactly the rows `1..` of the variable (row 0, the padding, is never read)."""
+    if tuple(table.shape) != tuple(variable.shape):
+        return False
+    value = variable.value
+    for start in range(1, int(table.shape[0]), chunk):
+        stop = min(int(table.shape[0]), start + chunk)
+        if not np.array_equal(np.asarray(keras.ops.convert_to_numpy(value[start:stop])), table[start:stop]):
+            return False
+    return True
 
 
 def _array(variable):
@@ -174,6 +188,18 @@ class NumpyStep:
 
     Args:
         online: `OnlineModel` of a HierTCN run.
+        copy_table_bytes: int or `None`. The largest item table copied into NumPy at start
+            (larger ones are gathered from per call, never copied). `None` (default):
+            `COPY_TABLE_BYTES`, 64 MiB.
+        table: float array `[n_items, D]` or `None`. An array that may hold the model's item
+            table (the served catalogue's memory-mapped vectors, in the pretrained item
+            space): compared with it row by row at start, and indexed in place of the
+            model's table when equal (no copy, no per-call gather). Defaults to `None`.
+
+    Attributes:
+        table_source: str. Where item vectors are read: `given` (the `table` argument),
+            `copy` (the model's table copied) or `gather` (gathered from the model's table per
+            call).
 
     Raises:
         ValueError: the model is not HierTCN, or uses an activation not listed in the module.
@@ -191,7 +217,7 @@ class NumpyStep:
     #: Row buckets: none are needed; `OnlineRecommender.warm` searches once per entry.
     batch_sizes = BATCH_BUCKETS
 
-    def __init__(self, online):
+    def __init__(self, online, *, copy_table_bytes=None, table=None):
         if online.config.model != "hiertcn":
             raise ValueError(f"NumpyStep computes HierTCN's TCN low level; this run is {online.config.model!r}")
         steps = online.steps
@@ -201,7 +227,14 @@ class NumpyStep:
         self.state_size = online.state_size
         self.output_dim = online.output_dim
         self._n_items = int(steps.embedding.table.shape[0])
-        self._rows = _row_lookup(steps.embedding.table)  # looked up per call, never copied
+        if table is not None and _equal_table(steps.embedding.table, table):
+            self._rows, self.table_source = (lambda indices: table[indices]), "given"
+        else:
+            if copy_table_bytes is None:
+                copy_table_bytes = COPY_TABLE_BYTES
+            self._rows = _row_lookup(steps.embedding.table, int(copy_table_bytes))
+            small = int(np.prod(steps.embedding.table.shape)) * 4 <= copy_table_bytes
+            self.table_source = "copy" if small else "gather"
         self._dim = int(steps.embedding.dim)
         self._session_input = _Dense(steps.session_input)
         self._cells = [_GRUCell(cell) for cell in steps.high_level.cells]
@@ -273,13 +306,8 @@ class NumpyStep:
 
     def _run(self, contexts, finished, gaps, sessions):
         """`(context [Q, H], u [P, E], starts [Q + 1])`: one table lookup for the folds and the low level."""
-        L, H = self.max_session_len, self.state_size
         q = len(sessions)
-        if not (len(finished) == len(gaps) == q):
-            raise ValueError(f"finished, gaps and sessions must have one entry per user: "
-                             f"{len(finished)}, {len(gaps)}, {q}")
-        check_lengths(L, finished, sessions)
-        contexts = np.asarray(contexts, np.float32).reshape(q, H)
+        contexts = check_inputs(self.max_session_len, self.state_size, contexts, finished, gaps, sessions)
         if not q:
             return contexts, np.zeros((0, self.output_dim), np.float32), np.zeros(1, np.int64)
         # The low level's packed inputs: `[x̂ = 0, a1..am]` per user, end to end.
@@ -309,11 +337,7 @@ class NumpyStep:
 
     def many_at(self, contexts, finished, gaps, sessions, positions):
         """Embeddings at given positions of each user's open session (see `UserStep.many_at`)."""
-        if len(positions) != len(sessions):
-            raise ValueError(f"positions must have one entry per user: {len(positions)}, {len(sessions)}")
-        for p, s in zip(positions, sessions):
-            if len(p) and (min(p) < 0 or max(p) > len(s)):
-                raise ValueError(f"positions must lie in 0..{len(s)} (the session's length), got {list(p)}")
+        check_positions(positions, sessions)
         context, u, starts = self._run(contexts, finished, gaps, sessions)
         return context, [u[starts[q] + np.asarray(p, np.int64)] for q, p in enumerate(positions)]
 

@@ -121,12 +121,13 @@ class BatchResult:
 STEPS = ("auto", "numpy", "compiled", "reference")
 
 
-def user_update(run, step="auto"):
+def user_update(run, step="auto", table=None):
     """The `(OnlineModel, step)` that updates a run's users (see `OnlineRecommender`'s `step`).
 
     `numpy` (and `auto` for a HierTCN run) checks `NumpyStep` against the eager Keras graph on a
     probe batch first; `numpy` raises `ValueError` when it cannot serve the run exactly, `auto`
-    then uses `compiled`.
+    then uses `compiled`. `table`: the served catalogue's vectors, which `NumpyStep` reads
+    item vectors from when they equal the model's item table.
     """
     if step not in STEPS:
         raise ValueError(f"step must be one of {STEPS}, got {step!r}")
@@ -135,7 +136,7 @@ def user_update(run, step="auto"):
         return model, ReferenceStep(model)
     if step == "numpy" or (step == "auto" and model.config.model == "hiertcn"):
         try:
-            fast = NumpyStep(model)
+            fast = NumpyStep(model, table=table)
             fast.verify(UserStep(model, compiled=False, batch_sizes=(1, 64)))
             return model, fast
         except ValueError:
@@ -223,7 +224,7 @@ class OnlineRecommender:
         if isinstance(step, tuple):  # `(OnlineModel, step)` of an idle recommender of the same run, reused
             self.model, self.step = step
         else:
-            self.model, self.step = user_update(run, step)
+            self.model, self.step = user_update(run, step, table=catalog.table)
         self.rules = run.rules
         if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
             # Offline, a dropped short session leaves no trace, so the next session's decay is

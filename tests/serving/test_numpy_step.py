@@ -5,8 +5,15 @@ Against `UserStep(compiled=False)` (the same Keras graph called eagerly): every 
 several users in one call (every row bucket, more rows than the largest), `many_at` at every
 position; for the official and Bai variants of the TCN, a block whose width changes (its
 `downsample`), with and without the last-item residual, in both item spaces. A run it cannot
-compute (HierGRU) is refused.
+compute (HierGRU) is refused. On the JAX backend (a slow test, in a subprocess), both table
+lookups (copied and gathered) equal the eager graph.
 """
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -90,16 +97,32 @@ def test_many_users_packed_equal_the_graph(q):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
-def test_a_large_table_is_gathered_from_the_variable_not_copied(monkeypatch):
-    from hiertcn_keras.serving import numpy_step
-
+def test_a_large_table_is_gathered_from_the_variable_not_copied():
     online = model()
-    monkeypatch.setattr(numpy_step, "COPY_TABLE_BYTES", 0)  # every table counts as large here
-    ours, graph = NumpyStep(online), UserStep(online, compiled=False)
+    ours, graph = NumpyStep(online, copy_table_bytes=0), UserStep(online, compiled=False)  # every table is large
     rng = np.random.default_rng(4)
     contexts = rng.normal(size=(4, online.state_size)).astype(np.float32)
     args = (contexts, [None, [3, 4, 11], None, [1]], [None, 50.0, None, 7.0], [[1, 11, 2], [], [5], [4]])
     assert_close(ours.many(*args), graph.many(*args))
+
+
+def test_a_given_table_is_used_only_when_it_is_the_models():
+    online = model(item_space="pretrained")
+    table = keras.ops.convert_to_numpy(online.steps.embedding.table).copy()
+    graph = UserStep(online, compiled=False)
+    contexts = np.random.default_rng(6).normal(size=(2, online.state_size)).astype(np.float32)
+    args = (contexts, [None, [3, 4]], [None, 50.0], [[1, 11, 2], [5]])
+    step = NumpyStep(online, table=table)
+    assert step.table_source == "given"
+    assert_close(step.many(*args), graph.many(*args))
+    other = table.copy()
+    other[7, 0] += 1e-3  # one value differs: the model's own table is read
+    assert NumpyStep(online, table=other).table_source == "copy"
+    assert NumpyStep(online, table=table[:-1]).table_source == "copy"  # another shape
+    assert NumpyStep(online, table=other, copy_table_bytes=0).table_source == "gather"
+    step = NumpyStep(online, table=table)
+    table[:] = 0.0  # proof it reads the given array (a test of the source, not a use case)
+    assert not np.allclose(step.many(*args).embedding, graph.many(*args).embedding)
 
 
 def test_an_empty_finished_session_folds_as_the_graph_does():
@@ -176,3 +199,39 @@ def test_the_raw_log_in_batches_equals_the_compiled_step_event_by_event(learned_
         for at in (None, last + 10 * 86400.0):  # the open session, and a fold computed at `at`
             np.testing.assert_allclose(rec.embedding(user, at), one.embedding(user, at), atol=1e-5, rtol=0)
         assert rec.recommend(user, k=5).items == one.recommend(user, k=5).items
+
+
+JAX_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, keras
+    from hiertcn_keras.models.config import ModelConfig
+    from hiertcn_keras.models.recommender import build_recommender
+    from hiertcn_keras.serving import numpy_step
+    from hiertcn_keras.serving.online_model import OnlineModel
+    from hiertcn_keras.serving.user_step import UserStep
+    config = ModelConfig(model="hiertcn", n_items=12, n_catalogue=11, embedding_dim=6, high_units=(5, 3),
+                         tcn_channels=(4, 4), kernel_size=3, batch_size=1, sessions_per_batch=2, max_session_len=5,
+                         decay_bandwidth=3600.0)
+    online = OnlineModel(build_recommender(config), warm=False)
+    eager = UserStep(online, compiled=False, batch_sizes=(1, 4))
+    rng = np.random.default_rng(0)
+    contexts = rng.normal(size=(3, online.state_size)).astype(np.float32)
+    args = (contexts, [None, [1, 2], [3]], [None, 60.0, 9000.0], [[4], [5, 6, 7], []])
+    for copy_bytes in (None, 0):  # the copied table, then the gather
+        a, b = numpy_step.NumpyStep(online, copy_table_bytes=copy_bytes).many(*args), eager.many(*args)
+        for x, y in ((a.context, b.context), (a.embedding, b.embedding), (a.prior_embedding, b.prior_embedding)):
+            np.testing.assert_allclose(x, y, atol=1e-5, rtol=0)
+    print("OK", keras.backend.backend())
+    """
+)
+
+
+@pytest.mark.slow
+def test_numpy_step_on_jax_equals_the_eager_graph(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed: the JAX backend was not checked")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "OK jax" in result.stdout
