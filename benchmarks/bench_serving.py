@@ -15,9 +15,11 @@ Before and after in one run (`--steps`): each configuration is replayed with the
 user update (`OnlineModel.fold` + `embed`, the path before `user_step`) and with the
 `compiled` one (`UserStep`: one compiled call per event), on the same index and the same
 events (renamed users, so each replay starts from empty states); the ratio of their events/s
-and observe p50 is printed. `--batch B` also replays the compiled path in requests of B
-consecutive events (`observe_batch`: one store read and one write per user per request, as
-`POST /events` does), each event still ranked; latency is then per request.
+and observe p50 is printed (`numpy`, `NumpyStep`, can be a third). `--batch B` also replays
+requests of B consecutive events (`observe_batch`: one store read and one write per user per
+request, as `POST /events` does), each event still ranked, latency then per request, once per
+`--batch-steps` (default `compiled` then `numpy`, `serve`'s default for HierTCN): the update's
+own CPU per request (`observe_batch` alone) of each, and their ratio, are printed.
 
 Usage:
 
@@ -48,16 +50,21 @@ from _common import emit_json, format_table, machine, temp_dir  # noqa: E402
 from _serving_common import percentiles_ms, synthetic_events, synthetic_run  # noqa: E402
 
 
+STEP_KINDS = ("reference", "compiled", "numpy", "numpy-gather")
+
+
 def replay(recommender, events, warmup, k=10, batch=1):
     """Time observe + top-k per request of `batch` events; returns timings and the embeddings queried.
 
     Returns:
-        `(total, observe, search, queries, n_events, cpu)`: per-request wall seconds (arrays),
-        the queried embeddings `[n, E]`, the number of timed events and the process CPU
-        seconds of each request (on a shared machine, waiting for the core is in the wall
-        times, not here: a request's CPU time is what it takes on a core of its own).
+        `(total, observe, search, queries, n_events, cpu, observe_cpu)`: per-request wall
+        seconds (arrays), the queried embeddings `[n, E]`, the number of timed events, the
+        process CPU seconds of each request and of its update alone (`observe_batch`: store
+        read, session rule, user update, store write). On a shared machine, waiting for the
+        core is in the wall times, not here: a request's CPU time is what it takes on a core of
+        its own.
     """
-    total, observe_s, search_s, queries, n_events, cpu_s = [], [], [], [], 0, []
+    total, observe_s, search_s, queries, n_events, cpu_s, observe_cpu = [], [], [], [], 0, [], []
     for start in range(0, len(events), batch):
         chunk = events[start : start + batch]
         cpu_started = time.process_time()
@@ -67,6 +74,7 @@ def replay(recommender, events, warmup, k=10, batch=1):
         else:
             observations = recommender.observe_batch(chunk).observations
         mid = time.perf_counter()
+        cpu_mid = time.process_time()
         ranked = [obs for obs in observations if obs.embedding is not None]
         if ranked:  # a request's events are ranked together: one search of all its embeddings
             recommender.top_k(np.stack([obs.embedding for obs in ranked]), k,
@@ -75,12 +83,14 @@ def replay(recommender, events, warmup, k=10, batch=1):
         cpu_done = time.process_time()
         if start >= warmup:
             cpu_s.append(cpu_done - cpu_started)
+            observe_cpu.append(cpu_mid - cpu_started)
             total.append(done - started)
             observe_s.append(mid - started)
             search_s.append(done - mid)
             queries.extend(obs.embedding for obs in observations if obs.embedding is not None)
             n_events += len(chunk)
-    return np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events, np.asarray(cpu_s)
+    return (np.asarray(total), np.asarray(observe_s), np.asarray(search_s), np.stack(queries), n_events,
+            np.asarray(cpu_s), np.asarray(observe_cpu))
 
 
 def calls_per_request(events, rules, index_of, batch, warmup):
@@ -129,7 +139,7 @@ def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, prof
     from hiertcn_keras.serving.faiss_retriever import recall_at_k
     from hiertcn_keras.serving.retrieval import ExactRetriever
 
-    total, observe_s, search_s, queries, n_events, cpu = replay(rec, events, warmup, batch=batch)
+    total, observe_s, search_s, queries, n_events, cpu, observe_cpu = replay(rec, events, warmup, batch=batch)
     if profile:
         import cProfile
         import pstats
@@ -145,6 +155,8 @@ def _measure(rec, events, warmup, n_items, label, open_s, setup_s, batch=1, prof
               **{f"cpu_{key}": value for key, value in percentiles_ms(cpu).items()},
               "observe_events_per_s": round(n_events / observe_s.sum(), 1),
               "observe_p50_ms": percentiles_ms(observe_s)["p50_ms"],
+              **{f"observe_cpu_{key}": value for key, value in percentiles_ms(observe_cpu).items()},
+              "observe_cpu_mean_ms": round(float(observe_cpu.mean()) * 1000, 3),
               "search_p50_ms": percentiles_ms(search_s)["p50_ms"],
               "open_s": round(open_s, 2), "setup_s": round(setup_s, 2), "item_vectors": rec.catalog.source}
     if label != "exact":
@@ -169,11 +181,16 @@ def main(argv=None):
                         help="ivf: replay once per nprobe on the same index (default: the retriever's own)")
     parser.add_argument("--ivf-train-per-cell", type=int, default=None,
                         help="ivf: k-means training rows per cell (default 256, faiss's ceiling; 39 is its floor)")
-    parser.add_argument("--steps", nargs="*", default=["reference", "compiled"], choices=["reference", "compiled"],
-                        help="user updates to replay one event per request: before (reference) and after (compiled); "
-                        "default both; none (`--steps` alone) with --batch replays only the batched requests")
+    parser.add_argument("--steps", nargs="*", default=["reference", "compiled"], choices=list(STEP_KINDS),
+                        help="user updates to replay one event per request: reference (OnlineModel.fold + embed), "
+                        "compiled (UserStep), numpy (NumpyStep), numpy-gather (NumpyStep gathering from the model's "
+                        "table as it does above 64 MiB, e.g. 1M items); default reference and compiled; none "
+                        "(`--steps` alone) with --batch replays only the batched requests")
     parser.add_argument("--batch", type=int, default=0,
-                        help="also replay the compiled step in requests of this many events (default 0: no)")
+                        help="also replay in requests of this many events, once per --batch-steps (default 0: no)")
+    parser.add_argument("--batch-steps", nargs="+", default=["compiled", "numpy"], choices=list(STEP_KINDS),
+                        help="user updates replayed in requests of --batch events, in this order (default compiled "
+                        "numpy: the compiled call against NumPy over the real positions, on the same events)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="cProfile the batched replays (--batch) and print their N most expensive functions")
     parser.add_argument("--nlist", type=int, default=None, help="ivf: cells (default: the retriever's 4·√N)")
@@ -191,8 +208,9 @@ def main(argv=None):
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
 
+    from hiertcn_keras.serving.numpy_step import NumpyStep
     from hiertcn_keras.serving.online_recommender import OnlineRecommender
-    from hiertcn_keras.serving.user_step import ReferenceStep
+    from hiertcn_keras.serving.user_step import ReferenceStep, UserStep
 
     rows, results, ratios, build_rows = [], [], [], []
     with temp_dir(keep=args.keep, prefix="hiertcn-bench-serving-") as tmp:
@@ -215,21 +233,33 @@ def main(argv=None):
                     if args.recall_target is not None:
                         options["recall_target"] = args.recall_target
                 rss_before = _rss_bytes()
+                wanted = set(args.steps + (args.batch_steps if args.batch > 1 else []))
+                # The compiled update is built (and every bucket compiled) only when it is replayed.
                 rec = OnlineRecommender.open(run_dir, items=items_dir, store=f"sqlite:{tmp / f'{n_items}-{kind}.sqlite'}",
-                                             retrieval=kind, retrieval_options=options)
+                                             retrieval=kind, retrieval_options=options,
+                                             step="compiled" if "compiled" in wanted else "numpy" if "numpy" in wanted
+                                             else "reference")
                 rec.step.warm()  # every bucket of steps × rows, outside the timings
                 open_s = time.perf_counter() - started
                 if kind != "exact":
                     build = rec.retriever.report
                     build_rows.append({**build, "rss_growth_bytes": _rss_bytes() - rss_before})
                     print(f"{n_items:,} / {kind} index: {json.dumps(build_rows[-1])}", file=sys.stderr, flush=True)
-                steps = {"compiled": rec.step, "reference": ReferenceStep(rec.model)}
+                steps = {"compiled" if "compiled" in wanted else "numpy" if "numpy" in wanted else "reference": rec.step}
+                steps.setdefault("reference", ReferenceStep(rec.model))
+                if "numpy" in wanted:
+                    steps["numpy"] = steps.get("numpy") or NumpyStep(rec.model, table=rec.catalog.table)
+                    gap = steps["numpy"].verify(UserStep(rec.model, compiled=False, batch_sizes=(1, 64)))
+                    print(f"NumpyStep against the eager Keras graph: max |difference| {gap:.2g}; item vectors from: "
+                          f"{steps['numpy'].table_source}", file=sys.stderr)
+                if "numpy-gather" in wanted:  # the path of a table over 64 MiB (1M items), at any size
+                    steps["numpy-gather"] = NumpyStep(rec.model, copy_table_bytes=0)
                 # Several nprobe values share one index; each replay renames the users, so every
                 # replay starts from empty user states, as the first one does.
                 probes = args.nprobe if kind == "ivf" and args.nprobe else [None]
                 variants = [(step, 1) for step in args.steps]
                 if args.batch > 1:
-                    variants.append(("compiled", args.batch))
+                    variants.extend((step, args.batch) for step in args.batch_steps)
                     by_event, by_segment = calls_per_request(events, rec.rules, rec.catalog.index_of_one,
                                                               args.batch, args.warmup)
                     ratios.append({"n_items": n_items, "calls_per_request_by_event": round(by_event, 2),
@@ -255,7 +285,9 @@ def main(argv=None):
                         rows.append([f"{n_items:,} / {label}", step if batch == 1 else f"{step}, {batch}/request",
                                      record["p50_ms"], record["p90_ms"], record["p99_ms"], record["cpu_p50_ms"],
                                      record["cpu_p99_ms"], record["events_per_s"],
-                                     record["events_per_cpu_s"], record["observe_events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
+                                     record["events_per_cpu_s"], record["observe_cpu_p50_ms"],
+                                     record["observe_cpu_p99_ms"], record["observe_cpu_mean_ms"],
+                                     record["observe_events_per_s"], record["observe_p50_ms"], record["search_p50_ms"],
                                      record.get("recall@10_replay", "exact"),
                                      rec.retriever.report.get("recall@10", "–")])
                     if ("reference", 1) in by_step and ("compiled", 1) in by_step:
@@ -267,13 +299,30 @@ def main(argv=None):
                                  "observe_events_per_s_ratio": round(after["observe_events_per_s"]
                                                                      / before["observe_events_per_s"], 2)}
                         ratios.append(ratio)
+                    batched = [by_step[(step, args.batch)] for step in args.batch_steps if (step, args.batch) in by_step]
+                    for other in batched[1:]:  # each batched update against the first (default: numpy ÷ compiled)
+                        base = batched[0]
+                        ratios.append({"n_items": n_items, "retrieval": label, "batch": args.batch,
+                                       "steps": [other["step"], base["step"]],
+                                       "observe_cpu_mean_ms": [other["observe_cpu_mean_ms"], base["observe_cpu_mean_ms"]],
+                                       "observe_cpu_p99_ms": [other["observe_cpu_p99_ms"], base["observe_cpu_p99_ms"]],
+                                       "events_per_cpu_s_ratio": round(other["events_per_cpu_s"]
+                                                                       / base["events_per_cpu_s"], 2)})
                 rec.close()
                 print(f"done {n_items:,} / {kind}", file=sys.stderr, flush=True)
     print(format_table(["items / retrieval", "user update", "p50 ms", "p90 ms", "p99 ms", "CPU p50 ms", "CPU p99 ms",
                         "events/s",
-                        "events per CPU-s", "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
+                        "events per CPU-s", "update CPU p50 ms", "update CPU p99 ms", "update CPU mean ms",
+                        "observe-only events/s", "observe p50", "top-10 p50", "recall@10 (replay)",
                         "recall@10 (build)"], rows))
     for ratio in ratios:
+        if "steps" in ratio:
+            (new, old), mean, p99 = ratio["steps"], ratio["observe_cpu_mean_ms"], ratio["observe_cpu_p99_ms"]
+            print(f"{ratio['n_items']:,} / {ratio['retrieval']}, {ratio['batch']} events per request: the update "
+                  f"(observe_batch) costs {mean[0]} ms of CPU per request with {new} against {mean[1]} ms with {old} "
+                  f"({mean[1] / mean[0]:.2f}× less; p99 {p99[0]} against {p99[1]} ms); {new} ÷ {old} = "
+                  f"{ratio['events_per_cpu_s_ratio']}× events per CPU-second (update + top-10)")
+            continue
         if "events_per_s_ratio" not in ratio:
             print(f"{ratio['n_items']:,}: compiled calls per request {ratio['calls_per_request_by_event']} by event "
                   f"rounds (before), {ratio['calls_per_request_by_segment']} by session segments (now)")

@@ -111,6 +111,10 @@ def _add_serve(sub):
     p.add_argument("--max-header-bytes", type=positive_int, default=16384,
                    help="largest request head (default 16 KiB)")
     p.add_argument("--no-access-log", action="store_true", help="no JSON access line per request on stdout")
+    p.add_argument("--user-update", choices=["auto", "numpy", "compiled"], default="auto",
+                   help="how a request's users are updated: numpy (the model's layers in NumPy over the request's "
+                   "real positions, checked against the Keras graph at start; HierTCN only), compiled (one "
+                   "compiled TensorFlow/JAX call per request) or auto (default: numpy for HierTCN, else compiled)")
     p.add_argument("--warm", action="store_true",
                    help="compile every batch shape of the user update (and touch the retriever) before accepting "
                    "traffic, so the first batched requests do not pay a one-time compile (~1 s per shape); "
@@ -195,7 +199,8 @@ def _open(args, store):
     recommender = OnlineRecommender.open(args.run, items=args.items, store=store, data_dir=args.data,
                                          session_gap=args.session_gap,
                                          retrieval=args.retrieval, retrieval_options=retrieval_options(args),
-                                         unknown_items=args.unknown_items, out_of_order=args.out_of_order)
+                                         unknown_items=args.unknown_items, out_of_order=args.out_of_order,
+                                         step=getattr(args, "user_update", "auto"))
     warm_priors(args, recommender)
     return recommender
 
@@ -263,8 +268,10 @@ def cmd_serve(args):
         if follower is not None:
             follower.factory.warm = True
         warmed = recommender.warm()
-        print(f"warmed: {warmed['functions']} compiled user-update functions ({warmed['compiled_now']} compiled now) "
-              f"and the retriever, in {warmed['seconds']:g} s", flush=True)
+        update = (f"{warmed['functions']} compiled user-update functions ({warmed['compiled_now']} compiled now)"
+                  if recommender.step.compiled else f"the {type(recommender.step).__name__} user update (nothing to "
+                  "compile)")
+        print(f"warmed: {update} and the retriever, in {warmed['seconds']:g} s", flush=True)
     store_path = getattr(recommender.store, "path", None)
     if store_path is not None and Path(args.run).resolve() in Path(store_path).resolve().parents:
         print(f"warning: the user store {store_path} is inside the run folder: retraining into "
@@ -317,7 +324,8 @@ def _open_following(args, store):
         raise ValueError(str(error)) from None
     factory = DatedRecommenderFactory.open(args.run, store, data_dir=args.data, session_gap=args.session_gap,
                                            retrieval=args.retrieval, retrieval_options=retrieval_options(args),
-                                           unknown_items=args.unknown_items, out_of_order=args.out_of_order)
+                                           unknown_items=args.unknown_items, out_of_order=args.out_of_order,
+                                           step=getattr(args, "user_update", "auto"))
     recommender = factory(latest)
     warm_priors(args, recommender)  # the click window is shared by every store's recommender
     follower = StoreFollower(None, factory, args.items, current=latest, poll_seconds=args.follow_seconds)

@@ -24,6 +24,7 @@ from hiertcn_keras.losses.nce import nce_loss
 from hiertcn_keras.losses.sampling import DISTRIBUTIONS, NegativeSampler, log_expected_counts
 from hiertcn_keras.losses.scoring import l2_normalize, log_sigmoid, masked_mean
 from hiertcn_keras.losses.softmax import full_softmax_loss, sampled_softmax_loss
+from hiertcn_keras.losses.subset import KEY_RANGE, largest_keys
 
 PAIRWISE_LOSSES = ("l2", "nce", "bpr", "hinge", "hinge_logsigmoid")
 
@@ -73,6 +74,8 @@ __all__ = [
     "l2_loss",
     "l2_normalize",
     "log_expected_counts",
+    "KEY_RANGE",
+    "largest_keys",
     "log_sigmoid",
     "masked_mean",
     "nce_loss",

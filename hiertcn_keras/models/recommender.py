@@ -23,8 +23,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from hiertcn_keras.losses import (NegativeSampler, full_softmax_loss, log_expected_counts, pairwise_loss,
-                                  sampled_softmax_loss)
+from hiertcn_keras.losses import (KEY_RANGE, NegativeSampler, full_softmax_loss, largest_keys, log_expected_counts,
+                                  pairwise_loss, sampled_softmax_loss)
 from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.packed_hiertcn import packed_hiertcn
 
@@ -194,21 +194,23 @@ class Recommender(keras.Model):
         """The shared negatives plus the batch's targets as candidates, log expected-count corrected.
 
         At most `n_negatives` of the batch's scored targets join (a random subset when the batch
-        has more), so the cost stays that of 2·M candidates whatever the batch's padding.
+        has more), so the cost stays that of 2·M candidates whatever the batch's padding; a
+        batch of N < M positions (its size known when traced) gets N in-batch slots.
 
         Returns:
-            `(candidates [2M], candidate_log_q [2M], target_log_q [N], valid [2M])`: in-batch
-            slots beyond the batch's scored positions are not candidates (`valid` False).
+            `(candidates [M + K], candidate_log_q [M + K], target_log_q [N], valid [M + K])`,
+            K = min(M, N) in-batch slots (M when N is unknown): slots beyond the batch's scored
+            positions are not candidates (`valid` False).
         """
         scored = weight > 0
         n_shared = self.model_config.n_negatives
-        # Scored positions first (key ≥ 2), in random order, then padding (key < 1); M never-valid
-        # slots appended so that top-M has a static size whatever the batch's (maybe unknown) size.
-        noise = keras.random.uniform(ops.shape(weight), seed=self.sampler.seed_generator)
-        keys = ops.concatenate([ops.cast(scored, "float32") * 2.0 + noise, ops.full((n_shared,), -1.0)])
-        _, picked = ops.top_k(keys, n_shared)
-        in_batch = ops.take(ops.concatenate([targets, ops.zeros((n_shared,), dtype=targets.dtype)]), picked)
-        in_batch_valid = ops.take(ops.concatenate([scored, ops.zeros((n_shared,), dtype="bool")]), picked)
+        # min(M, N) slots when the batch's size N is known: never more in-batch slots than positions.
+        n_slots = n_shared if weight.shape[0] is None else min(n_shared, int(weight.shape[0]))
+        # The positions of the largest keys: a uniformly random subset of the scored positions
+        # (all of them when there are fewer), found without a sort (`largest_keys`: with a sort
+        # in the step, XLA compiled the dropout masks' random numbers several times slower on CPU).
+        picked, in_batch_valid = largest_keys(self._in_batch_keys(scored), n_slots)
+        in_batch = ops.where(in_batch_valid, ops.take(targets, picked), ops.zeros_like(picked))
         n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
 
         def log_count(ids):
@@ -217,6 +219,11 @@ class Recommender(keras.Model):
         candidates = ops.concatenate([sampled, in_batch])
         valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), in_batch_valid])
         return candidates, log_count(candidates), log_count(targets), valid
+
+    def _in_batch_keys(self, scored):
+        """A random key in `[0, KEY_RANGE)` per scored position, −1 for the others: int32 `[N]`."""
+        keys = keras.random.randint(ops.shape(scored), 0, KEY_RANGE, dtype="int32", seed=self.sampler.seed_generator)
+        return ops.where(scored, keys, -ops.ones_like(keys))
 
     def reset_states(self):
         """Zero every carried state (e.g. before an evaluation pass)."""

@@ -3,7 +3,8 @@
 The item embedding store it reads lives one floor down, in `hiertcn_keras.artifacts`.
 Modules: `serving_run` and `item_catalog` (what
 a run directory serves), `online_model` (the trained model's two online steps), `user_step`
-(both fused into one compiled call per event), `sessionizer`
+(both fused into one compiled call per event), `numpy_step` (the same HierTCN update in NumPy
+over a request's real positions: the default for HierTCN), `sessionizer`
 (prepare's session rule, one event at a time), `user_state`, `user_store`, `sqlite_store`,
 `redis_store`, `user_store_url` (the user-interest store), `retrieval` and `faiss_retriever` (top-K),
 `online_recommender` (`OnlineRecommender`), `http_schema` and `http_server` (the HTTP API on

@@ -43,6 +43,8 @@ def check_timestamp(value, where="timestamp"):
     Raises:
         ValueError: naming the range, and the unit when the value looks like milliseconds.
     """
+    if type(value) is float and MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:  # the usual case, before the ABC checks
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{where} must be a number of seconds, got {type(value).__name__}")
     value = int(value) if isinstance(value, numbers.Integral) else float(value)

@@ -6,27 +6,34 @@ faiss (a well-kept library for approximate nearest neighbours) searches by inner
 score `u · w + b` (the learned item space's output layer) is an inner product in E + 1
 dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item spaces.
 
-- `ivf`: an inverted file (`IndexIVFFlat`, or `IndexIVFScalarQuantizer` with 8-bit codes):
-  `nlist` cells found by spherical k-means, `nprobe` of them scanned per query. The parameters
-  follow from N (`ivf_plan`, the documented rule):
+- `ivf`: an inverted file (`IndexIVFFlat`; `IndexIVFPQFastScan` with 4-bit codes;
+  `IndexIVFScalarQuantizer` with 8-bit codes): `nlist` cells found by spherical k-means,
+  `nprobe` of them scanned per query, `rerank · k` candidates re-scored exactly. The
+  parameters follow from N (`ivf_plan`, the documented rule):
 
   * `nlist = 4·√N` (the square-root rule; at most N / 39 so each cell trains on ≥ 39 points),
     trained on `train_per_cell` sampled rows per cell (default 39, faiss's floor: the k-means
     cost grows with it and the recall barely does).
   * The coarse quantizer (which chooses the cells a query scans) is a flat scan of the
-    centroids below 1,024 cells and an HNSW graph over them from 1,024 cells
+    centroids below 8,192 cells and an HNSW graph over them from 8,192 cells
     (`IndexIVFFlat(IndexHNSWFlat(d, 32), d, nlist)`, `efSearch = max(64, 2·nprobe)`); the
     k-means itself, and the assignment of every item to its cell, use a flat scan; the graph is
-    built once over the centroids and used for the queries.
-  * Codes: full float32 vectors below 200,000 items; 8-bit scalar codes from 200,000 items
-    (a quarter of the memory scanned per probe). With 8-bit codes the index returns `4·k`
-    candidates (plus the excluded items) and they are re-scored exactly by inner product, so
-    the scores returned and their order are always exact; only which items are candidates is
-    approximate.
+    built once over the centroids and used for the queries. At 4,000 cells the flat scan was
+    both cheaper and exact (the graph missed cells).
+  * Codes: full float32 vectors below 200,000 items; from 200,000 items 4-bit product
+    quantization with one code per dimension (`pq4-dim`), scanned by faiss's SIMD fast scan
+    (about ten times cheaper per item than 8-bit codes in a flat scan). `sq8` (8-bit scalar
+    codes) and `pq4` (4-bit codes per pair of dimensions: too lossy for user vectors) remain
+    as options.
+  * `rerank`: the index returns `rerank · k` candidates (plus the excluded items) and they are
+    re-scored exactly by inner product, so the scores returned and their order are always
+    exact; only which items are candidates is approximate. 1 for float32, 4 for 8-bit codes;
+    for 4-bit codes calibrated with nprobe (below), else 16 (`pq4-dim`) or 64 (`pq4`).
   * `nprobe`: given, or calibrated (`recall_target`, e.g. 0.99): the smallest nprobe whose
     recall@10 against exact search on half of the recall queries reaches the target
-    (doubling, then bisection), with the recall reported on the other, held-out half. With
-    neither, `max(16, nlist / 8)`.
+    (doubling, then bisection; with 4-bit codes at the deepest re-rank of
+    `RERANK_CALIBRATED`, then the shallowest re-rank that still reaches it at that nprobe),
+    with the recall reported on the other, held-out half. With neither, `max(16, nlist / 8)`.
 - `hnsw`: `IndexHNSWFlat` with `m` links per node (default 32) and `ef_search` (default 256),
   over the L2 reduction of inner-product search (Bachrach et al., RecSys 2014): items
   `[x, √(M² − |x|²)]` (M the largest item norm), queries `[u, 0]`, so that
@@ -36,12 +43,12 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
 Measured (`benchmarks/bench_serving.py`, untrained HierTCN, clustered unit item vectors,
 queries = the model's user embeddings): at 100k items IVF reached recall@10 0.998 and HNSW
 only 0.73 (0.99 at 20k); prefer IVF unless a measurement on your data says otherwise. Both
-numbers are printed when an index is built. At 1M items the rule above (4,000 cells, HNSW
-quantizer, 8-bit codes) calibrated nprobe 131 for recall@10 0.99 (0.998 held out), index
-arrays 133 MiB; the search then cost about 1.2 ms of CPU per query (docs/serving.md).
+numbers are printed when an index is built. At 1M items these user vectors need about 3% of
+the 4,000 cells for recall@10 0.99; the figures behind the rule, and its cost per query
+against the previous one (8-bit codes, HNSW quantizer), are in docs/serving.md
+(`benchmarks/bench_retrieval.py`).
 
-Excluded items are filtered after an over-fetched search (`k`, 4·k with 8-bit codes or 10·k
-with 4-bit PQ codes, plus `|exclude|`). With the served
+Excluded items are filtered after the over-fetched search (`rerank · k` plus `|exclude|`). With the served
 recency prior the candidates found are united with the hot items (those clicked in the window)
 and the union is re-scored exactly (see `search`). At build time the
 index's recall@10 against exact search is measured on `recall_queries` and kept in `report`;
@@ -66,8 +73,9 @@ def recall_at_k(approx, exact, k=10):
     return float(np.mean(hits) / k) if hits else float("nan")
 
 
-HNSW_QUANTIZER_FROM_CELLS = 1024
-SQ8_FROM_ITEMS = 200_000
+HNSW_QUANTIZER_FROM_CELLS = 8192
+PQ4_FROM_ITEMS = 200_000
+EXCLUDE_BROADCAST_UP_TO = 64  # exclusions per query compared pairwise with the candidates; more: np.isin
 CODES = ("flat", "sq8", "pq4-dim", "pq4")
 DIMS_PER_PQ_CODE = {"pq4-dim": 1, "pq4": 2}  # 4-bit fast-scan PQ: dimensions per 4-bit code
 # Candidates re-scored exactly per item asked for, by codes (the default when not calibrated), and the
@@ -82,7 +90,7 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
     Args:
         n: int. Items indexed.
         nlist: int or `None` (`4·√n`, at most `n / 39`, at least 1).
-        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 1,024 cells).
+        quantizer: `auto`, `flat` or `hnsw` (`auto`: `hnsw` from 8,192 cells).
         codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4` (`auto`: `pq4-dim` from 200,000 items).
 
     Returns:
@@ -98,7 +106,7 @@ def ivf_plan(n, nlist=None, quantizer="auto", codes="auto"):
     if quantizer == "auto":
         quantizer = "hnsw" if nlist >= HNSW_QUANTIZER_FROM_CELLS else "flat"
     if codes == "auto":
-        codes = "sq8" if n >= SQ8_FROM_ITEMS else "flat"
+        codes = "pq4-dim" if n >= PQ4_FROM_ITEMS else "flat"
     return {"nlist": nlist, "quantizer": quantizer, "codes": codes}
 
 
@@ -409,13 +417,16 @@ class FaissRetriever:
                 hot_scores += self.bias[hot]
             labels = np.concatenate([labels, np.broadcast_to(hot, (len(queries), len(hot)))], axis=1)
             scores = np.concatenate([scores, hot_scores], axis=1)
-        for row, items in enumerate(excluded):
-            if items and labels.shape[1] > 256:  # many candidates: one vectorised lookup
-                scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
-            elif items:  # a set lookup per candidate (k + |exclude| of them), cheaper than np.isin's sort
-                items = set(items)
-                drop = np.fromiter((label in items for label in labels[row].tolist()), bool, labels.shape[1])
-                scores[row, drop] = -np.inf
+        widest = max((len(items) for items in excluded), default=0)
+        if 0 < widest <= EXCLUDE_BROADCAST_UP_TO:  # a session's items: one comparison of every pair
+            padded = np.zeros((len(excluded), widest), np.int64)  # 0 never matches a candidate (ids ≥ 1)
+            for row, items in enumerate(excluded):
+                padded[row, : len(items)] = items
+            scores[(labels[:, :, None] == padded[:, None, :]).any(axis=2)] = -np.inf
+        elif widest:
+            for row, items in enumerate(excluded):
+                if items:
+                    scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
         return labels, scores
 
     @staticmethod

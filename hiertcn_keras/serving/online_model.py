@@ -123,6 +123,11 @@ class OnlineModel:
         return self._build_low_model(steps)
 
     @property
+    def steps(self):
+        """The model's `HierarchicalSteps`: its layers, for steps computed outside Keras (`numpy_step`)."""
+        return self._steps
+
+    @property
     def fold_model(self):
         """The high-level fold as a functional model: `[items [Q, L], context [Q, H], decay [Q, 1]]` → `[Q, H]`."""
         return self._fold_model

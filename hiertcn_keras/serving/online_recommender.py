@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import os
 import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -61,6 +62,7 @@ from hiertcn_keras.serving import sessionizer
 from hiertcn_keras.serving.click_window import ClickWindow
 from hiertcn_keras.serving.event_checks import check_timestamp
 from hiertcn_keras.serving.item_catalog import ItemCatalog, UnknownItemError
+from hiertcn_keras.serving.numpy_step import NumpyStep
 from hiertcn_keras.serving.online_model import OnlineModel
 from hiertcn_keras.serving.retrievers import build_retriever
 from hiertcn_keras.serving.serving_run import ServingRun
@@ -117,6 +119,35 @@ class BatchResult:
     error: tuple | None = None
 
 
+STEPS = ("auto", "numpy", "compiled", "reference")
+
+
+def user_update(run, step="auto", table=None):
+    """The `(OnlineModel, step)` that updates a run's users (see `OnlineRecommender`'s `step`).
+
+    `numpy` (and `auto` for a HierTCN run) checks `NumpyStep` against the eager Keras graph on a
+    probe batch first; `numpy` raises `ValueError` when it cannot serve the run exactly, `auto`
+    then uses `compiled`. `table`: the served catalogue's vectors, which `NumpyStep` reads
+    item vectors from when they equal the model's item table.
+    """
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {STEPS}, got {step!r}")
+    model = OnlineModel(run.recommender, warm=step == "reference")
+    if step == "reference":
+        return model, ReferenceStep(model)
+    if step == "numpy" or (step == "auto" and model.config.model == "hiertcn"):
+        try:
+            fast = NumpyStep(model, table=table)
+            fast.verify(UserStep(model, compiled=False, batch_sizes=(1, 64)))
+            return model, fast
+        except ValueError as error:
+            if step == "numpy":
+                raise
+            warnings.warn(f"the NumPy user update cannot serve this run exactly ({error}); using the compiled one",
+                          stacklevel=2)
+    return model, UserStep(model)
+
+
 def default_store_path(run_dir):
     """Where `serve` keeps a run's SQLite user store unless told otherwise: outside the run.
 
@@ -158,11 +189,13 @@ class OnlineRecommender:
             Defaults to `reject`.
         out_of_order: str. `reject`, `skip` or `clamp` (see `sessionizer`). Defaults to `reject`.
         max_retries: int. Compare-and-set attempts before giving up. Defaults to 100.
-        step: str. `compiled` (default: `UserStep`, one compiled call per round of a batch:
-            one per event for single events) or `reference` (`OnlineModel.fold` + `embed` per
-            event, the slower path it replaced); or the `(model, step)` pair of a recommender of
-            the same `run` that serves nothing any more (`store_follower` reuses a replaced
-            store's compiled steps).
+        step: str. The user update: `auto` (default: `numpy` for a HierTCN run, else
+            `compiled`), `numpy` (`NumpyStep`: the same layers in NumPy over the request's real
+            positions only, checked against the Keras graph at start), `compiled` (`UserStep`,
+            one compiled call per round of a batch: one per event for single events) or
+            `reference` (`OnlineModel.fold` + `embed` per event, the slower path it replaced);
+            or the `(model, step)` pair of a recommender of the same `run` that serves nothing
+            any more (`store_follower` reuses a replaced store's steps).
         recency: `"auto"` (default: a `ClickWindow` when the run's configuration has the
             recency prior with a weight > 0), `None` (rank by `u · v + b` only), or a
             `ClickWindow` to share (recommenders of one server that replace each other).
@@ -180,7 +213,7 @@ class OnlineRecommender:
     """
 
     def __init__(self, run, catalog, store, *, retrieval="exact", retrieval_options=None,
-                 unknown_items="reject", out_of_order="reject", max_retries=100, step="compiled", recency="auto",
+                 unknown_items="reject", out_of_order="reject", max_retries=100, step="auto", recency="auto",
                  transitions="auto"):
         if unknown_items not in UNKNOWN_ITEMS:
             raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEMS}, got {unknown_items!r}")
@@ -194,10 +227,7 @@ class OnlineRecommender:
         if isinstance(step, tuple):  # `(OnlineModel, step)` of an idle recommender of the same run, reused
             self.model, self.step = step
         else:
-            if step not in ("compiled", "reference"):
-                raise ValueError(f"step must be 'compiled' or 'reference', got {step!r}")
-            self.model = OnlineModel(run.recommender, warm=step == "reference")
-            self.step = UserStep(self.model) if step == "compiled" else ReferenceStep(self.model)
+            self.model, self.step = user_update(run, step, table=catalog.table)
         self.rules = run.rules
         if self.rules.min_session_len > 1 and self.model.config.decay_bandwidth is not None:
             # Offline, a dropped short session leaves no trace, so the next session's decay is
@@ -408,6 +438,7 @@ class OnlineRecommender:
         observations, counts = [], collections.Counter()
         contexts, pending = {}, collections.defaultdict(list)  # user → [(finished, gap, [observation])]
         stop = None
+        records = self.store.get_many(dict.fromkeys(user for user, _, _ in events))  # one read per request
         for n, (user, item_id, timestamp) in enumerate(events):
             index = self.catalog.index_of_one(item_id)
             if index < 0:
@@ -420,7 +451,7 @@ class OnlineRecommender:
             if self.candidates is not None and not self.candidates[index]:
                 counts["item_not_in_store"] += 1
             if user not in current:
-                got = self.store.get(user)
+                got = records[user]
                 current[user], versions[user] = got if got is not None else (
                     UserState.initial(self.model.state_size), None)
                 contexts[user] = current[user].context

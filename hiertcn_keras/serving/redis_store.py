@@ -76,6 +76,15 @@ class RedisUserStore(UserStore):
             return None
         return UserState.decode(values[1], values[2].decode()), int(values[0])
 
+    def get_many(self, users):
+        """`UserStore.get_many` in one pipelined round trip (`HMGET` per user, not a transaction)."""
+        users = list(dict.fromkeys(str(user) for user in users))
+        pipe = self.client.pipeline(transaction=False)
+        for user in users:
+            pipe.hmget(self._key(user), "version", "context", "meta")
+        return {user: None if v[0] is None else (UserState.decode(v[1], v[2].decode()), int(v[0]))
+                for user, v in zip(users, pipe.execute())}
+
     def put(self, user, state, expected_version):
         vector, meta = state.encode()
         expected = "" if expected_version is None else str(int(expected_version))

@@ -5,10 +5,12 @@ leaves the last committed state: SQLite rolls the torn transaction back on the n
 `synchronous=NORMAL` (durable against process crashes; a power cut may lose the last few
 commits, never consistency). Each update is ONE statement, hence one transaction: an
 `INSERT … ON CONFLICT DO NOTHING` for a new user, or an `UPDATE … WHERE version = ?` — the
-compare-and-set of `UserStore.put`; `put_many` runs several of them in one `BEGIN IMMEDIATE`
-transaction and rolls back if any fails. Several processes may share the file (`busy_timeout`
-waits for the write lock); threads borrow connections from a small pool (a connection is used
-by one thread at a time, and short-lived server threads do not leave one behind each).
+compare-and-set of `UserStore.put`; `put_many` runs several of them (one `executemany` for the
+new users, one for the others) in one `BEGIN IMMEDIATE` transaction and rolls back unless every
+row was written; `get_many` reads a request's users in one `SELECT … IN (…)`. Several
+processes may share the file (`busy_timeout` waits for the write lock); threads borrow
+connections from a small pool (a connection is used by one thread at a time, and short-lived
+server threads do not leave one behind each).
 
 Schema: `user_state(fingerprint, user, version, context BLOB, meta TEXT, updated REAL)` with
 primary key (fingerprint, user).
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS user_state (
     PRIMARY KEY (fingerprint, user)
 ) WITHOUT ROWID
 """
+
+_USERS_PER_SELECT = 500  # bound variables per statement stay far below SQLite's limit
 
 
 class SQLiteUserStore(UserStore):
@@ -100,26 +104,42 @@ class SQLiteUserStore(UserStore):
             return None
         return UserState.decode(row[1], row[2]), int(row[0])
 
-    def _write(self, conn, user, state, expected_version, now):
-        """One compare-and-set statement; True when it wrote."""
-        vector, meta = state.encode()
-        if expected_version is None:
-            cursor = conn.execute(
-                "INSERT INTO user_state (fingerprint, user, version, context, meta, updated) "
-                "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (fingerprint, user) DO NOTHING",
-                (self.fingerprint, str(user), vector, meta, now),
-            )
-        else:
-            cursor = conn.execute(
-                "UPDATE user_state SET version = version + 1, context = ?, meta = ?, updated = ? "
-                "WHERE fingerprint = ? AND user = ? AND version = ?",
-                (vector, meta, now, self.fingerprint, str(user), int(expected_version)),
-            )
-        return cursor.rowcount == 1
+    def get_many(self, users):
+        """`UserStore.get_many` in one `SELECT … IN (…)` per 500 users (one statement for a request)."""
+        users = list(dict.fromkeys(str(user) for user in users))
+        found = {}
+        with self._conn() as conn:
+            for start in range(0, len(users), _USERS_PER_SELECT):
+                chunk = users[start : start + _USERS_PER_SELECT]
+                found.update((row[0], row[1:]) for row in conn.execute(
+                    "SELECT user, version, context, meta FROM user_state WHERE fingerprint = ? AND user IN "
+                    f"({', '.join('?' * len(chunk))})", (self.fingerprint, *chunk)))
+        return {user: None if user not in found else (UserState.decode(found[user][1], found[user][2]),
+                                                      int(found[user][0])) for user in users}
+
+    _INSERT = ("INSERT INTO user_state (fingerprint, user, version, context, meta, updated) "
+               "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (fingerprint, user) DO NOTHING")
+    _UPDATE = ("UPDATE user_state SET version = version + 1, context = ?, meta = ?, updated = ? "
+               "WHERE fingerprint = ? AND user = ? AND version = ?")
+
+    def _write(self, conn, updates, now):
+        """The compare-and-set statements of `updates` (one `executemany` per kind); True when all wrote."""
+        inserts, changes = [], []
+        for user, state, expected in updates:
+            vector, meta = state.encode()
+            if expected is None:
+                inserts.append((self.fingerprint, str(user), vector, meta, now))
+            else:
+                changes.append((vector, meta, now, self.fingerprint, str(user), int(expected)))
+        for statement, rows in ((self._INSERT, inserts), (self._UPDATE, changes)):
+            # sqlite3 sums the rows changed over executemany: all written, or a version moved.
+            if rows and conn.executemany(statement, rows).rowcount != len(rows):
+                return False
+        return True
 
     def put(self, user, state, expected_version):
-        with self._conn() as conn:
-            return self._write(conn, user, state, expected_version, time.time())
+        with self._conn() as conn:  # one statement: its own transaction
+            return self._write(conn, [(user, state, expected_version)], time.time())
 
     def put_many(self, updates):
         """All of `updates` in one transaction (`BEGIN IMMEDIATE` … `COMMIT`), or none of them."""
@@ -129,10 +149,9 @@ class SQLiteUserStore(UserStore):
         with self._conn() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for user, state, expected in updates:
-                    if not self._write(conn, user, state, expected, now):
-                        conn.execute("ROLLBACK")
-                        return False
+                if not self._write(conn, updates, now):
+                    conn.execute("ROLLBACK")
+                    return False
                 conn.execute("COMMIT")
                 return True
             except BaseException:

@@ -72,5 +72,6 @@ class UserState:
         return cls(context=context, **values)
 
     def copy(self):
-        return dataclasses.replace(self, context=self.context.copy(), session=list(self.session),
-                                   items_at_last_timestamp=list(self.items_at_last_timestamp))
+        """A copy whose context and lists are the copy's own (the constructor directly: this runs per event)."""
+        return UserState(self.context.copy(), list(self.session), self.last_timestamp, self.last_kept_timestamp,
+                         self.previous_item, list(self.items_at_last_timestamp), self.n_events, self.n_sessions)

@@ -147,7 +147,27 @@ class StepBatch:
         return StepResult(self.context[q], self.embedding[q], self.prior_embedding[q] if m else None)
 
 
-def _check_lengths(L, finished, sessions):
+def check_inputs(L, H, contexts, finished, gaps, sessions):
+    """The arguments of `many`, checked: contexts as float32 `[Q, H]` (`ValueError` on a mismatch)."""
+    q = len(sessions)
+    if not (len(finished) == len(gaps) == q):
+        raise ValueError(f"finished, gaps and sessions must have one entry per user: "
+                         f"{len(finished)}, {len(gaps)}, {q}")
+    check_lengths(L, finished, sessions)
+    return np.asarray(contexts, np.float32).reshape(q, H)
+
+
+def check_positions(positions, sessions):
+    """`ValueError` unless `positions` (of `many_at`) has one entry per user, each in `0..len(session)`."""
+    if len(positions) != len(sessions):
+        raise ValueError(f"positions must have one entry per user: {len(positions)}, {len(sessions)}")
+    for p, s in zip(positions, sessions):
+        if len(p) and (min(p) < 0 or max(p) > len(s)):
+            raise ValueError(f"positions must lie in 0..{len(s)} (the session's length), got {list(p)}")
+
+
+def check_lengths(L, finished, sessions):
+    """`ValueError` unless every open and finished session holds at most L items."""
     for items in list(sessions) + [f for f in finished if f is not None]:
         if len(items) > L:
             raise ValueError(f"a session holds at most L = {L} items, got {len(items)}")
@@ -289,11 +309,7 @@ class UserStep:
         Returns:
             `(context float32 [Q, H], embeddings)`: `embeddings[q]` is float32 `[len(positions[q]), E]`.
         """
-        if len(positions) != len(sessions):
-            raise ValueError(f"positions must have one entry per user: {len(positions)}, {len(sessions)}")
-        for p, s in zip(positions, sessions):
-            if len(p) and (min(p) < 0 or max(p) > len(s)):
-                raise ValueError(f"positions must lie in 0..{len(s)} (the session's length), got {list(p)}")
+        check_positions(positions, sessions)
         context, u = self._run(contexts, finished, gaps, sessions)
         return context, [u[q, np.asarray(p, np.int64)] for q, p in enumerate(positions)]
 
@@ -301,11 +317,7 @@ class UserStep:
         """The compiled calls for Q users: `(context [Q, H], u [Q, T, E])` over the longest bucket T."""
         L, H = self.max_session_len, self.state_size
         q = len(sessions)
-        if not (len(finished) == len(gaps) == q):
-            raise ValueError(f"finished, gaps and sessions must have one entry per user: "
-                             f"{len(finished)}, {len(gaps)}, {q}")
-        _check_lengths(L, finished, sessions)
-        contexts = np.asarray(contexts, np.float32).reshape(q, H)
+        contexts = check_inputs(L, H, contexts, finished, gaps, sessions)
         lengths = np.fromiter((len(s) for s in sessions), np.int64, q)
         steps = next(b for b in self.buckets if b >= int(lengths.max(initial=0)) + 1)
         largest = self.batch_sizes[-1]
@@ -365,7 +377,7 @@ class ReferenceStep:
 
     def many(self, contexts, finished, gaps, sessions):
         """One user at a time (the path before batching), as a `StepBatch`."""
-        _check_lengths(self.online.max_session_len, finished, sessions)
+        check_lengths(self.online.max_session_len, finished, sessions)
         H, E = self.online.state_size, self.online.output_dim
         out = [self(c, f, g, s) for c, f, g, s in zip(np.asarray(contexts, np.float32).reshape(-1, H),
                                                       finished, gaps, sessions)]

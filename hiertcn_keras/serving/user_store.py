@@ -34,6 +34,15 @@ class UserStore(abc.ABC):
     def get(self, user):
         """`(UserState, version)` of a user, or `None` for a user without a record."""
 
+    def get_many(self, users):
+        """`{user: (UserState, version) or None}` of several users, in as few reads as the backend allows.
+
+        The base implementation reads them one by one; SQLite reads them in one statement,
+        Redis in one pipelined round trip. `OnlineRecommender.observe_batch` reads a request's
+        users with it.
+        """
+        return {str(user): self.get(user) for user in users}
+
     @abc.abstractmethod
     def put(self, user, state, expected_version):
         """Write a user's state if its version is still `expected_version`.
@@ -95,6 +104,13 @@ class MemoryUserStore(UserStore):
         from hiertcn_keras.serving.user_state import UserState
 
         return UserState.decode(vector, meta), version
+
+    def get_many(self, users):
+        from hiertcn_keras.serving.user_state import UserState
+
+        with self._lock:
+            records = {str(user): self._records.get(str(user)) for user in users}
+        return {user: None if r is None else (UserState.decode(r[1], r[2]), r[0]) for user, r in records.items()}
 
     def put(self, user, state, expected_version):
         vector, meta = state.encode()

@@ -550,3 +550,76 @@ def test_in_batch_negatives_need_the_sampled_softmax():
     with pytest.raises(ValueError, match="in_batch_negatives needs loss sampled_softmax"):
         ModelConfig(model="tcn", loss="softmax", in_batch_negatives=True, **TINY)
     assert ModelConfig.from_dict({**TINY, "model": "tcn", "loss": "sampled_softmax"}).in_batch_negatives is False
+
+
+def _top_k_in_batch(rec, keys):
+    """The in-batch pick as it was first written (a `top_k` over the keys with M never-valid
+    slots appended), for the given keys: the reference of the sort-free `largest_keys`."""
+    from keras import ops
+
+    from hiertcn_keras.losses import log_expected_counts
+
+    def with_in_batch(sampled, targets, weight):
+        m = rec.model_config.n_negatives
+        scored = weight > 0
+        _, picked = ops.top_k(ops.concatenate([ops.where(scored, keys, -1), ops.full((m,), -2, "int32")]), m)
+        in_batch = ops.take(ops.concatenate([targets, ops.zeros((m,), dtype=targets.dtype)]), picked)
+        in_batch_valid = ops.take(ops.concatenate([scored, ops.zeros((m,), dtype="bool")]), picked)
+        n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
+
+        def log_count(ids):
+            return log_expected_counts(rec.sampler.log_q(ids), m, rec.target_prior.log_q(ids), n_batch)
+
+        candidates = ops.concatenate([sampled, in_batch])
+        valid = ops.concatenate([ops.ones_like(sampled, dtype="bool"), in_batch_valid])
+        return candidates, log_count(candidates), log_count(targets), valid
+
+    return with_in_batch
+
+
+def _packed(batch):
+    """The hierarchical batch with each row's sessions laid end to end in its own row (`[B, S·L]`)."""
+    keep = batch["mask"].reshape(B, S * L)
+    order = np.argsort(~keep, axis=1, kind="stable")  # each row's events first, in slot order
+    take = lambda a: np.take_along_axis(a.reshape(B, S * L), order, axis=1)  # noqa: E731
+    slot = np.repeat(np.arange(B * S).reshape(B, S), L, axis=1)
+    position = np.tile(np.arange(L), S)[None, :].repeat(B, 0)
+    return {"items": take(batch["items"]), "inputs": take(batch["inputs"]), "mask": take(batch["mask"]),
+            "score": take(batch["score"]), "segment_start": take(position == 0) | ~take(batch["mask"]),
+            "slot": np.where(take(batch["mask"]), take(slot), 0).astype("int32"),
+            **{key: batch[key] for key in ("session_mask", "user_start", "gap", "user")}}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="gradients through tf.GradientTape")
+@pytest.mark.parametrize("layout", ["padded", "packed"])
+@pytest.mark.parametrize("n_negatives", [3, B * S * L])
+def test_in_batch_pick_without_a_sort_gives_the_top_k_loss_and_gradients(monkeypatch, layout, n_negatives):
+    """The same keys give the same candidates, loss and gradients as the `top_k` pick (1e-5):
+    fewer slots than scored targets (a random subset, ties among the keys included) and more."""
+    import tensorflow as tf
+
+    rec, batch = _in_batch("hiertcn", n_negatives=n_negatives)
+    if layout == "packed":
+        rec = build_recommender(rec.model_config.replace(packed_sessions=True), item_counts=ITEM_COUNTS)
+        batch = _packed(batch)
+        predict(rec, batch)
+    score = batch["score"].reshape(-1)
+    keys = np.where(score, np.random.default_rng(5).integers(0, 4, score.size), -1).astype("int32")  # ties
+    monkeypatch.setattr(rec, "_in_batch_keys", lambda scored: keras.ops.convert_to_tensor(keys))
+    state = seed_state_of(rec)
+
+    def loss_and_gradients():
+        rec.reset_states()
+        rec.sampler.seed_generator.state.assign(state)
+        with tf.GradientTape() as tape:
+            loss = rec.compute_loss(x=batch, y_pred=rec(batch))
+        return float(loss), [to_numpy(g) for g in tape.gradient(loss, rec.trainable_weights)]
+
+    new_loss, new_gradients = loss_and_gradients()
+    with monkeypatch.context() as patch:
+        patch.setattr(rec, "_with_in_batch", _top_k_in_batch(rec, keys))
+        old_loss, old_gradients = loss_and_gradients()
+    assert score.sum() > 3 and np.isfinite(new_loss)
+    assert new_loss == pytest.approx(old_loss, rel=1e-5)
+    for new, old in zip(new_gradients, old_gradients):
+        np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-6)

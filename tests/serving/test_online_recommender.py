@@ -145,14 +145,21 @@ class CountingStore:
     """A store wrapper counting reads and writes."""
 
     def __init__(self, inner):
-        self.inner, self.gets, self.writes = inner, 0, []
+        self.inner, self.gets, self.reads, self.writes = inner, 0, 0, []
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
     def get(self, user):
         self.gets += 1
+        self.reads += 1
         return self.inner.get(user)
+
+    def get_many(self, users):
+        users = list(users)
+        self.gets += len(users)  # users read
+        self.reads += 1  # reads of the store
+        return self.inner.get_many(users)
 
     def put(self, user, state, version):
         self.writes.append([user])
@@ -172,6 +179,7 @@ def test_a_batch_reads_and_writes_each_user_once_and_equals_event_by_event(learn
     rec.store = counting = CountingStore(rec.store)
     result = rec.observe_batch(events)
     assert result.error is None and counting.gets == 2 and counting.writes == [["p", "q"]]
+    assert counting.reads == 1  # both users in one read of the store
     assert [o.status for o in result.observations] == [o.status for o in single] == [
         "new_session", "new_session", "kept", "new_session", "kept", "duplicate"]
     for a, b in zip(result.observations, single):

@@ -115,8 +115,10 @@ def test_a_boost_is_added_exactly_and_faiss_rescores_the_boosted_items(kind):
 def test_ivf_plan_follows_the_square_root_rule():
     from hiertcn_keras.serving.faiss_retriever import ivf_plan
 
-    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "hnsw", "codes": "sq8"}
-    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "hnsw", "codes": "flat"}
+    assert ivf_plan(5_000_000) == {"nlist": 8944, "quantizer": "hnsw", "codes": "pq4-dim"}
+    assert ivf_plan(1_000_000) == {"nlist": 4000, "quantizer": "flat", "codes": "pq4-dim"}
+    assert ivf_plan(199_999) == {"nlist": 1789, "quantizer": "flat", "codes": "flat"}
+    assert ivf_plan(100_000) == {"nlist": 1265, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(20_000) == {"nlist": 512, "quantizer": "flat", "codes": "flat"}  # capped at N / 39
     assert ivf_plan(10) == {"nlist": 1, "quantizer": "flat", "codes": "flat"}
     assert ivf_plan(5000, nlist=64, quantizer="hnsw", codes="sq8") == {"nlist": 64, "quantizer": "hnsw", "codes": "sq8"}
@@ -286,3 +288,23 @@ def test_a_given_re_rank_is_kept_by_the_calibration_and_checked():
         build_retriever("hnsw", table, rerank=4)
     with pytest.raises(ValueError, match="rerank must be ≥ 1"):
         retriever.set_rerank(0)
+
+
+def test_exclusions_short_and_long_are_both_applied_by_ivf():
+    """A session's few items are compared pairwise with the candidates, a long list goes
+    through `np.isin`: with every cell probed both equal exact search's exclusions."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    from hiertcn_keras.serving.faiss_retriever import EXCLUDE_BROADCAST_UP_TO
+
+    table = clustered(2000, 8, 7)
+    retriever = build_retriever("ivf", table, threads=1, nlist=8, nprobe=8, n_recall_queries=20)
+    queries = np.random.default_rng(8).normal(size=(3, 8)).astype(np.float32)
+    exact = ExactRetriever(table)
+    for long in (False, True):
+        top = exact.search(queries, 400)[0]
+        width = EXCLUDE_BROADCAST_UP_TO + 36 if long else 5
+        exclude = [set(top[row, :width].tolist()) if row != 1 else set() for row in range(3)]
+        want_i, _ = exact.search(queries, 10, exclude=exclude)
+        got_i, _ = retriever.search(queries, 10, exclude=exclude)
+        np.testing.assert_array_equal(got_i, want_i)
+        assert not set(got_i[0].tolist()) & exclude[0]

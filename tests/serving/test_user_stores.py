@@ -109,6 +109,28 @@ def test_put_many_is_all_or_nothing(store_url):
     store.close()
 
 
+def test_get_many_reads_what_get_reads(store_url):
+    store, other = open_user_store(store_url, "fp-get-many"), open_user_store(store_url, "fp-other")
+    for n in range(3):
+        assert store.put(f"u{n}", state(n), None)
+    store.put("u1", state(7), 1)  # u1 at version 2
+    other.put("u9", state(9), None)  # another model's user is not this store's
+    users = ["u2", "nobody", "u0", "u1", "u2", "u9"] + [f"x{k}" for k in range(600)]  # > one SELECT's chunk
+    got = store.get_many(users)
+    assert list(got) == list(dict.fromkeys(users))  # each user once, in order
+    for user in got:
+        expected = store.get(user)
+        if expected is None:
+            assert got[user] is None, user
+            continue
+        assert got[user][1] == expected[1]  # the version
+        assert (got[user][0].session, got[user][0].n_events) == (expected[0].session, expected[0].n_events)
+        np.testing.assert_array_equal(got[user][0].context, expected[0].context)
+    assert got["u1"][1] == 2 and got["u1"][0].n_events == 7 and got["u9"] is None
+    assert store.get_many([]) == {}
+    store.close(), other.close()
+
+
 def test_states_are_isolated_by_fingerprint(shared_store_url):
     a, b = open_user_store(shared_store_url, "model-a"), open_user_store(shared_store_url, "model-b")
     a.put("u", state(1), None)

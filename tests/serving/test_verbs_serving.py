@@ -60,7 +60,7 @@ def _start_serve(args, tmp_path, wait_s):
 
 @pytest.mark.slow
 def test_serve_runs_as_a_process(learned_run, tmp_path):
-    server = _start_serve(["--run", str(learned_run), "--warm"], tmp_path, 120)
+    server = _start_serve(["--run", str(learned_run), "--warm", "--user-update", "compiled"], tmp_path, 120)
     url, lines = server.url, server.lines
     try:
         assert url.startswith("http://127.0.0.1:"), lines
