@@ -46,9 +46,10 @@ def measure(prepared, model, loss, batch, steps):
 
     dataset = PreparedDataset(prepared)
     config = model_config_for(dataset, model=model, loss=loss, batch_size=batch)
-    estimate = memory_check.estimate_step(config)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    batcher = batcher_for(config, dataset.view("train"), shuffle=True)
+    # The batches `train` feeds (packed rows for HierTCN), and the estimate for their width.
+    batcher = batcher_for(config, dataset.view("train"), shuffle=True, training=True)
+    estimate = memory_check.estimate_step(config, row_width=memory_check.packed_row_width(batcher))
     recommender = build_recommender(config, item_counts=dataset.item_counts("train"))
     units = config.sessions_per_batch if config.hierarchical else 1
     recommender(batcher.table.gather(__import__("numpy").full((config.batch_size, units), -1)))

@@ -171,6 +171,10 @@ class PackedSessionTable:
             "user": table.user[rows],
         }
 
+    def width_of(self, index):
+        """T of the packed batch for session indices `index` (`[B, S]`), without building it."""
+        return self._layout(index)[-1]
+
     def events_of(self, index):
         """The view index of every cell of the packed batch for `index` (as `gather`).
 

@@ -194,18 +194,22 @@ class Recommender(keras.Model):
         """The shared negatives plus the batch's targets as candidates, log expected-count corrected.
 
         At most `n_negatives` of the batch's scored targets join (a random subset when the batch
-        has more), so the cost stays that of 2·M candidates whatever the batch's padding.
+        has more), so the cost stays that of 2·M candidates whatever the batch's padding; a
+        batch of N < M positions (its size known when traced) gets N in-batch slots.
 
         Returns:
-            `(candidates [2M], candidate_log_q [2M], target_log_q [N], valid [2M])`: in-batch
-            slots beyond the batch's scored positions are not candidates (`valid` False).
+            `(candidates [M + K], candidate_log_q [M + K], target_log_q [N], valid [M + K])`,
+            K = min(M, N) in-batch slots (M when N is unknown): slots beyond the batch's scored
+            positions are not candidates (`valid` False).
         """
         scored = weight > 0
         n_shared = self.model_config.n_negatives
-        # The positions of the M largest keys: a uniformly random M-subset of the scored positions
+        # min(M, N) slots when the batch's size N is known: never more in-batch slots than positions.
+        n_slots = n_shared if weight.shape[0] is None else min(n_shared, int(weight.shape[0]))
+        # The positions of the largest keys: a uniformly random subset of the scored positions
         # (all of them when there are fewer), found without a sort (`largest_keys`: with a sort
         # in the step, XLA compiled the dropout masks' random numbers several times slower on CPU).
-        picked, in_batch_valid = largest_keys(self._in_batch_keys(scored), n_shared)
+        picked, in_batch_valid = largest_keys(self._in_batch_keys(scored), n_slots)
         in_batch = ops.where(in_batch_valid, ops.take(targets, picked), ops.zeros_like(picked))
         n_batch = ops.sum(ops.cast(in_batch_valid, "float32"))
 

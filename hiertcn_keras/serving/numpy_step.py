@@ -63,11 +63,11 @@ def _row_lookup(variable, copy_table_bytes):
     """`rows(indices)`: rows of the item table as a NumPy array.
 
     A table of at most `copy_table_bytes` (default `COPY_TABLE_BYTES`, 64 MiB: 131,072 items
-    of 128 float32) is copied into NumPy once and indexed there. A larger one is not copied (a 1M-item table is 512 MiB):
-    each call gathers only its rows. `keras.ops.take` on a TensorFlow variable would first
-    convert the whole table (about 2 ms for 20,000 × 128 on the development machine); the
-    variable's own `sparse_read` is one small op. Other backends take from the variable's value
-    (a device array, not a copy).
+    of 128 float32) is copied into NumPy once and indexed there. A larger one is not copied (a
+    1M-item table is 512 MiB): each call gathers only its rows. `keras.ops.take` on a
+    TensorFlow variable would first convert the whole table, on every call; the variable's own
+    `sparse_read` is one small op. Other backends take from the variable's value (a device
+    array, not a copy).
     """
     if int(np.prod(variable.shape)) * 4 <= copy_table_bytes:
         table = _array(variable)
@@ -82,10 +82,10 @@ def _equal_table(variable, table, chunk=65536):
     """Whether `table` holds exactly the rows `1..` of the variable (row 0, the padding, is never read)."""
     if tuple(table.shape) != tuple(variable.shape):
         return False
-    value = variable.value
+    rows = _row_lookup(variable, 0)  # chunks gathered, the table never read whole
     for start in range(1, int(table.shape[0]), chunk):
         stop = min(int(table.shape[0]), start + chunk)
-        if not np.array_equal(np.asarray(keras.ops.convert_to_numpy(value[start:stop])), table[start:stop]):
+        if not np.array_equal(np.asarray(rows(np.arange(start, stop, dtype=np.int32))), table[start:stop]):
             return False
     return True
 

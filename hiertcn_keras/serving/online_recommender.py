@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import os
 import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -139,9 +140,11 @@ def user_update(run, step="auto", table=None):
             fast = NumpyStep(model, table=table)
             fast.verify(UserStep(model, compiled=False, batch_sizes=(1, 64)))
             return model, fast
-        except ValueError:
+        except ValueError as error:
             if step == "numpy":
                 raise
+            warnings.warn(f"the NumPy user update cannot serve this run exactly ({error}); using the compiled one",
+                          stacklevel=2)
     return model, UserStep(model)
 
 

@@ -7,9 +7,10 @@ commits, never consistency). Each update is ONE statement, hence one transaction
 `INSERT … ON CONFLICT DO NOTHING` for a new user, or an `UPDATE … WHERE version = ?` — the
 compare-and-set of `UserStore.put`; `put_many` runs several of them (one `executemany` for the
 new users, one for the others) in one `BEGIN IMMEDIATE` transaction and rolls back unless every
-row was written; `get_many` reads a request's users in one `SELECT … IN (…)`. Several processes may share the file (`busy_timeout`
-waits for the write lock); threads borrow connections from a small pool (a connection is used
-by one thread at a time, and short-lived server threads do not leave one behind each).
+row was written; `get_many` reads a request's users in one `SELECT … IN (…)`. Several
+processes may share the file (`busy_timeout` waits for the write lock); threads borrow
+connections from a small pool (a connection is used by one thread at a time, and short-lived
+server threads do not leave one behind each).
 
 Schema: `user_state(fingerprint, user, version, context BLOB, meta TEXT, updated REAL)` with
 primary key (fingerprint, user).

@@ -3,8 +3,10 @@ with what the machine has free.
 
 A training step holds, besides the framework's own runtime: the logits of the loss and their
 gradient (`[P, C + 1]` float32 with the full softmax over a catalogue of C items, `[P, M + 1]`
-with M shared sampled negatives, where P is the positions of a batch: B·S·L for the
-hierarchical models, B·T for the flat ones), the activations of the user model for those P
+with M shared sampled negatives, plus up to M in-batch targets, at most one per position),
+where P is the positions of a batch: B·S·L for the hierarchical models' `[B, S, L]` slots, B·T
+for packed sessions (the rows' width T, read from the batches, `packed_row_width`) and for the
+flat models), the activations of the user model for those P
 positions, the parameters with their gradient and Adam's two moments, and the batch itself.
 `estimate_step` adds these up; `check_training_memory` refuses a config whose estimate does not
 fit the available memory (the smaller of the system's and the cgroup's) and says which setting
@@ -20,6 +22,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+
+import numpy as np
+
+from hiertcn_keras.data.session_packing import ROW_BUCKETS
 
 GIB = 2**30
 
@@ -70,11 +76,53 @@ def gib(n_bytes):
     return f"{n_bytes / GIB:.2f} GiB"
 
 
-def positions_per_batch(config):
-    """P: positions of one batch, B·S·L (hierarchical models) or B·T (flat models)."""
+def positions_per_batch(config, row_width=None):
+    """P: positions of one batch.
+
+    Args:
+        config: `ModelConfig`.
+        row_width: int or `None`. T of packed sessions' rows (`packed_row_width`); `None`
+            counts a packed hierarchical batch as its `[B, S, L]` slots (an upper bound).
+
+    Returns:
+        int: B·T for packed rows with `row_width`, else B·S·L (hierarchical models) or B·T
+        (flat models).
+    """
     if config.hierarchical:
+        if row_width is not None and config.packed_sessions:
+            return config.batch_size * int(row_width)
         return config.batch_size * config.sessions_per_batch * config.max_session_len
     return config.batch_size * config.flat_chunk_len
+
+
+def narrowest_row(config):
+    """The smallest T packed rows take (`ROW_BUCKETS[0]`, or S·L when that is less): a lower
+    bound of the positions, known before any batch is planned."""
+    return min(ROW_BUCKETS[0], config.sessions_per_batch * config.max_session_len)
+
+
+def packed_row_width(batcher, sample=64, max_sessions=200_000):
+    """T of a packed batcher's rows: the widest of up to `sample` batches spread over epoch 0's plan.
+
+    Args:
+        batcher: `QueueBatcher`.
+        sample: int. Batches looked at (their layout only, nothing gathered).
+        max_sessions: int. At most this many session slots laid out in all (fewer batches for
+            large batch sizes; at least one).
+
+    Returns:
+        int T, or `None` when the batcher's table is not packed.
+    """
+    table = batcher.table
+    if not hasattr(table, "width_of"):
+        return None
+    plan = list(batcher.plan(0))
+    if not plan:
+        return None
+    slots = batcher.batch_size * batcher.units_per_batch
+    count = max(1, min(sample, len(plan), max_sessions // slots))
+    picks = np.unique(np.linspace(0, len(plan) - 1, num=count).astype(int))
+    return max(int(table.width_of(plan[i])) for i in picks)
 
 
 def _widths(config):
@@ -122,7 +170,7 @@ def _layer_parameters(config):
     return gru(d, config.flat_gru_units) + 4 * d * d
 
 
-def estimate_step(config, *, batch_bytes=None, item_dim=None):
+def estimate_step(config, *, batch_bytes=None, item_dim=None, row_width=None):
     """The estimated peak memory of one training step of `config`.
 
     Args:
@@ -130,16 +178,17 @@ def estimate_step(config, *, batch_bytes=None, item_dim=None):
         batch_bytes: int or `None`. Bytes of one batch (the queue batcher's arrays); `None`
             estimates 32 bytes per position.
         item_dim: int or `None`. D of the frozen pretrained item vectors; `None`: `output_dim`.
+        row_width: int or `None`. T of packed sessions' rows (see `positions_per_batch`).
 
     Returns:
         A `MemoryEstimate`.
     """
-    positions = positions_per_batch(config)
+    positions = positions_per_batch(config, row_width)
     catalogue_rows = config.n_catalogue + 1
     if config.loss == "softmax":
         columns = catalogue_rows
-    elif config.loss == "sampled_softmax":  # in-batch negatives: up to M of the batch's targets too
-        columns = config.n_negatives + 1 + (config.n_negatives if config.in_batch_negatives else 0)
+    elif config.loss == "sampled_softmax":  # in-batch negatives: up to M of the batch's targets, one per position
+        columns = config.n_negatives + 1 + (min(config.n_negatives, positions) if config.in_batch_negatives else 0)
     else:  # pairwise losses of the pretrained space: a score per negative
         columns = config.n_negatives + 1
     logits = _SOFTMAX_BUFFERS * 4 * positions * columns
@@ -222,7 +271,7 @@ def fits(config, *, available=None):
     return available is None or estimate_step(config).total <= int(USABLE_SHARE * available)
 
 
-def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=None):
+def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=None, row_width=None):
     """Refuse a training config whose estimated step peak exceeds the available memory.
 
     Args:
@@ -230,6 +279,8 @@ def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=
         available: int or `None`. Bytes available; `None` reads them (`available_bytes`).
         batch_bytes: int or `None`. Bytes of one batch (see `estimate_step`).
         item_dim: int or `None`. D of frozen pretrained vectors.
+        row_width: int or `None`. T of packed sessions' rows (`packed_row_width`); the
+            suggested batch size assumes the same T.
 
     Returns:
         The `MemoryEstimate` (also when the available memory cannot be read).
@@ -239,8 +290,8 @@ def check_training_memory(config, *, available=None, batch_bytes=None, item_dim=
             message gives both and the settings that would fit (`--batch-size`,
             `--loss sampled_softmax`, `--negatives`).
     """
-    kwargs = {"batch_bytes": None, "item_dim": item_dim}
-    estimate = estimate_step(config, batch_bytes=batch_bytes, item_dim=item_dim)
+    kwargs = {"batch_bytes": None, "item_dim": item_dim, "row_width": row_width}
+    estimate = estimate_step(config, batch_bytes=batch_bytes, item_dim=item_dim, row_width=row_width)
     available = available_bytes() if available is None else available
     if available is None:
         return estimate
@@ -292,4 +343,4 @@ def allocation_failure_message(error):
 
 __all__ = ["InsufficientMemory", "MemoryEstimate", "available_bytes", "estimate_step", "fits",
            "check_training_memory", "is_allocation_failure", "allocation_failure_message",
-           "positions_per_batch"]
+           "narrowest_row", "packed_row_width", "positions_per_batch"]

@@ -203,12 +203,18 @@ def _start_run(data_dir, model_config, train_config, out_dir, *, item_matrix, ov
             f"the data has {dataset.n_items} / {dataset.n_catalogue}"
         )
     check_recency_choosable(model_config, train_config)
-    if train_config.memory_check:  # before the model (or even a padding batch) allocates anything
-        memory_check.check_training_memory(model_config)
-    work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
-                                  overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
+    # Before the model (or even a padding batch) allocates anything. Packed rows are B·T positions
+    # (a distributed run trains on the [B, S, L] slots): first with the narrowest T, so that an
+    # absurd batch size is refused before its batches are planned, then with the batches' own T.
+    packed = train_config.strategy == "default" and model_config.hierarchical and model_config.packed_sessions
+    if train_config.memory_check:
+        memory_check.check_training_memory(model_config, row_width=memory_check.narrowest_row(model_config) if packed else None)
     train_view = dataset.view("train")
     batcher = batcher_for(model_config, train_view, shuffle=True, seed=train_config.seed, training=True)
+    if train_config.memory_check and packed:
+        memory_check.check_training_memory(model_config, row_width=memory_check.packed_row_width(batcher))
+    work = resume.open_checkpoint(out_dir, resume.run_settings(model_config, train_config, dataset.fingerprint, item_matrix),
+                                  overwrite=overwrite, inputs=(data_dir,), keep_on_error=keep_on_error)
     padding = padding_batch(batcher)
     return _Run(Path(data_dir), dataset, work, train_view, batcher, padding)
 

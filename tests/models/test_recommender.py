@@ -592,10 +592,11 @@ def _packed(batch):
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="gradients through tf.GradientTape")
 @pytest.mark.parametrize("layout", ["padded", "packed"])
-@pytest.mark.parametrize("n_negatives", [3, B * S * L])
+@pytest.mark.parametrize("n_negatives", [3, B * S * L, 40])
 def test_in_batch_pick_without_a_sort_gives_the_top_k_loss_and_gradients(monkeypatch, layout, n_negatives):
     """The same keys give the same candidates, loss and gradients as the `top_k` pick (1e-5):
-    fewer slots than scored targets (a random subset, ties among the keys included) and more."""
+    fewer slots than scored targets (a random subset, ties among the keys included), more, and
+    M = 40 > the batch's 16 positions (16 in-batch slots instead of the reference's 40)."""
     import tensorflow as tf
 
     rec, batch = _in_batch("hiertcn", n_negatives=n_negatives)
@@ -616,6 +617,9 @@ def test_in_batch_pick_without_a_sort_gives_the_top_k_loss_and_gradients(monkeyp
         return float(loss), [to_numpy(g) for g in tape.gradient(loss, rec.trainable_weights)]
 
     new_loss, new_gradients = loss_and_gradients()
+    weight = keras.ops.convert_to_tensor(score.astype("float32"))
+    candidates = rec._with_in_batch(rec.sampler.sample(n_negatives), keras.ops.zeros((score.size,), "int32"), weight)[0]
+    assert candidates.shape[0] == n_negatives + min(n_negatives, score.size)
     with monkeypatch.context() as patch:
         patch.setattr(rec, "_with_in_batch", _top_k_in_batch(rec, keys))
         old_loss, old_gradients = loss_and_gradients()

@@ -28,7 +28,8 @@ from hiertcn_keras.serving.user_step import UserStep
 N_ITEMS = 12
 
 
-def model(kind="hiertcn", L=9, **overrides):
+def build(kind="hiertcn", L=9, **overrides):
+    """A small untrained `Recommender` (its weights random, seeded)."""
     settings = dict(model=kind, n_items=N_ITEMS, n_catalogue=N_ITEMS - 1, embedding_dim=6, high_units=(5, 3),
                     tcn_channels=(4, 4), kernel_size=3, low_gru_units=(4,), batch_size=1, sessions_per_batch=2,
                     max_session_len=L, decay_bandwidth=3600.0)
@@ -39,7 +40,11 @@ def model(kind="hiertcn", L=9, **overrides):
     if config.item_space == "pretrained":
         matrix = np.random.default_rng(1).normal(size=(N_ITEMS, 6)).astype(np.float32)
         matrix[0] = 0.0
-    return OnlineModel(build_recommender(config, item_matrix=matrix), warm=False)
+    return build_recommender(config, item_matrix=matrix)
+
+
+def model(kind="hiertcn", L=9, **overrides):
+    return OnlineModel(build(kind, L, **overrides), warm=False)
 
 
 def assert_close(ours, theirs):
@@ -199,6 +204,33 @@ def test_the_raw_log_in_batches_equals_the_compiled_step_event_by_event(learned_
         for at in (None, last + 10 * 86400.0):  # the open session, and a fold computed at `at`
             np.testing.assert_allclose(rec.embedding(user, at), one.embedding(user, at), atol=1e-5, rtol=0)
         assert rec.recommend(user, k=5).items == one.recommend(user, k=5).items
+
+
+def test_auto_picks_numpy_for_hiertcn_and_falls_back_with_a_warning(monkeypatch):
+    """`user_update`: `auto` is NumPy for HierTCN, compiled for HierGRU (no NumPy update), and
+    compiled with a warning when the NumPy update disagrees with the graph; `numpy` then refuses."""
+    from types import SimpleNamespace
+
+    from hiertcn_keras.serving import online_recommender
+
+    # The graph eagerly in place of the XLA step: the choice is under test, not the compiler.
+    monkeypatch.setattr(online_recommender, "UserStep", lambda m, **kw: UserStep(m, **{**kw, "compiled": False}))
+    run = SimpleNamespace(recommender=build())
+    assert isinstance(online_recommender.user_update(run, "auto")[1], NumpyStep)
+    assert isinstance(online_recommender.user_update(SimpleNamespace(recommender=build("hiergru")), "auto")[1],
+                      UserStep)
+    assert isinstance(online_recommender.user_update(run, "compiled")[1], UserStep)
+
+    def disagree(self, graph_step, **kwargs):
+        raise ValueError("NumpyStep differs from the Keras graph by 1 (> 1e-05)")
+
+    monkeypatch.setattr(NumpyStep, "verify", disagree)
+    with pytest.warns(UserWarning, match="cannot serve this run exactly"):
+        assert isinstance(online_recommender.user_update(run, "auto")[1], UserStep)
+    with pytest.raises(ValueError, match="differs from the Keras graph"):
+        online_recommender.user_update(run, "numpy")
+    with pytest.raises(ValueError, match="step must be one of"):
+        online_recommender.user_update(run, "fast")
 
 
 JAX_SCRIPT = textwrap.dedent(

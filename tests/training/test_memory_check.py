@@ -133,3 +133,34 @@ def test_every_batch_size_runs_or_is_refused_cleanly(tiny_data_dir, tmp_path, ca
         assert code == 0 and (out / "model.keras").exists()
     else:
         assert code == 2 and err.startswith("hiertcn train: error: one training step") and not out.exists()
+
+
+def test_packed_sessions_count_rows_times_their_width():
+    config = ModelConfig(batch_size=64, **GLOBO)  # HierTCN: packed sessions by default
+    padded = mc.estimate_step(config)
+    packed = mc.estimate_step(config, row_width=32)
+    assert config.packed_sessions and padded.positions == 64 * 10 * 20 and packed.positions == 64 * 32
+    assert packed.parts["logits"] == pytest.approx(padded.parts["logits"] * 32 / 200)
+    assert mc.estimate_step(config.replace(packed_sessions=False), row_width=32).positions == 64 * 10 * 20
+    # The narrowest width (32, or S·L when less) bounds the positions from below.
+    assert mc.narrowest_row(config) == 32 and mc.narrowest_row(config.replace(max_session_len=2)) == 20
+
+
+def test_in_batch_columns_are_at_most_one_per_position():
+    config = ModelConfig(batch_size=1, **GLOBO)  # 1,024 shared negatives and in-batch targets
+    assert mc.estimate_step(config, row_width=32).logit_columns == 1024 + 1 + 32
+    assert mc.estimate_step(config.replace(batch_size=64), row_width=32).logit_columns == 1024 + 1 + 1024
+
+
+def test_packed_row_width_is_the_widest_batch_of_the_plan(tiny_data_dir):
+    from hiertcn_keras.data.dataset import PreparedDataset
+    from hiertcn_keras.training.evaluate import batcher_for
+
+    dataset = PreparedDataset(tiny_data_dir)
+    config = trainer.model_config_for(dataset, batch_size=2)
+    batcher = batcher_for(config, dataset.view("train"), shuffle=True, seed=0, training=True)
+    widths = [int(batch["items"].shape[1]) for batch in batcher.batches(0)]
+    assert mc.packed_row_width(batcher, sample=10_000) == max(widths)
+    assert mc.packed_row_width(batcher, sample=1) in widths
+    padded = batcher_for(config, dataset.view("train"), shuffle=True, seed=0, training=False)
+    assert mc.packed_row_width(padded) is None
