@@ -419,7 +419,7 @@ class FaissRetriever:
             scores = np.concatenate([scores, hot_scores], axis=1)
         widest = max((len(items) for items in excluded), default=0)
         if 0 < widest <= EXCLUDE_BROADCAST_UP_TO:  # a session's items: one comparison of every pair
-            padded = np.zeros((len(excluded), widest), np.int64)  # 0 never matches a candidate (ids ≥ 1)
+            padded = np.zeros((len(excluded), widest), np.int64)  # 0 matches only faiss padding (already -inf)
             for row, items in enumerate(excluded):
                 padded[row, : len(items)] = items
             scores[(labels[:, :, None] == padded[:, None, :]).any(axis=2)] = -np.inf
