@@ -11,24 +11,16 @@ run counts from the epoch it resumes at, as the pipeline does.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import keras
 
 from hiertcn_keras.models.batch_choice import describe_batch
 from hiertcn_keras.models.loss_choice import describe_choice, describe_negatives
+from hiertcn_keras.training.ticker import Ticker, format_seconds
 
-
-def format_seconds(seconds):
-    """`seconds` as `1h02m`, `4m05s` or `12s`."""
-    seconds = int(round(max(seconds, 0)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+__all__ = ["BoundedProgbar", "EpochSteps", "EpochTimeEstimate", "Heartbeat", "format_seconds", "run_header"]
 
 
 class EpochSteps:
@@ -86,7 +78,10 @@ class BoundedProgbar(keras.callbacks.ProgbarLogger):
 class Heartbeat(keras.callbacks.Callback):
     """Prints `epoch e/E step k/n, X events/s, ETA` at least every `interval` seconds.
 
-    For quiet runs (`verbose=2`: one line per epoch), so that a long epoch is never silent.
+    For quiet runs (`verbose=2`: one line per epoch), so that a long epoch is never silent. A
+    `Ticker` thread (started with training, stopped at its end) also prints a line when no step
+    has ended for `interval` seconds: the first step compiling, a step still running (a new batch
+    shape compiles once), or the epoch's validation after its last step.
 
     Args:
         steps: `EpochSteps`.
@@ -95,35 +90,81 @@ class Heartbeat(keras.callbacks.Callback):
         interval: float. Seconds between lines. Defaults to 60.
         stream: file. Defaults to `sys.stdout`.
         clock: callable. Seconds; `time.monotonic` by default (a test passes a fake clock).
+        period: float or `None`. Seconds between the thread's checks; `None` starts no thread
+            (a test calls `tick()` itself). Defaults to 5.
     """
 
-    def __init__(self, steps, events_per_step, epochs, interval=60.0, stream=None, clock=time.monotonic):
+    def __init__(self, steps, events_per_step, epochs, interval=60.0, stream=None, clock=time.monotonic,
+                 period=5.0):
         super().__init__()
         self._counter = _EpochCounter(steps)
         self.events_per_step, self.epochs, self.interval = float(events_per_step), int(epochs), float(interval)
         self.stream, self.clock = stream, clock
+        self._lock = threading.Lock()
+        self._ticker = None if period is None else Ticker(self.tick, period=min(float(period), self.interval))
+        self._in_epoch = False
+
+    def on_train_begin(self, logs=None):
+        if self._ticker is not None:
+            self._ticker.start()
+
+    def on_train_end(self, logs=None):
+        if self._ticker is not None:
+            self._ticker.stop()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._counter.on_epoch_begin(epoch)
-        self._started = self._last = self.clock()
-        self._first_done = None
+        with self._lock:
+            self._counter.on_epoch_begin(epoch)
+            self._started = self._last = self._last_step = self.clock()
+            self._first_done = None
+            self._done = 0
+            self._in_epoch = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self._lock:
+            self._in_epoch = False
+
+    def _print(self, line):
+        print(line, file=self.stream or sys.stdout, flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        now = self.clock()
-        if batch == 0:
-            self._first_done = now  # the rate leaves out the first step (tracing, compilation)
-        if now - self._last < self.interval:
-            return
-        self._last = now
-        done, total = batch + 1, self._counter.target
-        head = f"epoch {self._counter.epoch + 1}/{self.epochs} step {done}/{total}"
-        if done == 1:
-            line = f"{head}, first step (with compilation) took {format_seconds(now - self._started)}"
-        else:
-            rate = (done - 1) / max(now - self._first_done, 1e-9)
-            line = (f"{head}, {rate * self.events_per_step:,.0f} events/s, "
-                    f"ETA {format_seconds((total - done) / rate)}")
-        print(line, file=self.stream or sys.stdout, flush=True)
+        with self._lock:
+            now = self.clock()
+            self._done, self._last_step = batch + 1, now
+            if batch == 0:
+                self._first_done = now  # the rate leaves out the first step (tracing, compilation)
+            if now - self._last < self.interval:
+                return
+            self._last = now
+            done, total = batch + 1, self._counter.target
+            head = f"epoch {self._counter.epoch + 1}/{self.epochs} step {done}/{total}"
+            if done == 1:
+                line = f"{head}, first step (with compilation) took {format_seconds(now - self._started)}"
+            else:
+                rate = (done - 1) / max(now - self._first_done, 1e-9)
+                line = (f"{head}, {rate * self.events_per_step:,.0f} events/s, "
+                        f"ETA {format_seconds((total - done) / rate)}")
+            self._print(line)
+
+    def tick(self):
+        """The thread's check: a line when nothing was printed for `interval` seconds."""
+        with self._lock:
+            now = self.clock()
+            if not self._in_epoch or now - self._last < self.interval:
+                return
+            self._last = now
+            done, total = self._done, self._counter.target
+            head = f"epoch {self._counter.epoch + 1}/{self.epochs}"
+            if done == 0:
+                line = (f"{head} step 1/{total}: the first step (tracing and compilation) is still "
+                        f"running, {format_seconds(now - self._started)} so far")
+            elif done >= total or getattr(self.model, "stop_training", False):
+                line = (f"{head} step {done}/{total} done: validating, "
+                        f"{format_seconds(now - self._last_step)} so far")
+            else:
+                line = (f"{head} step {done + 1}/{total} still running after "
+                        f"{format_seconds(now - self._last_step)} (a new batch shape compiles once)")
+            self._print(line)
 
 
 class EpochTimeEstimate(keras.callbacks.Callback):

@@ -34,6 +34,7 @@ from hiertcn_keras.training.convergence import convergence_summary
 from hiertcn_keras.training.evaluate import batcher_for, evaluate_recommender
 from hiertcn_keras.training.keras_fit import loop_callbacks, padding_batch
 from hiertcn_keras.training.optimizers import make_optimizer
+from hiertcn_keras.training.ticker import still_working
 from hiertcn_keras.training.recency_choice import apply_recency_choice, check_recency_choosable
 from hiertcn_keras.artifacts.run_dir import (
     MODEL_FILE,
@@ -127,10 +128,13 @@ def train_single_device(data_dir, model_config, train_config, out_dir, *, item_m
     history_dict, train_seconds = _fit(model, run, train_config, validation,
                                        lambda epochs_done: training_batches(run.batcher, first_epoch=epochs_done),
                                        callbacks)
-    choice = apply_recency_choice(model, dataset, train_config)
+    quiet = train_config.verbose == 2  # a quiet run prints a line at least every minute
+    with still_working("choosing the priors on the validation split", enabled=quiet):
+        choice = apply_recency_choice(model, dataset, train_config)
     metrics = {}
     if evaluate_test:
-        metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
+        with still_working("scoring the test split (full catalogue)", enabled=quiet):
+            metrics = evaluate_recommender(model, dataset, "test", tie_policy=train_config.tie_policy)
         metrics.update(_convergence(history_dict, train_config, train_seconds))
         _add_choice(metrics, choice)
     _write_run(out_dir, run, model, train_config, history_dict, metrics, train_seconds, item_matrix,

@@ -59,6 +59,46 @@ def test_heartbeat_prints_a_line_per_interval_with_an_eta(batcher):
                      f"epoch 1/4 step 3/{total}, 0 events/s, ETA {prog.format_seconds((total - 3) * 30)}"]
 
 
+def test_heartbeat_speaks_while_no_step_ends(batcher):
+    """The thread's tick: the first step compiling, a slow step, then the epoch's validation."""
+    now = [0.0]
+    stream = io.StringIO()
+    steps = prog.EpochSteps(batcher)
+    total = steps(0)
+    beat = prog.Heartbeat(steps, events_per_step=10, epochs=2, interval=60, stream=stream,
+                          clock=lambda: now[0], period=None)
+    beat.tick()  # before training: nothing to say
+    beat.on_epoch_begin(0)
+    for _ in range(5):  # the first step compiles for 150 s, checked every 30 s
+        now[0] += 30.0
+        beat.tick()
+    beat.on_train_batch_end(0)  # at 150 s: the last line was at 120 s, so no line yet
+    now[0] += 90.0  # step 2 takes long
+    beat.tick()
+    for batch in range(1, total):
+        beat.on_train_batch_end(batch)
+    now[0] += 61.0  # validating
+    beat.tick()
+    beat.tick()  # within the interval: silent
+    beat.on_epoch_end(0)
+    now[0] += 600.0
+    beat.tick()  # between epochs (after training): silent
+    assert stream.getvalue().splitlines() == [
+        f"epoch 1/2 step 1/{total}: the first step (tracing and compilation) is still running, 1m00s so far",
+        f"epoch 1/2 step 1/{total}: the first step (tracing and compilation) is still running, 2m00s so far",
+        f"epoch 1/2 step 2/{total} still running after 1m30s (a new batch shape compiles once)",
+        f"epoch 1/2 step {total}/{total} done: validating, 1m01s so far",
+    ]
+
+
+def test_heartbeat_thread_starts_and_stops_with_training(batcher):
+    beat = prog.Heartbeat(prog.EpochSteps(batcher), events_per_step=10, epochs=1, period=0.01)
+    beat.on_train_begin()
+    assert beat._ticker._thread.is_alive()
+    beat.on_train_end()
+    assert beat._ticker._thread is None
+
+
 def test_format_seconds():
     assert [prog.format_seconds(s) for s in (5, 65, 3725)] == ["5s", "1m05s", "1h02m"]
 
