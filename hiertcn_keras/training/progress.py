@@ -150,7 +150,9 @@ class Heartbeat(keras.callbacks.Callback):
         """The thread's check: a line when nothing was printed for `interval` seconds."""
         with self._lock:
             now = self.clock()
-            if not self._in_epoch or now - self._last < self.interval:
+            # Only when no step ended (and nothing was printed) for a whole interval: while steps
+            # end, `on_train_batch_end` prints the line with the rate and the ETA.
+            if not self._in_epoch or now - max(self._last, self._last_step) < self.interval:
                 return
             self._last = now
             done, total = self._done, self._counter.target

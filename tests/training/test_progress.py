@@ -60,33 +60,45 @@ def test_heartbeat_prints_a_line_per_interval_with_an_eta(batcher):
 
 
 def test_heartbeat_speaks_while_no_step_ends(batcher):
-    """The thread's tick: the first step compiling, a slow step, then the epoch's validation."""
+    """The thread's tick: the first step compiling, a slow step, silence while steps end, validation."""
     now = [0.0]
     stream = io.StringIO()
     steps = prog.EpochSteps(batcher)
     total = steps(0)
+    assert total >= 5
     beat = prog.Heartbeat(steps, events_per_step=10, epochs=2, interval=60, stream=stream,
                           clock=lambda: now[0], period=None)
+
+    def at(t, *calls):
+        now[0] = t
+        for call in calls:
+            call()
+
     beat.tick()  # before training: nothing to say
     beat.on_epoch_begin(0)
-    for _ in range(5):  # the first step compiles for 150 s, checked every 30 s
-        now[0] += 30.0
-        beat.tick()
-    beat.on_train_batch_end(0)  # at 150 s: the last line was at 120 s, so no line yet
-    now[0] += 90.0  # step 2 takes long
-    beat.tick()
-    for batch in range(1, total):
-        beat.on_train_batch_end(batch)
-    now[0] += 61.0  # validating
-    beat.tick()
-    beat.tick()  # within the interval: silent
+    for t in (30, 60, 90, 120):  # the first step compiles for 150 s
+        at(t, beat.tick)
+    at(150, lambda: beat.on_train_batch_end(0))  # the last line was at 120 s: none yet
+    at(175, beat.tick)
+    at(240, beat.tick)  # step 2 runs long
+    # Steps end every 20-50 s: the ticker stays silent; the steps' own line comes 70 s after the last.
+    at(260, lambda: beat.on_train_batch_end(1))
+    at(290, beat.tick)
+    at(310, lambda: beat.on_train_batch_end(2))
+    at(340, beat.tick)
+    at(360, lambda: beat.on_train_batch_end(3))
+    at(375, beat.tick)  # 65 s since the last line, but a step ended 15 s ago: silent
+    at(361, *[lambda b=b: beat.on_train_batch_end(b) for b in range(4, total)])
+    at(422, beat.tick)  # validating
+    at(430, beat.tick)  # within the interval: silent
     beat.on_epoch_end(0)
-    now[0] += 600.0
-    beat.tick()  # between epochs (after training): silent
+    at(1000, beat.tick)  # between epochs (after training): silent
+    rate = 2 / 160  # steps 2-3 in the 160 s after the first
     assert stream.getvalue().splitlines() == [
         f"epoch 1/2 step 1/{total}: the first step (tracing and compilation) is still running, 1m00s so far",
         f"epoch 1/2 step 1/{total}: the first step (tracing and compilation) is still running, 2m00s so far",
         f"epoch 1/2 step 2/{total} still running after 1m30s (a new batch shape compiles once)",
+        f"epoch 1/2 step 3/{total}, 0 events/s, ETA {prog.format_seconds((total - 3) / rate)}",
         f"epoch 1/2 step {total}/{total} done: validating, 1m01s so far",
     ]
 
