@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import warnings
@@ -42,6 +41,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 import hiertcn_keras.models.recommender as recommender  # noqa: E402
+from _common import emit_json  # noqa: E402
 from bench_step_profile import profile  # noqa: E402
 from hiertcn_keras.data.dataset import PreparedDataset  # noqa: E402
 from hiertcn_keras.losses import log_expected_counts  # noqa: E402
@@ -147,10 +147,7 @@ def main(argv=None):
             print(f"| {name} | {row['cpu_ms_per_step']:,} | {row['events_per_step']:,} | "
                   f"{row['events_per_cpu_s']:,} | {ratio} |", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
-    print("JSON " + json.dumps(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    emit_json(rows, args.json)
     return rows
 
 
