@@ -352,3 +352,41 @@ def test_exclusions_short_and_long_are_both_applied_by_ivf():
         got_i, _ = retriever.search(queries, 10, exclude=exclude)
         np.testing.assert_array_equal(got_i, want_i)
         assert not set(got_i[0].tolist()) & exclude[0]
+
+
+@pytest.mark.parametrize("codes", ["flat", "sq8", "pq4-dim"])
+def test_a_flat_quantizers_cells_chosen_in_numpy_give_faiss_own_candidates(codes):
+    """With a flat quantizer the cells of a query are chosen by one NumPy product with the
+    centroids (`search_preassigned`), not faiss's scan of them: the same candidates, in the
+    same order, as faiss's own `search`."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    table = clustered(3000, 16, 5)
+    bias = np.random.default_rng(2).normal(size=3001).astype(np.float32) * 0.1
+    retriever = build_retriever("ivf", table, bias, threads=1, nlist=32, nprobe=5, codes=codes, rerank=4,
+                                n_recall_queries=20)
+    queries = np.random.default_rng(4).normal(size=(12, 16)).astype(np.float32)
+    padded = retriever._queries(queries)
+    cells, _ = retriever._cells(padded)
+    _, faiss_cells = retriever.index.quantizer.search(padded, 5)
+    assert [set(row) for row in cells.tolist()] == [set(row) for row in faiss_cells.tolist()]
+    labels, _ = retriever._candidates(queries, 40, [()] * len(queries), None)
+    _, faiss_labels = retriever.index.search(padded, 40)
+    np.testing.assert_array_equal(labels, faiss_labels + 1)
+
+
+def test_re_ranking_from_a_memory_map_returns_exact_search(tmp_path):
+    """The candidates are gathered from the table as `OnlineRecommender` serves it (a
+    read-only memory map) and re-scored by one product per request: with every cell probed
+    and a re-rank as deep as the catalogue, exact search's items, scores and order."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    values = clustered(500, 16, 6)
+    np.save(tmp_path / "table.npy", values)
+    table = np.load(tmp_path / "table.npy", mmap_mode="r")
+    retriever = build_retriever("ivf", table, threads=1, nlist=8, nprobe=8, codes="pq4-dim", rerank=50,
+                                n_recall_queries=20)
+    queries = np.random.default_rng(7).normal(size=(10, 16)).astype(np.float32)
+    exclude = [{i + 1, 2 * i + 5} for i in range(10)]
+    want_i, want_s = ExactRetriever(values).search(queries, 10, exclude=exclude)
+    got_i, got_s = retriever.search(queries, 10, exclude=exclude)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_s, want_s, atol=1e-5, rtol=0)
