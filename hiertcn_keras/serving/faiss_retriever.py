@@ -254,8 +254,8 @@ class FaissRetriever:
         # A flat quantizer's centroids, for choosing a query's cells with one NumPy product per
         # call (`_cells`) rather than faiss's own scan of them (about twice the CPU per query
         # with 10 queries per call at 4,000 cells; the same cells, docs/serving.md).
-        self._centroids = np.ascontiguousarray(self._coarse.reconstruct_n(0, nlist), np.float32) \
-            if kind == "ivf" and self._clustering_index is None else None
+        self._centroids = np.ascontiguousarray(self._coarse.reconstruct_n(0, nlist).T, np.float32) \
+            if kind == "ivf" and self._clustering_index is None else None  # [d, nlist]: a plain product
         if kind == "ivf":
             self.set_nprobe(nprobe or max(16, nlist // 8))
         build_seconds, build_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -517,12 +517,12 @@ class FaissRetriever:
 
     def _cells(self, padded):
         """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids: `(cells, inner)`, `[Q, nprobe]`."""
-        inner = padded @ self._centroids.T
-        nprobe = int(self.index.nprobe)
-        if nprobe >= inner.shape[1]:
-            cells = np.broadcast_to(np.arange(inner.shape[1], dtype=np.int64), inner.shape)
+        inner = padded @ self._centroids
+        nprobe, nlist = int(self.index.nprobe), inner.shape[1]
+        if nprobe >= nlist:
+            cells = np.broadcast_to(np.arange(nlist, dtype=np.int64), inner.shape)
         else:
-            cells = np.argpartition(-inner, nprobe - 1, axis=1)[:, :nprobe]
+            cells = np.argpartition(inner, nlist - nprobe, axis=1)[:, nlist - nprobe :]
         return cells, np.take_along_axis(inner, cells, 1)
 
     @staticmethod
