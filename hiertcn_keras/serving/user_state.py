@@ -20,19 +20,22 @@ read, and are rewritten in the binary format at the user's next event.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import math
 import struct
 
 import numpy as np
 
 META_FORMAT = 1
 _META = struct.Struct("<BddqqqII")  # format, last, last kept, previous item, events, sessions, |session|, |items at last|
-_NONE = float("nan")  # a timestamp not set (accepted timestamps are finite)
+_NONE = float("nan")  # a timestamp not set (accepted timestamps are finite; NaN != NaN reads it back as None)
+_JSON_START = ord("{")  # a record of the JSON format before `META_FORMAT`
 
 
-def _time(value):
-    return None if math.isnan(value) else value
+@functools.lru_cache(maxsize=64)
+def _items(n):
+    """The `struct` of n little-endian int64 items (a session holds at most L)."""
+    return struct.Struct(f"<{n}q")
 
 
 @dataclasses.dataclass
@@ -82,17 +85,19 @@ class UserState:
             ValueError: a record of an unknown format.
         """
         context = np.frombuffer(vector, dtype="<f4").astype(np.float32)
-        if isinstance(meta, str) or bytes(meta[:1]) == b"{":
+        if isinstance(meta, str) or (len(meta) and meta[0] == _JSON_START):
             return cls(context=context, **json.loads(meta))
-        meta = bytes(meta)
-        if not meta or meta[0] != META_FORMAT or len(meta) < _META.size:
-            raise ValueError(f"user state record of an unknown format (first byte {meta[:1]!r}, {len(meta)} bytes)")
+        if len(meta) < _META.size or meta[0] != META_FORMAT:
+            raise ValueError(f"user state record of an unknown format (first byte {bytes(meta[:1])!r}, "
+                             f"{len(meta)} bytes)")
         _, last, kept, previous, n_events, n_sessions, n_session, n_last = _META.unpack_from(meta)
-        items = np.frombuffer(meta, dtype="<i8", offset=_META.size).tolist()
-        if len(items) != n_session + n_last:
-            raise ValueError(f"user state record holds {len(items)} items, its header says {n_session + n_last}")
-        return cls(context, items[:n_session], _time(last), _time(kept), previous, items[n_session:], n_events,
-                   n_sessions)
+        n_items, rest = divmod(len(meta) - _META.size, 8)
+        if rest or n_items != n_session + n_last:
+            raise ValueError(f"user state record holds {len(meta) - _META.size} bytes of items, its header says "
+                             f"{n_session + n_last} items")
+        items = list(_items(n_items).unpack_from(meta, _META.size))
+        return cls(context, items[:n_session], None if last != last else last, None if kept != kept else kept,
+                   previous, items[n_session:], n_events, n_sessions)
 
     def copy(self):
         """A copy whose context and lists are the copy's own (the constructor directly: this runs per event)."""

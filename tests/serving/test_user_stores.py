@@ -247,7 +247,7 @@ def test_the_binary_state_record_round_trips_and_json_records_are_still_read():
             assert same(back, original) and back.context.dtype == np.float32
     with pytest.raises(ValueError, match="unknown format"):
         UserState.decode(vector, b"\x07" + meta[1:])
-    with pytest.raises(ValueError, match="holds 4 items, its header says 5"):
+    with pytest.raises(ValueError, match="holds 32 bytes of items, its header says 5 items"):
         UserState.decode(vector, meta[:-8])
 
 
