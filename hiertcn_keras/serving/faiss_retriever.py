@@ -255,9 +255,9 @@ class FaissRetriever:
         if self._clustering_index is not None:
             index.quantizer = self._coarse
         self.index = index
-        # A flat quantizer's centroids, for choosing a query's cells with one NumPy product per
-        # call (`_cells`) rather than faiss's own scan of them (about twice the CPU per query
-        # with 10 queries per call at 4,000 cells; the same cells, docs/serving.md).
+        # A flat quantizer's centroids, for choosing a request's cells with one NumPy product
+        # (`_cells`) rather than faiss's own scan of them, which cost more with 10 queries per
+        # call; the same cells and candidates (tested).
         self._centroids = np.ascontiguousarray(self._coarse.reconstruct_n(0, nlist).T, np.float32) \
             if kind == "ivf" and self._clustering_index is None else None  # [d, nlist]: a plain product
         if kind == "ivf":
@@ -392,8 +392,8 @@ class FaissRetriever:
                     low = middle
             found[depth] = floor = high
             # A shallower re-rank is searched only up to twice the deepest one's cells: the scan
-            # grows with the cells and beyond that costs more than the deeper re-rank saves
-            # (at 1M items: 16·k at nprobe 56 cost 0.43 ms per query, 8·k at 70 already 0.51).
+            # grows with the cells and beyond that costs more than the deeper re-rank saves (at
+            # 1M items 8·k needed 79 cells where 16·k and 32·k needed 59, docs/serving.md).
             most = min(nlist, 2 * found[deepest])
         costs = {}
         if len(found) > 1:
