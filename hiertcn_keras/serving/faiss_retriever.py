@@ -29,11 +29,13 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
     re-scored exactly by inner product, so the scores returned and their order are always
     exact; only which items are candidates is approximate. 1 for float32, 4 for 8-bit codes;
     for 4-bit codes calibrated with nprobe (below), else 16 (`pq4-dim`) or 64 (`pq4`).
-  * `nprobe`: given, or calibrated (`recall_target`, e.g. 0.99): the smallest nprobe whose
-    recall@10 against exact search on half of the recall queries reaches the target
-    (doubling, then bisection; with 4-bit codes at the deepest re-rank of
-    `RERANK_CALIBRATED`, then the shallowest re-rank that still reaches it at that nprobe),
-    with the recall reported on the other, held-out half. With neither, `max(16, nlist / 8)`.
+  * `nprobe`: given, or calibrated (`recall_target`, e.g. 0.99) on half of the recall
+    queries, with the recall reported on the other, held-out half: the smallest nprobe whose
+    recall@10 against exact search clears the target by a confidence margin (the mean
+    per-query recall less 1.645 standard errors, so that the held-out recall does not land
+    below the target as the mean alone did); with 4-bit codes that nprobe for every re-rank
+    depth of `RERANK_CALIBRATED`, and of those pairs the one whose search costs the least CPU
+    on the calibration queries (`calibrate`). With neither, `max(16, nlist / 8)`.
 - `hnsw`: `IndexHNSWFlat` with `m` links per node (default 32) and `ef_search` (default 256),
   over the L2 reduction of inner-product search (Bachrach et al., RecSys 2014): items
   `[x, √(M² − |x|²)]` (M the largest item norm), queries `[u, 0]`, so that
@@ -67,10 +69,28 @@ import numpy as np
 from hiertcn_keras.serving.retrieval import ExactRetriever, check_boost, check_queries, exclusion, sort_top
 
 
+def recall_per_query(approx, exact, k=10):
+    """|approx top-k ∩ exact top-k| / k per query (index arrays `[Q, ≥k]`): float64 `[Q]`."""
+    approx, exact = np.asarray(approx)[:, :k], np.asarray(exact)[:, :k]
+    if approx.shape[1] < k:  # fewer found than asked: pad with ids that match nothing
+        approx = np.concatenate([approx, np.full((len(approx), k - approx.shape[1]), -1, approx.dtype)], axis=1)
+    return (approx[:, :, None] == exact[:, None, :]).any(axis=2).sum(axis=1) / k
+
+
 def recall_at_k(approx, exact, k=10):
     """Mean over queries of |approx top-k ∩ exact top-k| / k (index arrays `[Q, ≥k]`)."""
-    hits = [len(set(a[:k].tolist()) & set(e[:k].tolist())) for a, e in zip(approx, exact)]
-    return float(np.mean(hits) / k) if hits else float("nan")
+    return float(recall_per_query(approx, exact, k).mean()) if len(approx) else float("nan")
+
+
+CONFIDENCE_Z = 1.645  # one-sided 95%: the calibration's margin, in standard errors of the mean recall
+
+
+def lower_bound(recalls, z=CONFIDENCE_Z):
+    """The mean of per-query recalls less `z` standard errors (the sample's; 0 for one query)."""
+    recalls = np.asarray(recalls, np.float64)
+    if len(recalls) < 2:
+        return float(recalls.mean()) if len(recalls) else float("nan")
+    return float(recalls.mean() - z * recalls.std(ddof=1) / math.sqrt(len(recalls)))
 
 
 HNSW_QUANTIZER_FROM_CELLS = 8192
@@ -120,9 +140,10 @@ class FaissRetriever:
         nlist: int for `ivf` (default: `ivf_plan`).
         nprobe: int for `ivf`, or `None` (calibrated to `recall_target` when given, else
             `max(16, nlist / 8)`).
-        recall_target: float in (0, 1] or `None`. `ivf`: choose the smallest nprobe whose
-            recall@10 against exact search reaches it on half of the recall queries (the
-            other half reports the recall). Not together with `nprobe`.
+        recall_target: float in (0, 1] or `None`. `ivf`: choose the smallest nprobe (and,
+            for 4-bit codes, the cheapest re-rank depth) whose recall@10 against exact search
+            clears it by a confidence margin on half of the recall queries (the other half
+            reports the recall; see `calibrate`). Not together with `nprobe`.
         quantizer: `auto`, `flat` or `hnsw`. `ivf`: how a query's cells are chosen (see
             `ivf_plan`).
         codes: `auto`, `flat`, `sq8`, `pq4-dim` or `pq4`. `ivf`: how vectors are stored (see
@@ -173,6 +194,7 @@ class FaissRetriever:
             faiss.omp_set_num_threads(int(threads))
         self.kind = kind
         self.table = table
+        self._table = np.asarray(table)  # a memory map's plain array view: `take` without its subclass' overhead
         self.n = int(table.shape[0]) - 1
         self.dim = int(table.shape[1])
         self.bias = None if bias is None else np.asarray(bias, dtype=np.float32)
@@ -229,6 +251,11 @@ class FaissRetriever:
         if self._clustering_index is not None:
             index.quantizer = self._coarse
         self.index = index
+        # A flat quantizer's centroids, for choosing a query's cells with one NumPy product per
+        # call (`_cells`) rather than faiss's own scan of them (about twice the CPU per query
+        # with 10 queries per call at 4,000 cells; the same cells, docs/serving.md).
+        self._centroids = np.ascontiguousarray(self._coarse.reconstruct_n(0, nlist).T, np.float32) \
+            if kind == "ivf" and self._clustering_index is None else None  # [d, nlist]: a plain product
         if kind == "ivf":
             self.set_nprobe(nprobe or max(16, nlist // 8))
         build_seconds, build_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -287,13 +314,24 @@ class FaissRetriever:
         if hasattr(self, "report") and self.kind == "ivf":
             self.report["rerank"] = self.rerank
 
-    def calibrate(self, queries, exact, target, k=10, depths=None):
-        """Set the fewest cells, then the shallowest exact re-rank, whose recall@k on `queries` reaches `target`.
+    def calibrate(self, queries, exact, target, k=10, depths=None, *, margin=CONFIDENCE_Z, cost_batch=10):
+        """Set the cheapest (nprobe, re-rank depth) whose recall@k on `queries` clears `target` with a margin.
 
-        nprobe: doubling from 1, then bisection, with the deepest re-rank of `depths`; then, at
-        that nprobe, the smallest depth of `depths` that still reaches the target. Each nprobe
-        costs one index search of `max(depths) · k` candidates: the recall of every shallower
-        depth is read off the prefix of the same (approximately ordered) candidates.
+        The recall of a pair is estimated on `queries`, so the smallest pair that reaches the
+        target on them over-fits them: on other queries its recall lands below the target as
+        often as not. A pair is therefore accepted only when the *lower confidence bound* of its
+        recall clears the target: the mean per-query recall less `margin` standard errors
+        (one-sided 95% by default). More queries make the bound tighter and the pair cheaper.
+
+        Per depth of `depths` (deepest first) the fewest cells that clear the target: doubling
+        from 1 (from the previous depth's nprobe for shallower ones, which need at least as
+        many; up to twice the deepest depth's nprobe, past which a shallower re-rank no longer
+        pays), then bisection. Each nprobe costs one index search of `max(depths) · k`
+        candidates; the recall of every shallower depth is read off the prefix of the same
+        (approximately ordered) candidates. Of the pairs found, the one whose `search` costs the
+        least CPU per query on these queries (in requests of `cost_batch`, the best of two
+        passes) is kept: a shallower re-rank needs more cells, and which costs less depends on
+        the codes and the catalogue.
 
         Args:
             queries: float32 `[Q, E]`.
@@ -301,47 +339,89 @@ class FaissRetriever:
             target: float.
             k: int. Defaults to 10.
             depths: ints or `None` (the current `rerank` only): candidates re-scored per item.
+            margin: float ≥ 0. Standard errors of the mean recall the target must be cleared by
+                (`CONFIDENCE_Z`, 1.645, by default; 0: the mean itself).
+            cost_batch: int. Queries per timed `search` call when several pairs are compared.
 
         Returns:
-            dict: `recall_target`, `calibration_recall@k` (at the pair chosen),
+            dict: `recall_target`, `calibration_recall@k` (the mean at the pair chosen),
+            `calibration_recall_lower_bound@k` (its lower confidence bound),
             `recall_target_reached` (false only if even every cell at the deepest re-rank falls
-            short: ties at the k-th score, or lossy codes), `n_calibration_queries`,
-            `nprobe_tried` (`{nprobe: recall}` at the deepest re-rank) and, with several
-            depths, `rerank_tried` (`{depth: recall}` at the nprobe chosen).
+            short: ties at the k-th score, lossy codes, or too few queries for the margin),
+            `recall_margin_z`, `n_calibration_queries`, `nprobe_tried` (`{nprobe: recall}` at
+            the deepest re-rank), and with several depths `rerank_tried` (`{depth: recall}` at
+            the nprobe chosen) and `pairs_costed` (`{depth: {nprobe, recall, cpu_ms_per_query}}`
+            for every depth that clears the target).
         """
         depths = sorted({int(d) for d in (depths or (self.rerank,))})
         queries = check_queries(queries, self.dim)
+        margin = float(margin)
+        if not margin >= 0:
+            raise ValueError(f"margin must be ≥ 0, got {margin}")
 
-        def recalls(nprobe):
+        def per_query(nprobe):
             if nprobe not in tried:
                 self.set_nprobe(nprobe)
                 labels, scores = self._candidates(queries, max(depths) * k, [()] * len(queries), None)
-                tried[nprobe] = {depth: recall_at_k(self._best(labels[:, :depth * k], scores[:, :depth * k], k)[0],
-                                                    exact, k) for depth in depths}
+                tried[nprobe] = {depth: recall_per_query(self._best(labels[:, :depth * k], scores[:, :depth * k],
+                                                                    k)[0], exact, k) for depth in depths}
             return tried[nprobe]
 
+        def clears(nprobe, depth):
+            return lower_bound(per_query(nprobe)[depth], margin) >= target
+
         tried, nlist, deepest = {}, int(self.index.nlist), max(depths)
-        high = 1
-        while high < nlist and recalls(high)[deepest] < target:
-            high = min(nlist, 2 * high)
-        low = high // 2  # recall(low) < target (or low = 0)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if recalls(middle)[deepest] >= target:
-                high = middle
-            else:
-                low = middle
-        at_high = recalls(high)
-        depth = next((d for d in depths if at_high[d] >= target), deepest)
-        self.set_nprobe(high)
+        found, floor, most = {}, 1, nlist  # depth → the fewest cells that clear the target at it
+        for depth in sorted(depths, reverse=True):
+            high = floor
+            while high < most and not clears(high, depth):
+                high = min(most, 2 * high)
+            if not clears(high, depth):
+                break  # too many cells at this depth, and at every shallower one
+            low = high // 2 if high > floor else floor - 1  # known not to clear (fewer than `floor`: not at a deeper depth)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if clears(middle, depth):
+                    high = middle
+                else:
+                    low = middle
+            found[depth] = floor = high
+            # A shallower re-rank is searched only up to twice the deepest one's cells: the scan
+            # grows with the cells and beyond that costs more than the deeper re-rank saves
+            # (at 1M items: 16·k at nprobe 56 cost 0.43 ms per query, 8·k at 70 already 0.51).
+            most = min(nlist, 2 * found[deepest])
+        costs = {}
+        if len(found) > 1:
+            for depth, nprobe in found.items():
+                self.set_nprobe(nprobe)
+                self.set_rerank(depth)
+                costs[depth] = min(self._cpu_per_query(queries, k, cost_batch) for _ in range(2))
+        if found:
+            depth = min(found, key=lambda d: (costs.get(d, 0.0), -d))
+            nprobe = found[depth]
+        else:
+            depth, nprobe = deepest, nlist
+        self.set_nprobe(nprobe)
         self.set_rerank(depth)
-        result = {"recall_target": target, f"calibration_recall@{k}": round(at_high[depth], 4),
-                  "recall_target_reached": bool(at_high[depth] >= target),
+        chosen = per_query(nprobe)[depth]
+        result = {"recall_target": target, f"calibration_recall@{k}": round(float(chosen.mean()), 4),
+                  f"calibration_recall_lower_bound@{k}": round(lower_bound(chosen, margin), 4),
+                  "recall_target_reached": depth in found, "recall_margin_z": margin,
                   "n_calibration_queries": len(queries),
-                  "nprobe_tried": {str(p): round(r[deepest], 4) for p, r in sorted(tried.items())}}
+                  "nprobe_tried": {str(p): round(float(r[deepest].mean()), 4) for p, r in sorted(tried.items())}}
         if len(depths) > 1:
-            result["rerank_tried"] = {str(d): round(at_high[d], 4) for d in depths}
+            result["rerank_tried"] = {str(d): round(float(per_query(nprobe)[d].mean()), 4) for d in depths}
+            result["pairs_costed"] = {str(d): {"nprobe": p, f"recall@{k}": round(float(per_query(p)[d].mean()), 4),
+                                               "cpu_ms_per_query": round(1000 * costs[d], 4) if d in costs else None}
+                                      for d, p in sorted(found.items())}
         return result
+
+    def _cpu_per_query(self, queries, k, batch):
+        """CPU seconds per query of `search` over `queries` in calls of `batch` (the calibration's cost)."""
+        started = time.process_time()
+        for start in range(0, len(queries), batch):
+            self.search(queries[start : start + batch], k)
+        return (time.process_time() - started) / max(1, len(queries))
 
     def _rows(self, table, indices):
         rows = np.asarray(table[indices], dtype=np.float32)
@@ -396,12 +476,18 @@ class FaissRetriever:
             (excluded items and faiss's padding scored `-inf`), then the boosted ones.
         """
         fetch = min(self.n, depth + max((len(e) for e in excluded), default=0))
-        _, labels = self.index.search(self._queries(queries), fetch)
+        padded = self._queries(queries)
+        if self._centroids is not None:
+            cells, inner = self._cells(padded)
+            _, labels = self.index.search_preassigned(padded, fetch, cells, inner)
+        else:
+            _, labels = self.index.search(padded, fetch)
         labels = labels.astype(np.int64) + 1  # faiss ids are 0-based over rows 1..N
-        # Exact scores of the candidates found: the same numbers as exact search.
+        # Exact scores of the candidates found: the same numbers as exact search, every row of
+        # the request gathered at once and scored by one product.
         safe = np.maximum(labels, 1)
-        rows = np.asarray(self.table[safe.ravel()], np.float32).reshape(*safe.shape, -1)
-        scores = np.matmul(rows, queries[:, :, None])[:, :, 0]
+        rows = self._table.take(safe.ravel(), axis=0).reshape(*safe.shape, -1)
+        scores = np.einsum("qmd,qd->qm", rows.astype(np.float32, copy=False), queries)
         if self.bias is not None:
             scores += self.bias[safe]
         scores[labels <= 0] = -np.inf  # faiss pads with -1 (label 0 here) when it finds fewer
@@ -428,6 +514,16 @@ class FaissRetriever:
                 if items:
                     scores[row, np.isin(labels[row], np.asarray(items, np.int64))] = -np.inf
         return labels, scores
+
+    def _cells(self, padded):
+        """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids: `(cells, inner)`, `[Q, nprobe]`."""
+        inner = padded @ self._centroids
+        nprobe, nlist = int(self.index.nprobe), inner.shape[1]
+        if nprobe >= nlist:
+            cells = np.broadcast_to(np.arange(nlist, dtype=np.int64), inner.shape)
+        else:
+            cells = np.argpartition(inner, nlist - nprobe, axis=1)[:, nlist - nprobe :]
+        return cells, np.take_along_axis(inner, cells, 1)
 
     @staticmethod
     def _best(labels, scores, k):

@@ -1,7 +1,8 @@
 """`RedisUserStore`: the networked user-interest store, shared by several serving processes.
 
 A user's record is one Redis hash, `hiertcn:{fingerprint}:user:{user}`, with fields
-`version`, `context` (float32 bytes) and `meta` (JSON). The compare-and-set of
+`version`, `context` (float32 bytes) and `meta` (`UserState.encode`'s binary record; JSON
+records written by earlier versions are still read). The compare-and-set of
 `UserStore.put` is a Lua script, which Redis runs atomically: a client killed at any point
 leaves the old record or the new one, never a mix, and two processes updating one user cannot
 both win. `put_many` checks and writes several records in one script: all or nothing. Needs the `redis` Python client (`pip install hiertcn-keras[serving]`).
@@ -74,7 +75,7 @@ class RedisUserStore(UserStore):
         values = self.client.hmget(self._key(user), "version", "context", "meta")
         if values[0] is None:
             return None
-        return UserState.decode(values[1], values[2].decode()), int(values[0])
+        return UserState.decode(values[1], values[2]), int(values[0])
 
     def get_many(self, users):
         """`UserStore.get_many` in one pipelined round trip (`HMGET` per user, not a transaction)."""
@@ -82,7 +83,7 @@ class RedisUserStore(UserStore):
         pipe = self.client.pipeline(transaction=False)
         for user in users:
             pipe.hmget(self._key(user), "version", "context", "meta")
-        return {user: None if v[0] is None else (UserState.decode(v[1], v[2].decode()), int(v[0]))
+        return {user: None if v[0] is None else (UserState.decode(v[1], v[2]), int(v[0]))
                 for user, v in zip(users, pipe.execute())}
 
     def put(self, user, state, expected_version):

@@ -13,7 +13,9 @@ connections from a small pool (a connection is used by one thread at a time, and
 server threads do not leave one behind each).
 
 Schema: `user_state(fingerprint, user, version, context BLOB, meta TEXT, updated REAL)` with
-primary key (fingerprint, user).
+primary key (fingerprint, user). `meta` holds `UserState.encode`'s binary record (SQLite keeps
+a BLOB in a TEXT column as given); rows written as JSON text by earlier versions are still read,
+and rewritten in the binary format at the user's next event (no migration step).
 """
 
 from __future__ import annotations

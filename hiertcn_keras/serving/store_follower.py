@@ -114,7 +114,7 @@ class DatedRecommenderFactory:
         store is refused without loading a model; then the run is loaded again for this store.
         """
         from hiertcn_keras.serving.dated_catalog import CandidateRetriever, dated_catalog, dated_vectors
-        from hiertcn_keras.serving.online_recommender import OnlineRecommender
+        from hiertcn_keras.serving.online_recommender import OnlineRecommender, recall_queries_for
 
         if self.probe is None:
             self.probe = self.open_run()
@@ -138,7 +138,7 @@ class DatedRecommenderFactory:
         self.kwargs.setdefault("transitions", recommender.transitions)
         if self.retrieval != "exact":
             options = dict(self.retrieval_options)
-            options.setdefault("recall_queries", recommender.sample_queries())
+            options.setdefault("recall_queries", recommender.sample_queries(recall_queries_for(options)))
             recommender.retriever = CandidateRetriever(catalog.table, candidates, self.retrieval, **options)
         recommender.items_info = info
         recommender.candidates = candidates

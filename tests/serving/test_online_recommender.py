@@ -141,6 +141,38 @@ def test_faiss_recall_is_measured_on_the_models_own_user_embeddings(learned_run,
     assert rec.recommend("f", 5).items == exact.recommend("f", 5).items
 
 
+def test_a_recall_target_calibrates_on_thousands_of_new_and_returning_users(pretrained_run, item_store):
+    """Under a recall target the index is calibrated on half of `RECALL_QUERIES_CALIBRATED`
+    sampled user vectors (the margin narrows with their number) and reported on the other half;
+    the sample mixes new users (zero state) with returning ones (sessions folded first), through
+    the served update itself."""
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed (pip install faiss-cpu)")
+    from hiertcn_keras.serving.online_recommender import RECALL_QUERIES_CALIBRATED
+
+    rec = OnlineRecommender.open(pretrained_run, items=item_store, store="memory:", retrieval="ivf", step="numpy",
+                                 retrieval_options={"threads": 1, "nlist": 2, "recall_target": 0.9})
+    report = rec.retriever.report
+    assert report["n_calibration_queries"] == report["n_recall_queries"] == RECALL_QUERIES_CALIBRATED // 2
+    calls, step = [], rec.step
+
+    class Spy:
+        def many(self, contexts, finished, gaps, sessions):
+            calls.append((np.array(contexts), list(finished), list(sessions)))
+            return step.many(contexts, finished, gaps, sessions)
+
+    rec.step = Spy()
+    queries = rec.sample_queries(n=16, batch=4)  # four blocks: new users, then returning ones
+    assert queries.shape == (16, rec.model.output_dim) and np.isfinite(queries).all()
+    folds = [call for call in calls if any(f is not None for f in call[1])]
+    reads = [call for call in calls if all(f is None for f in call[1])]
+    assert len(reads) == 4 and all(all(len(s) >= 1 for s in call[2]) for call in reads)
+    assert not reads[0][0].any()  # new users: the zero state
+    assert all(np.abs(call[0]).sum(axis=1).min() > 0 for call in reads[1:])  # returning: a folded context each
+    assert len(folds) >= 3 and all(all(len(s) == 0 for s in call[2]) for call in folds)
+    rec.step = step
+    np.testing.assert_array_equal(rec.sample_queries(n=16, batch=4), queries)  # seeded
+
+
 class CountingStore:
     """A store wrapper counting reads and writes."""
 

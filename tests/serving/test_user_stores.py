@@ -8,6 +8,7 @@ stream of updates whose records are self-checking (every float of the state equa
 record's event count), then checks that every record is whole.
 """
 
+import dataclasses
 import importlib.util
 import os
 import signal
@@ -213,4 +214,66 @@ def test_a_writer_killed_mid_update_leaves_the_store_consistent(shared_store_url
         assert n >= 1 and version == n  # one version per committed update, none torn
         np.testing.assert_array_equal(record.context, np.full(64, float(n), np.float32))
         assert record.session == [n] * (n % 4)
+    store.close()
+
+
+def _old_json_record(state_):
+    """A record as versions before the binary format wrote it: the vector's bytes and a JSON text."""
+    import json
+
+    meta = {"session": state_.session, "last_timestamp": state_.last_timestamp,
+            "last_kept_timestamp": state_.last_kept_timestamp, "previous_item": state_.previous_item,
+            "items_at_last_timestamp": state_.items_at_last_timestamp, "n_events": state_.n_events,
+            "n_sessions": state_.n_sessions}
+    return np.ascontiguousarray(state_.context, "<f4").tobytes(), json.dumps(meta, separators=(",", ":"))
+
+
+def same(a, b):
+    """Two `UserState`s field by field (the context bit-exact)."""
+    fields = [f.name for f in dataclasses.fields(UserState) if f.name != "context"]
+    return a.context.tobytes() == b.context.tobytes() and all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def test_the_binary_state_record_round_trips_and_json_records_are_still_read():
+    from hiertcn_keras.serving.user_state import META_FORMAT
+
+    for original in (UserState.initial(3),
+                     UserState(np.array([1.5, -2.0], np.float32), [7, 2**40, 3], 1.7e9 + 0.25, 1.7e9, 3, [3, 9], 12, 4)):
+        vector, meta = original.encode()
+        assert isinstance(meta, bytes) and meta[0] == META_FORMAT
+        for record in ((vector, meta), (vector, memoryview(meta)), _old_json_record(original),
+                       (vector, _old_json_record(original)[1].encode())):  # Redis returns the JSON as bytes
+            back = UserState.decode(*record)
+            assert same(back, original) and back.context.dtype == np.float32
+    with pytest.raises(ValueError, match="unknown format"):
+        UserState.decode(vector, b"\x07" + meta[1:])
+    with pytest.raises(ValueError, match="holds 32 bytes of items, its header says 5 items"):
+        UserState.decode(vector, meta[:-8])
+
+
+def test_a_store_reads_a_json_record_of_an_earlier_version_and_rewrites_it_binary(store_url):
+    """A store written by an earlier version (meta as JSON text) is served as it is: its
+    records are read, compare-and-set works on them, and the next write stores the binary
+    record."""
+    store = open_user_store(store_url, "fp")
+    old = UserState(np.array([0.25, 4.0], np.float32), [5, 6], 100.0, 90.0, 6, [6], 3, 1)
+    vector, text = _old_json_record(old)
+    if store_url.startswith("sqlite:"):
+        with store._conn() as conn:
+            conn.execute("INSERT INTO user_state VALUES (?, ?, 1, ?, ?, 0.0)", ("fp", "u", vector, text))
+    elif store_url.startswith("memory:"):
+        store._records["u"] = (1, vector, text)
+    else:
+        store.client.hset(store._key("u"), mapping={"version": 1, "context": vector, "meta": text})
+    got, version = store.get("u")
+    assert version == 1 and got.session == [5, 6] and got.last_kept_timestamp == 90.0 and got.n_events == 3
+    assert same(store.get_many(["u"])["u"][0], got)
+    newer = dataclasses.replace(got, session=[5, 6, 7], n_events=4)
+    assert store.put("u", newer, 1)
+    back, version = store.get("u")
+    assert version == 2 and same(back, newer)
+    if store_url.startswith("sqlite:"):
+        with store._conn() as conn:
+            (meta,) = conn.execute("SELECT meta FROM user_state WHERE user = 'u'").fetchone()
+        assert isinstance(meta, bytes) and meta[0] == 1
     store.close()
