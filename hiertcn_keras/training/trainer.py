@@ -28,6 +28,7 @@ from hiertcn_keras.models.config import ModelConfig
 from hiertcn_keras.models.recommender import build_recommender
 from hiertcn_keras.training import callbacks as cb
 from hiertcn_keras.training import memory_check
+from hiertcn_keras.training import memory_reuse
 from hiertcn_keras.training import progress as prog
 from hiertcn_keras.training import resume
 from hiertcn_keras.training.convergence import convergence_summary
@@ -108,6 +109,7 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
         `(model, history, metrics)`; the test metrics carry the convergence summary
         (`hiertcn_keras.training.convergence`) and `train_seconds`.
     """
+    memory_reuse.keep_freed_memory()
     run = train_single_device if train_config.strategy == "default" else train_distributed
     return run(data_dir, model_config, train_config, out_dir, item_matrix=item_matrix, evaluate_test=evaluate_test,
                overwrite=overwrite, callbacks=callbacks)
