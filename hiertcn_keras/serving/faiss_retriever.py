@@ -90,7 +90,7 @@ CONFIDENCE_Z = 2.33
 
 
 def lower_bound(recalls, z=CONFIDENCE_Z):
-    """The mean of per-query recalls less `z` standard errors (the sample's; 0 for one query)."""
+    """The mean of per-query recalls less `z` standard errors (the sample's; the mean itself for one query)."""
     recalls = np.asarray(recalls, np.float64)
     if len(recalls) < 2:
         return float(recalls.mean()) if len(recalls) else float("nan")
@@ -383,7 +383,8 @@ class FaissRetriever:
                 high = min(most, 2 * high)
             if not clears(high, depth):
                 break  # too many cells at this depth, and at every shallower one
-            low = high // 2 if high > floor else floor - 1  # known not to clear (fewer than `floor`: not at a deeper depth)
+            # Known not to clear: the last doubling's failure, or one cell fewer than a deeper depth needed.
+            low = high // 2 if high > floor else floor - 1
             while high - low > 1:
                 middle = (low + high) // 2
                 if clears(middle, depth):
@@ -521,7 +522,11 @@ class FaissRetriever:
         return labels, scores
 
     def _cells(self, padded):
-        """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids: `(cells, inner)`, `[Q, nprobe]`."""
+        """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids.
+
+        Returns:
+            `(cells, inner)`: int64 and float32 `[Q, nprobe]`, in no particular order.
+        """
         inner = padded @ self._centroids
         nprobe, nlist = int(self.index.nprobe), inner.shape[1]
         if nprobe >= nlist:
