@@ -22,7 +22,7 @@ def test_it_pools_tensorflow_memory_and_keeps_malloc_memory():
     environ, libc = {}, FakeLibc()
     done = memory_reuse.keep_freed_memory(environ, libc)
     assert environ == {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
-    assert libc.calls == [(memory_reuse.M_MMAP_MAX, 0), (memory_reuse.M_TRIM_THRESHOLD, 2**31 - 1)]
+    assert libc.calls == [(memory_reuse.M_TRIM_THRESHOLD, 2**31 - 1)]
     assert done == {"TF_CPU_ALLOCATOR_USE_BFC": "true", "mallopt": True}
 
 
