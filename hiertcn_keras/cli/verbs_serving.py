@@ -32,7 +32,7 @@ def _add_common(p):
                    help="exact brute force (default) or a faiss index (its recall@10 vs exact is printed)")
     p.add_argument("--recall-target", type=recall_fraction, default=None, metavar="R",
                    help="ivf: scan the fewest cells (nprobe) whose recall@10 against exact search clears R by a "
-                   "95%% confidence margin on the model's own user vectors (calibrated on half of 4,000 sampled "
+                   "confidence margin on the model's own user vectors (calibrated on half of 4,000 sampled "
                    "new and returning users, reported on the other half; default 0.99 unless --nprobe is given)")
     p.add_argument("--nprobe", type=positive_int, default=None, help="ivf: scan this many cells per query instead")
     p.add_argument("--nlist", type=positive_int, default=None,

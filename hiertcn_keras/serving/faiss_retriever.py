@@ -32,7 +32,7 @@ dimensions: items `[w, b]`, queries `[u, 1]`, so the same index serves both item
   * `nprobe`: given, or calibrated (`recall_target`, e.g. 0.99) on half of the recall
     queries, with the recall reported on the other, held-out half: the smallest nprobe whose
     recall@10 against exact search clears the target by a confidence margin (the mean
-    per-query recall less 1.645 standard errors, so that the held-out recall does not land
+    per-query recall less 2.33 standard errors, so that the held-out recall does not land
     below the target as the mean alone did); with 4-bit codes that nprobe for every re-rank
     depth of `RERANK_CALIBRATED`, and of those pairs the one whose search costs the least CPU
     on the calibration queries (`calibrate`). With neither, `max(16, nlist / 8)`.
@@ -82,7 +82,11 @@ def recall_at_k(approx, exact, k=10):
     return float(recall_per_query(approx, exact, k).mean()) if len(approx) else float("nan")
 
 
-CONFIDENCE_Z = 1.645  # one-sided 95%: the calibration's margin, in standard errors of the mean recall
+# The calibration's margin, in standard errors of the mean recall: the held-out recall is itself an
+# estimate with (about) the same standard error, so for it to clear the target with 95%
+# probability the calibration's mean must clear it by 1.645·√2 ≈ 2.33 of them (at 1M items
+# 1.645 left the held-out recall at 0.9896 in one of two runs of the same index).
+CONFIDENCE_Z = 2.33
 
 
 def lower_bound(recalls, z=CONFIDENCE_Z):
@@ -251,9 +255,9 @@ class FaissRetriever:
         if self._clustering_index is not None:
             index.quantizer = self._coarse
         self.index = index
-        # A flat quantizer's centroids, for choosing a query's cells with one NumPy product per
-        # call (`_cells`) rather than faiss's own scan of them (about twice the CPU per query
-        # with 10 queries per call at 4,000 cells; the same cells, docs/serving.md).
+        # A flat quantizer's centroids, for choosing a request's cells with one NumPy product
+        # (`_cells`) rather than faiss's own scan of them, which cost more with 10 queries per
+        # call; the same cells and candidates (tested).
         self._centroids = np.ascontiguousarray(self._coarse.reconstruct_n(0, nlist).T, np.float32) \
             if kind == "ivf" and self._clustering_index is None else None  # [d, nlist]: a plain product
         if kind == "ivf":
@@ -321,7 +325,8 @@ class FaissRetriever:
         target on them over-fits them: on other queries its recall lands below the target as
         often as not. A pair is therefore accepted only when the *lower confidence bound* of its
         recall clears the target: the mean per-query recall less `margin` standard errors
-        (one-sided 95% by default). More queries make the bound tighter and the pair cheaper.
+        (2.33 by default: the held-out half's own estimate then clears the target with 95%
+        probability). More queries make the bound tighter and the pair cheaper.
 
         Per depth of `depths` (deepest first) the fewest cells that clear the target: doubling
         from 1 (from the previous depth's nprobe for shallower ones, which need at least as
@@ -340,7 +345,7 @@ class FaissRetriever:
             k: int. Defaults to 10.
             depths: ints or `None` (the current `rerank` only): candidates re-scored per item.
             margin: float ≥ 0. Standard errors of the mean recall the target must be cleared by
-                (`CONFIDENCE_Z`, 1.645, by default; 0: the mean itself).
+                (`CONFIDENCE_Z`, 2.33, by default; 0: the mean itself).
             cost_batch: int. Queries per timed `search` call when several pairs are compared.
 
         Returns:
@@ -387,8 +392,8 @@ class FaissRetriever:
                     low = middle
             found[depth] = floor = high
             # A shallower re-rank is searched only up to twice the deepest one's cells: the scan
-            # grows with the cells and beyond that costs more than the deeper re-rank saves
-            # (at 1M items: 16·k at nprobe 56 cost 0.43 ms per query, 8·k at 70 already 0.51).
+            # grows with the cells and beyond that costs more than the deeper re-rank saves (at
+            # 1M items 8·k needed 79 cells where 16·k and 32·k needed 59, docs/serving.md).
             most = min(nlist, 2 * found[deepest])
         costs = {}
         if len(found) > 1:
