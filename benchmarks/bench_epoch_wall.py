@@ -19,6 +19,9 @@ Variants (`--variants`, in order; default `kept returned`):
 - `kept`: what `train` does (`training/memory_reuse.py`: freed memory kept for the next step);
 - `returned`: `HIERTCN_KEEP_FREED_MEMORY=0`, the allocators' defaults (freed memory goes back
   to the system and is faulted in again on the next step);
+- `malloc-only`: only glibc's `malloc` settings (`TF_CPU_ALLOCATOR_USE_BFC=false`);
+- `pool-only`: only TensorFlow's pooled allocator (`HIERTCN_KEEP_FREED_MEMORY=0`,
+  `TF_CPU_ALLOCATOR_USE_BFC=true`);
 - `negatives=M`: `kept` with M shared negatives (and up to M in-batch ones);
 - `batch=B`: `kept` with batch size B (the learning rate the rule gives at B).
 
@@ -52,12 +55,17 @@ def variant_settings(name):
         return {}, {}
     if name == "returned":
         return {"HIERTCN_KEEP_FREED_MEMORY": "0"}, {}
+    if name == "malloc-only":
+        return {"TF_CPU_ALLOCATOR_USE_BFC": "false"}, {}
+    if name == "pool-only":
+        return {"HIERTCN_KEEP_FREED_MEMORY": "0", "TF_CPU_ALLOCATOR_USE_BFC": "true"}, {}
     key, _, value = name.partition("=")
     if key == "negatives" and value.isdigit():
         return {}, {"n_negatives": int(value)}
     if key == "batch" and value.isdigit():
         return {}, {"batch_size": int(value)}
-    raise argparse.ArgumentTypeError(f"unknown variant {name!r}: kept, returned, negatives=M or batch=B")
+    raise argparse.ArgumentTypeError(
+        f"unknown variant {name!r}: kept, returned, malloc-only, pool-only, negatives=M or batch=B")
 
 
 def child(data, steps, skip, overrides):

@@ -5,18 +5,20 @@ step (the dense `[C, D]` gradient of the item table, the `[P, 2M + 1]` logits of
 softmax, XLA's temporaries). With the default allocators each of them goes back to the
 operating system when freed and comes back as fresh pages on the next step: on the full-size
 Globo-shaped log (batch 64, 45k items) about 30,000 page faults per step, each a trip into the
-kernel to map and zero 4 KiB, on the step's critical path. Two settings keep that memory in the
-process (docs/scale.md, "Memory kept between steps"):
+kernel to map and zero 4 KiB, on the step's critical path. Two settings keep most of that
+memory in the process (docs/scale.md, "Memory kept between steps"):
 
 - TensorFlow's CPU allocator becomes its best-fit-with-coalescing (BFC) pool
   (`TF_CPU_ALLOCATOR_USE_BFC=true`, read once, when TensorFlow first allocates on the CPU);
-- glibc's `malloc` serves every request from its heaps instead of separate `mmap`s
-  (`M_MMAP_MAX = 0`) and stops trimming freed memory off the top of a heap
-  (`M_TRIM_THRESHOLD` = 2 GiB, the largest `mallopt` takes): what the other libraries (Eigen, XNNPACK) allocate per step.
+- glibc's `malloc` stops trimming freed memory off the top of its heaps below 2 GiB
+  (`M_TRIM_THRESHOLD`, the largest `mallopt` takes): what the other libraries (Eigen,
+  XNNPACK) allocate per step.
 
-The price is that a process' resident memory stays at its peak (the peak itself is about the
-same: 2.6 against 2.4 GB on that log). An explicit `TF_CPU_ALLOCATOR_USE_BFC` in the
-environment wins, and `HIERTCN_KEEP_FREED_MEMORY=0` turns both settings off.
+(Also serving every request from the heaps, `M_MMAP_MAX = 0`, removed the last faults but made
+the step's threads wait on each other: on 2 cores the step got slower than with the defaults.)
+The price is that a process' resident memory stays near its peak (the peak itself is about
+the same). An explicit `TF_CPU_ALLOCATOR_USE_BFC` in the environment wins, and
+`HIERTCN_KEEP_FREED_MEMORY=0` turns both settings off.
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ import sys
 
 ENV_SWITCH = "HIERTCN_KEEP_FREED_MEMORY"
 TF_BFC_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
-# mallopt(3) parameters (glibc's malloc.h).
+# mallopt(3) parameter (glibc's malloc.h).
 M_TRIM_THRESHOLD = -1
-M_MMAP_MAX = -4
 TRIM_THRESHOLD_BYTES = 2**31 - 1
 
 
@@ -50,9 +51,8 @@ def enabled(environ=None):
 def keep_freed_memory(environ=None, libc=None):
     """Apply both settings to this process (see the module docstring); safe to call twice.
 
-    Call it before TensorFlow first allocates (the `hiertcn` command line does, before any
-    verb runs): TensorFlow reads its allocator setting only once. The `malloc` setting takes
-    effect for every later allocation whenever it is called.
+    Call it before TensorFlow first allocates (`train` calls it first thing): TensorFlow reads
+    its allocator setting only once. The `malloc` setting takes effect whenever it is called.
 
     Args:
         environ: mapping to set TensorFlow's variable in, or `None` for `os.environ`.
@@ -71,8 +71,7 @@ def keep_freed_memory(environ=None, libc=None):
     libc = libc if libc is not None else load_glibc()
     if libc is not None:
         # mallopt returns 1 on success, 0 on error.
-        done["mallopt"] = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        done["mallopt"] = bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     return done
 
 
