@@ -62,7 +62,8 @@ def main(argv=None):
     binary, text = state.encode(), json_encode(state)
     assert UserState.decode(*text).session == UserState.decode(*binary).session == state.session
     rows, record = [], {}
-    for name, encode, encoded in (("binary", state.encode, binary), ("JSON (before)", lambda: json_encode(state), text)):
+    formats = (("binary", state.encode, binary), ("JSON (before)", lambda: json_encode(state), text))
+    for name, encode, encoded in formats:
         enc = best_cpu_us(encode, args.n, args.repeats)
         dec = best_cpu_us(lambda: UserState.decode(*encoded), args.n, args.repeats)
         record[name] = {"encode_us": round(enc, 2), "decode_us": round(dec, 2), "meta_bytes": len(encoded[1])}

@@ -90,7 +90,7 @@ CONFIDENCE_Z = 2.33
 
 
 def lower_bound(recalls, z=CONFIDENCE_Z):
-    """The mean of per-query recalls less `z` standard errors (the sample's; 0 for one query)."""
+    """The mean of per-query recalls less `z` standard errors (the sample's; the mean itself for one query)."""
     recalls = np.asarray(recalls, np.float64)
     if len(recalls) < 2:
         return float(recalls.mean()) if len(recalls) else float("nan")
@@ -98,6 +98,11 @@ def lower_bound(recalls, z=CONFIDENCE_Z):
 
 
 HNSW_QUANTIZER_FROM_CELLS = 8192
+# The calibration keeps the shallowest re-rank whose timed cost is within this factor of the
+# cheapest pair's: it times `search` calls back to back, which flatters a deep re-rank. At 1M items
+# the 8·k pair cost about 1 ms less per request of 10 events than 16·k in every serving run
+# (p50 8.1 against 9.1–9.2 ms), although the calibration timed it up to 15% dearer (docs/serving.md).
+SHALLOW_RERANK_TOLERANCE = 1.25
 PQ4_FROM_ITEMS = 200_000
 EXCLUDE_BROADCAST_UP_TO = 64  # exclusions per query compared pairwise with the candidates; more: np.isin
 CODES = ("flat", "sq8", "pq4-dim", "pq4")
@@ -333,10 +338,10 @@ class FaissRetriever:
         many; up to twice the deepest depth's nprobe, past which a shallower re-rank no longer
         pays), then bisection. Each nprobe costs one index search of `max(depths) · k`
         candidates; the recall of every shallower depth is read off the prefix of the same
-        (approximately ordered) candidates. Of the pairs found, the one whose `search` costs the
-        least CPU per query on these queries (in requests of `cost_batch`, the best of two
-        passes) is kept: a shallower re-rank needs more cells, and which costs less depends on
-        the codes and the catalogue.
+        (approximately ordered) candidates. Of the pairs found, the shallowest whose `search`
+        costs at most `SHALLOW_RERANK_TOLERANCE` (1.25) times the least CPU per query on these
+        queries (in requests of `cost_batch`, the best of two passes) is kept: a shallower
+        re-rank needs more cells, and which costs less depends on the codes and the catalogue.
 
         Args:
             queries: float32 `[Q, E]`.
@@ -383,7 +388,8 @@ class FaissRetriever:
                 high = min(most, 2 * high)
             if not clears(high, depth):
                 break  # too many cells at this depth, and at every shallower one
-            low = high // 2 if high > floor else floor - 1  # known not to clear (fewer than `floor`: not at a deeper depth)
+            # Known not to clear: the last doubling's failure, or one cell fewer than a deeper depth needed.
+            low = high // 2 if high > floor else floor - 1
             while high - low > 1:
                 middle = (low + high) // 2
                 if clears(middle, depth):
@@ -402,7 +408,8 @@ class FaissRetriever:
                 self.set_rerank(depth)
                 costs[depth] = min(self._cpu_per_query(queries, k, cost_batch) for _ in range(2))
         if found:
-            depth = min(found, key=lambda d: (costs.get(d, 0.0), -d))
+            cheapest = min(costs.values(), default=0.0)
+            depth = min(d for d in found if costs.get(d, 0.0) <= SHALLOW_RERANK_TOLERANCE * cheapest)
             nprobe = found[depth]
         else:
             depth, nprobe = deepest, nlist
@@ -521,7 +528,11 @@ class FaissRetriever:
         return labels, scores
 
     def _cells(self, padded):
-        """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids: `(cells, inner)`, `[Q, nprobe]`."""
+        """The `nprobe` cells of each query `[Q, d]` by inner product with the centroids.
+
+        Returns:
+            `(cells, inner)`: int64 and float32 `[Q, nprobe]`, in no particular order.
+        """
         inner = padded @ self._centroids
         nprobe, nlist = int(self.index.nprobe), inner.shape[1]
         if nprobe >= nlist:

@@ -318,9 +318,10 @@ class OnlineRecommender:
         return (one to three finished sessions of 1–10 random items folded, 1.5 hours apart at
         the session gap or more, then an open session of 1–10): a returning user's embedding
         is harder for an index than a new one's (at 1M items, recall@10 0.9919 against 0.9934
-        at the same settings in docs/serving.md's retrieval table), and most traffic is theirs. Computed by the served user update
-        (`step.many`, the numbers `observe` gives); rows alternate between the two kinds in
-        blocks of `batch`, so each half of the queries (calibration, held out) holds both.
+        at the same settings in docs/serving.md's retrieval table), and most traffic is theirs.
+        Computed by the served user update (`step.many`, the numbers `observe` gives); rows
+        alternate between the two kinds in blocks of `batch`, so each half of the queries
+        (calibration, held out) holds both.
 
         Returns:
             float32 `[n, E]`.

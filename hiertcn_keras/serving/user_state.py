@@ -27,7 +27,8 @@ import struct
 import numpy as np
 
 META_FORMAT = 1
-_META = struct.Struct("<BddqqqII")  # format, last, last kept, previous item, events, sessions, |session|, |items at last|
+# format, last and last kept timestamps, previous item, events, sessions, |session|, |items at last timestamp|
+_META = struct.Struct("<BddqqqII")
 _NONE = float("nan")  # a timestamp not set (accepted timestamps are finite; NaN != NaN reads it back as None)
 _JSON_START = ord("{")  # a record of the JSON format before `META_FORMAT`
 

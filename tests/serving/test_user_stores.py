@@ -237,8 +237,8 @@ def same(a, b):
 def test_the_binary_state_record_round_trips_and_json_records_are_still_read():
     from hiertcn_keras.serving.user_state import META_FORMAT
 
-    for original in (UserState.initial(3),
-                     UserState(np.array([1.5, -2.0], np.float32), [7, 2**40, 3], 1.7e9 + 0.25, 1.7e9, 3, [3, 9], 12, 4)):
+    returning = UserState(np.array([1.5, -2.0], np.float32), [7, 2**40, 3], 1.7e9 + 0.25, 1.7e9, 3, [3, 9], 12, 4)
+    for original in (UserState.initial(3), returning):
         vector, meta = original.encode()
         assert isinstance(meta, bytes) and meta[0] == META_FORMAT
         for record in ((vector, meta), (vector, memoryview(meta)), _old_json_record(original),
