@@ -14,8 +14,8 @@ memory in the process (docs/scale.md, "Memory kept between steps"):
   (`M_TRIM_THRESHOLD`, the largest `mallopt` takes): what the other libraries (Eigen,
   XNNPACK) allocate per step.
 
-(Also serving every request from the heaps, `M_MMAP_MAX = 0`, removed the last faults but made
-the step's threads wait on each other: on 2 cores the step got slower than with the defaults.)
+(Also serving every request from the heaps, `M_MMAP_MAX = 0`, removed the last faults, but the
+process then used about one of 2 cores: the step got slower than with the defaults.)
 The price is that a process' resident memory stays near its peak (the peak itself is about
 the same). An explicit `TF_CPU_ALLOCATOR_USE_BFC` in the environment wins, and
 `HIERTCN_KEEP_FREED_MEMORY=0` turns both settings off.

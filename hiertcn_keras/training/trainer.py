@@ -91,6 +91,8 @@ def train(data_dir, model_config, train_config, out_dir, *, item_matrix=None, ev
 
     One device (`train_config.strategy="default"`): `train_single_device`; a `tf.distribute`
     strategy: `train_distributed`. Both share the loop below (`_start_run`, `_fit`, `_write_run`).
+    First, the process keeps the memory a step frees for the next step
+    (`memory_reuse.keep_freed_memory`: TensorFlow's pooled CPU allocator, glibc's trim threshold).
 
     Args:
         data_dir: str or Path. A prepared dataset folder.
